@@ -1,0 +1,26 @@
+"""skann: scikit-learn compatible Keras neural networks, following the book's chapter on
+artificial neural networks with Keras."""
+
+from skann._quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
+from skann.estimators import FashionMLPClassifier, HousingMLPRegressor  # noqa: E402
+from skann.transformers import (  # noqa: E402
+    FeatureSplitter,
+    ImageFlattener,
+    ImageReshaper,
+    PixelScaler,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FashionMLPClassifier",
+    "FeatureSplitter",
+    "HousingMLPRegressor",
+    "ImageFlattener",
+    "ImageReshaper",
+    "PixelScaler",
+    "__version__",
+]

@@ -1,0 +1,71 @@
+"""Import TensorFlow without its start-up log spam, without hiding real errors.
+
+TensorFlow's C++ start-up notices (oneDNN, missing CUDA drivers, CPU instruction sets, the
+failed ``cuInit`` on machines without a GPU) are written to file descriptor 2 before absl
+logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them. We capture fd 2
+while TensorFlow imports and initialises its devices, drop the lines we know to be harmless
+notices, and write every other line back to stderr.
+
+Setting ``TF_CPP_MIN_LOG_LEVEL`` yourself (to any value) turns this filter off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import tempfile
+
+# Harmless start-up notices of TensorFlow's CPU builds.
+_BENIGN = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|oneDNN custom operations are on"
+    r"|Could not find cuda drivers on your machine"
+    r"|cpu_feature_guard\.cc"
+    r"|^To enable the following instructions:"
+    r"|failed call to cuInit"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory"
+    r"|computation placer already registered"
+    r"|TF-TRT Warning: Could not find TensorRT"
+)
+
+
+def _filtered(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not _BENIGN.search(line))
+
+
+def import_tensorflow_quietly() -> None:
+    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        _quiet_python_loggers()
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"  # C++ INFO off once absl is up; WARNING/ERROR stay
+    try:
+        sys.stderr.flush()
+        saved_fd = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (some embedded interpreters)
+        import tensorflow  # noqa: F401
+
+        _quiet_python_loggers()
+        return
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # device probing prints its notices now
+        finally:
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            capture.seek(0)
+            leftover = _filtered(capture.read().decode("utf-8", errors="replace"))
+            if leftover:
+                sys.stderr.write(leftover)
+                sys.stderr.flush()
+    _quiet_python_loggers()
+
+
+def _quiet_python_loggers() -> None:
+    # tf.function retracing notices are WARNINGs on TensorFlow's Python logger; real errors
+    # are ERROR records or exceptions and still get through.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

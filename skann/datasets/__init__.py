@@ -1,0 +1,24 @@
+"""Loaders for the real datasets of the chapter: Fashion-MNIST and California housing."""
+
+from skann.datasets._california_housing import (
+    CALIFORNIA_FEATURE_NAMES,
+    CALIFORNIA_TARGET_NAME,
+    load_california_housing,
+)
+from skann.datasets._fashion_mnist import (
+    FASHION_CLASS_NAMES,
+    FASHION_MNIST_FILES,
+    load_fashion_mnist,
+)
+from skann.datasets._fetch import DATA_ENV_VAR, ChecksumError
+
+__all__ = [
+    "CALIFORNIA_FEATURE_NAMES",
+    "CALIFORNIA_TARGET_NAME",
+    "DATA_ENV_VAR",
+    "FASHION_CLASS_NAMES",
+    "FASHION_MNIST_FILES",
+    "ChecksumError",
+    "load_california_housing",
+    "load_fashion_mnist",
+]

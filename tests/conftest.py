@@ -1,0 +1,73 @@
+"""Shared fixtures: where the real data lives, and small fast estimator settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import skann  # noqa: F401  (imports TensorFlow quietly once for the whole session)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _real_data_dir() -> Path | None:
+    env = os.environ.get("SKANN_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "data")
+    for path in candidates:
+        if (path / "fashion-mnist").is_dir() and (path / "california-housing").is_dir():
+            return path
+    return None
+
+
+REAL_DATA = _real_data_dir()
+
+requires_real_data = pytest.mark.skipif(
+    REAL_DATA is None,
+    reason="the complete real datasets are not here: set SKANN_DATA to a folder holding "
+    "fashion-mnist/ and california-housing/ (CI uses ../shared/data)",
+)
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    if REAL_DATA is None:
+        pytest.skip("real datasets not available (set SKANN_DATA)")
+    return REAL_DATA
+
+
+@pytest.fixture
+def no_data_env(monkeypatch, tmp_path):
+    """No SKANN_DATA and an empty home: only what a test passes explicitly is found."""
+    monkeypatch.delenv("SKANN_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn_data"))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def fashion_sample():
+    from skann.datasets import load_fashion_mnist
+
+    return load_fashion_mnist(sample=True)
+
+
+@pytest.fixture(scope="session")
+def housing_sample():
+    from skann.datasets import load_california_housing
+
+    return load_california_housing(sample=True, return_X_y=True)
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """A small, easy 3-class problem with 4 features."""
+    rng = np.random.RandomState(0)
+    centers = rng.normal(scale=4.0, size=(3, 4))
+    y = np.repeat([0, 1, 2], 40)
+    X = centers[y] + rng.normal(size=(120, 4))
+    perm = rng.permutation(len(y))
+    return X[perm].astype(np.float32), y[perm]

@@ -6,7 +6,7 @@ logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them. We capt
 while TensorFlow imports and initialises its devices, drop the lines we know to be harmless
 notices, and write every other line back to stderr.
 
-Setting ``TF_CPP_MIN_LOG_LEVEL`` yourself (to any value) turns this filter off.
+Set the environment variable ``SKANN_TF_LOGS=1`` to see TensorFlow's start-up output unfiltered.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ def _filtered(text: str) -> str:
 
 
 def import_tensorflow_quietly() -> None:
-    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    if "tensorflow" in sys.modules or os.environ.get("SKANN_TF_LOGS") == "1":
         _quiet_python_loggers()
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"  # C++ INFO off once absl is up; WARNING/ERROR stay
+    # C++ INFO lines off once absl is up; WARNING and ERROR lines still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     try:
         sys.stderr.flush()
         saved_fd = os.dup(2)

@@ -32,7 +32,7 @@ requires_real_data = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     if REAL_DATA is None:
         pytest.skip("real datasets not available (set SKANN_DATA)")

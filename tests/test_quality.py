@@ -1,0 +1,66 @@
+"""Real-data quality targets (slow, opt-in): ``SKANN_DATA=../shared/data python -m pytest -m slow -s``.
+
+The printed figures are the ones quoted in docs/estimators.md.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.metrics import root_mean_squared_error
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skann import FashionMLPClassifier, HousingMLPRegressor
+from skann.datasets import load_california_housing, load_fashion_mnist
+
+from .conftest import requires_real_data
+
+pytestmark = [pytest.mark.slow, requires_real_data]
+
+
+@pytest.fixture(scope="module")
+def housing_split(real_data_dir):
+    X, y = load_california_housing(data_home=real_data_dir, download=False, return_X_y=True)
+    X_train_full, X_test, y_train_full, y_test = train_test_split(X, y, random_state=42)
+    X_train, X_valid, y_train, y_valid = train_test_split(X_train_full, y_train_full, random_state=42)
+    return X_train, X_valid, X_test, y_train, y_valid, y_test
+
+
+def test_fashion_default_accuracy(real_data_dir):
+    (X_train_full, y_train_full), (X_test, y_test) = load_fashion_mnist(data_home=real_data_dir, download=False)
+    X_train, y_train = X_train_full[:55000], y_train_full[:55000]
+    X_valid, y_valid = X_train_full[55000:], y_train_full[55000:]
+    clf = FashionMLPClassifier(random_state=42)
+    start = time.perf_counter()
+    clf.fit(X_train, y_train, validation_data=(X_valid, y_valid))
+    seconds = time.perf_counter() - start
+    accuracy = clf.score(X_test, y_test)
+    print(f"\nFashionMLPClassifier defaults: test accuracy {accuracy:.4f} after {clf.n_iter_} epochs ({seconds:.0f} s)")
+    assert accuracy >= 0.88
+
+
+def test_housing_default_beats_sklearn_mlp(housing_split):
+    X_train, X_valid, X_test, y_train, y_valid, y_test = housing_split
+    reg = HousingMLPRegressor(random_state=42).fit(X_train, y_train, validation_data=(X_valid, y_valid))
+    rmse = root_mean_squared_error(y_test, reg.predict(X_test))
+    sk = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=[50, 50, 50], random_state=42))
+    sk_rmse = root_mean_squared_error(y_test, sk.fit(X_train, y_train).predict(X_test))
+    print(f"\nHousingMLPRegressor defaults: test RMSE {rmse:.4f} ({reg.n_iter_} epochs); "
+          f"sklearn MLPRegressor: {sk_rmse:.4f}")
+    assert rmse <= 0.521
+    assert rmse < sk_rmse
+
+
+def test_housing_book_settings(housing_split):
+    X_train, X_valid, X_test, y_train, y_valid, y_test = housing_split
+    reg = HousingMLPRegressor(epochs=20, early_stopping=False, random_state=42)
+    reg.fit(X_train, y_train, validation_data=(X_valid, y_valid))
+    rmse = root_mean_squared_error(y_test, reg.predict(X_test))
+    print(f"\nHousingMLPRegressor book settings (20 epochs): test RMSE {rmse:.4f}, "
+          f"validation RMSE {reg.history_['val_root_mean_squared_error'][-1]:.4f}")
+    assert rmse < 0.58

@@ -6,6 +6,8 @@ from skann._quiet import import_tensorflow_quietly
 import_tensorflow_quietly()
 
 from skann.estimators import FashionMLPClassifier, HousingMLPRegressor  # noqa: E402
+from skann.perceptron import PerceptronBaseline  # noqa: E402
+from skann.wide_deep import WideDeepRegressor  # noqa: E402
 from skann.transformers import (  # noqa: E402
     FeatureSplitter,
     ImageFlattener,
@@ -21,6 +23,8 @@ __all__ = [
     "HousingMLPRegressor",
     "ImageFlattener",
     "ImageReshaper",
+    "PerceptronBaseline",
     "PixelScaler",
+    "WideDeepRegressor",
     "__version__",
 ]

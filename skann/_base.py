@@ -260,7 +260,7 @@ class SkannKerasBase:
         """
         warm = self.warm_start and self.initialized_
         return self._guarded_fit(
-            X, y, sample_weight, validation_data, reuse_model=warm, epochs=self.epochs
+            X, y, sample_weight, validation_data, reuse_model=warm, epochs=self._fit_epochs()
         )
 
     def partial_fit(self, X, y, sample_weight=None, *, validation_data=None):
@@ -303,7 +303,7 @@ class SkannKerasBase:
                 self._compile(self.model_)
             initial_epoch = self.current_epoch if reuse_model else 0
             history = self.model_.fit(
-                self._dataset((X, y_enc, sample_weight), self.batch_size, self.shuffle, seed),
+                self._dataset((X, y_enc, sample_weight), self._fit_batch_size(), self.shuffle, seed),
                 validation_data=None if val is None else self._dataset(val, VALIDATION_BATCH),
                 shuffle=False,  # the dataset shuffles itself
                 epochs=initial_epoch + epochs,
@@ -318,9 +318,8 @@ class SkannKerasBase:
             self.history_.setdefault(key, []).extend(float(v) for v in values)
         self.n_iter_ = len(self.history_.get("loss", []))
 
-    @staticmethod
-    def _dataset(arrays, batch_size: int, shuffle: bool = False, seed: int | None = None):
-        """A batched tf.data pipeline over in-memory arrays.
+    def _dataset(self, arrays, batch_size: int, shuffle: bool = False, seed: int | None = None):
+        """A batched tf.data pipeline over ``(X, y[, sample_weight])`` in memory.
 
         Keras' own array adapter rebuilds an index-shuffling pipeline every epoch, which
         costs tens of milliseconds per epoch; shuffling the dataset itself (a full
@@ -328,11 +327,33 @@ class SkannKerasBase:
         """
         import tensorflow as tf
 
-        arrays = tuple(a for a in arrays if a is not None)
-        dataset = tf.data.Dataset.from_tensor_slices(arrays)
+        X, y, *weights = arrays
+        parts = (self._model_inputs(X), self._model_targets(y))
+        if weights and weights[0] is not None:
+            parts += (weights[0],)
+        dataset = tf.data.Dataset.from_tensor_slices(parts)
         if shuffle:
-            dataset = dataset.shuffle(len(arrays[0]), seed=seed, reshuffle_each_iteration=True)
+            dataset = dataset.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
         return dataset.batch(batch_size).prefetch(2)
+
+    # Hooks for estimators whose Keras model has several inputs/outputs or other settings.
+    def _fit_epochs(self) -> int:
+        return self.epochs
+
+    def _fit_batch_size(self) -> int:
+        return self.batch_size
+
+    def _model_inputs(self, X: np.ndarray):
+        """What the Keras model is called on, from validated 2-D (or image) X."""
+        return X
+
+    def _model_targets(self, y: np.ndarray):
+        """What the Keras model trains on, from the encoded target."""
+        return y
+
+    def _main_output(self, outputs) -> np.ndarray:
+        """The prediction output among the model's outputs."""
+        return outputs
 
     def _check_params(self) -> None:
         """Checks across parameters, at fit (one int or one size per hidden layer)."""
@@ -402,12 +423,11 @@ class SkannKerasBase:
             )
         return callbacks
 
+    def _make_optimizer(self) -> keras.optimizers.Optimizer:
+        return make_optimizer(self.optimizer, self.learning_rate, self._routed("optimizer"))
+
     def _compile(self, model: keras.Model) -> None:
-        model.compile(
-            optimizer=make_optimizer(self.optimizer, self.learning_rate, self._routed("optimizer")),
-            loss=self._loss(),
-            metrics=self._metrics(),
-        )
+        model.compile(optimizer=self._make_optimizer(), loss=self._loss(), metrics=self._metrics())
 
     # ------------------------------------------------------------------ prediction
     def _predict_raw(self, X):
@@ -420,7 +440,7 @@ class SkannKerasBase:
             raise ValueError("X holds no samples.")
         # predict_on_batch skips the per-call data pipeline of Model.predict (~100 ms).
         outs = [
-            np.asarray(self.model_.predict_on_batch(X[i : i + PREDICT_CHUNK]))
+            np.asarray(self._main_output(self.model_.predict_on_batch(self._model_inputs(X[i : i + PREDICT_CHUNK]))))
             for i in range(0, len(X), PREDICT_CHUNK)
         ]
         return np.concatenate(outs) if len(outs) > 1 else outs[0]

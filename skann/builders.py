@@ -14,7 +14,14 @@ from collections.abc import Sequence
 
 import keras
 
-__all__ = ["build_classification_mlp", "build_regression_mlp", "hidden_layer_sizes"]
+__all__ = [
+    "WideAndDeepModel",
+    "build_classification_mlp",
+    "build_perceptron",
+    "build_regression_mlp",
+    "build_wide_deep",
+    "hidden_layer_sizes",
+]
 
 
 def hidden_layer_sizes(n_hidden: int, n_neurons: int | Sequence[int]) -> list[int]:
@@ -129,3 +136,118 @@ def build_regression_mlp(
     layers += _hidden_stack(sizes, activation)
     layers.append(keras.layers.Dense(n_outputs, activation=output_activation, name="output"))
     return keras.Sequential(layers, name="regression_mlp")
+
+
+def build_wide_deep(
+    n_wide: int,
+    n_deep: int,
+    n_outputs: int = 1,
+    *,
+    n_hidden: int = 2,
+    n_neurons: int | Sequence[int] = 30,
+    activation="relu",
+    aux_output: bool = False,
+) -> keras.Model:
+    """The book's Wide & Deep network (Cheng et al., 2016), functional API.
+
+    Two inputs: ``input_wide`` goes (normalized) straight to the output layer,
+    ``input_deep`` goes (normalized) through the hidden stack; the two are concatenated
+    before the ``output`` layer. With ``aux_output=True`` a second output ``aux_output``
+    sits on top of the deep stack (a regularizer, as in the book).
+
+    The two ``Normalization`` layers (``normalization_wide``, ``normalization_deep``) must be
+    adapted to the training data before training.
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``[input_wide, input_deep]``; outputs ``output`` (and ``aux_output``).
+    """
+    sizes = hidden_layer_sizes(n_hidden, n_neurons)
+    input_wide = keras.Input(shape=(n_wide,), name="input_wide")
+    input_deep = keras.Input(shape=(n_deep,), name="input_deep")
+    norm_wide = keras.layers.Normalization(name="normalization_wide")(input_wide)
+    hidden = keras.layers.Normalization(name="normalization_deep")(input_deep)
+    for layer in _hidden_stack(sizes, activation):
+        hidden = layer(hidden)
+    concat = keras.layers.Concatenate(name="concat")([norm_wide, hidden])
+    output = keras.layers.Dense(n_outputs, name="output")(concat)
+    outputs = [output]
+    if aux_output:
+        outputs.append(keras.layers.Dense(n_outputs, name="aux_output")(hidden))
+    return keras.Model(inputs=[input_wide, input_deep], outputs=outputs, name="wide_deep")
+
+
+@keras.saving.register_keras_serializable(package="skann")
+class WideAndDeepModel(keras.Model):
+    """The same Wide & Deep network written with the subclassing API, as in the book.
+
+    Called on ``(X_wide, X_deep)``; returns ``main`` or ``(main, aux)`` when ``aux_output``.
+    Registered with Keras (package ``skann``), so it saves and loads like the functional one.
+    """
+
+    def __init__(
+        self,
+        n_outputs: int = 1,
+        n_hidden: int = 2,
+        n_neurons: int | Sequence[int] = 30,
+        activation="relu",
+        aux_output: bool = False,
+        **kwargs,
+    ):
+        kwargs.setdefault("name", "wide_and_deep_model")
+        super().__init__(**kwargs)
+        self.n_outputs = n_outputs
+        self.n_hidden = n_hidden
+        self.n_neurons = n_neurons if isinstance(n_neurons, numbers.Integral) else list(n_neurons)
+        self.activation = activation
+        self.aux_output = aux_output
+        self.norm_layer_wide = keras.layers.Normalization(name="normalization_wide")
+        self.norm_layer_deep = keras.layers.Normalization(name="normalization_deep")
+        self.hidden_layers = _hidden_stack(hidden_layer_sizes(n_hidden, n_neurons), activation)
+        self.concat = keras.layers.Concatenate(name="concat")
+        self.main_output = keras.layers.Dense(n_outputs, name="output")
+        self.aux_output_layer = keras.layers.Dense(n_outputs, name="aux_output") if aux_output else None
+
+    def call(self, inputs):
+        input_wide, input_deep = inputs
+        norm_wide = self.norm_layer_wide(input_wide)
+        hidden = self.norm_layer_deep(input_deep)
+        for layer in self.hidden_layers:
+            hidden = layer(hidden)
+        main = self.main_output(self.concat([norm_wide, hidden]))
+        if self.aux_output_layer is None:
+            return main
+        return main, self.aux_output_layer(hidden)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n_outputs": self.n_outputs,
+            "n_hidden": self.n_hidden,
+            "n_neurons": self.n_neurons,
+            "activation": self.activation,
+            "aux_output": self.aux_output,
+        }
+
+
+def build_perceptron(n_features: int, n_outputs: int, *, fit_intercept: bool = True) -> keras.Sequential:
+    """Rosenblatt's perceptron: one layer of threshold logic units.
+
+    A linear ``Dense`` layer (named ``tlu``) computes the scores ``XW + b``; the Heaviside
+    step is applied at prediction time (score > 0), one unit per class for one-vs-rest.
+    Weights start at zero, as in scikit-learn's ``Perceptron``.
+    """
+    return keras.Sequential(
+        [
+            keras.Input(shape=(n_features,), name="input"),
+            keras.layers.Dense(
+                n_outputs,
+                use_bias=fit_intercept,
+                kernel_initializer="zeros",
+                bias_initializer="zeros",
+                name="tlu",
+            ),
+        ],
+        name="perceptron",
+    )

@@ -1,0 +1,234 @@
+"""PerceptronBaseline: Rosenblatt's perceptron as a Keras model, the linear baseline."""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import available_if
+
+from skann._base import SkannClassifierBase
+from skann.builders import build_perceptron
+
+__all__ = ["PerceptronBaseline", "perceptron_loss"]
+
+
+@keras.saving.register_keras_serializable(package="skann")
+def perceptron_loss(y_true, y_pred):
+    """Perceptron criterion summed over the units: ``max(0, -y s)`` with y in {-1, +1}.
+
+    Its gradient is ``-y x`` for every unit whose score has the wrong sign *or is zero*
+    (as in scikit-learn, so that learning starts from all-zero weights), and 0 otherwise:
+    one SGD step with learning rate eta is Rosenblatt's rule ``w <- w + eta (y - y_hat) x``.
+    """
+    margin = y_true * y_pred
+    return ops.sum(ops.where(margin <= 0, -margin, ops.zeros_like(margin)), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="skann")
+def mistakes(y_true, y_pred):
+    """Fraction of samples with at least one unit on the wrong side (or on the boundary)."""
+    wrong = ops.cast(y_true * y_pred <= 0, "float32")
+    return ops.max(wrong, axis=-1)
+
+
+class _StopWhenNoMistakes(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and logs.get("mistakes", 1.0) == 0.0:
+            self.model.stop_training = True
+
+
+def _no_probabilities(estimator) -> bool:
+    return False
+
+
+class PerceptronBaseline(SkannClassifierBase):
+    """Rosenblatt's perceptron in Keras: the linear baseline next to the MLPs.
+
+    One layer of threshold logic units: scores ``XW + b``, Heaviside step for prediction
+    (score > 0), one unit per class for more than two classes (one-vs-rest; ``predict`` is
+    the arg-max of the scores). Trained with the perceptron learning rule
+    ``w <- w + eta0 (y - y_hat) x``, i.e. SGD with a constant learning rate on
+    :func:`perceptron_loss`, one instance at a time, from all-zero weights, without
+    regularisation. Training stops when an epoch makes no mistakes, after ``max_iter``
+    epochs, or when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
+    epochs: the same knobs as ``sklearn.linear_model.Perceptron``.
+
+    Perceptrons output no probabilities: there is no ``predict_proba``
+    (``hasattr(est, "predict_proba")`` is False); use ``decision_function``.
+
+    Parameters
+    ----------
+    eta0 : float, default=1.0
+        Learning rate of the perceptron rule.
+    max_iter : int, default=1000
+        Maximum number of epochs.
+    tol : float or None, default=1e-3
+        Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change`` epochs
+        (None: no such stop).
+    n_iter_no_change : int, default=5
+    fit_intercept : bool, default=True
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` (stratified) and stop when the validation loss has
+        not improved for ``n_iter_no_change`` epochs, keeping the best weights.
+    validation_fraction : float, default=0.1
+    shuffle : bool, default=True
+    class_weight : dict, "balanced" or None, default=None
+    callbacks : list of keras.callbacks.Callback, default=None
+    warm_start : bool, default=False
+    random_state : int, RandomState or None, default=None
+        Seeds the shuffling (the weights start at zero).
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    model_ : keras.Model
+        The Keras model (one ``Dense`` layer named ``tlu``).
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    history_ : dict
+        Per-epoch ``loss`` and ``mistakes`` (fraction of training samples misclassified
+        while the epoch ran).
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from skann import PerceptronBaseline
+    >>> iris = load_iris(as_frame=True)
+    >>> X = iris.data[["petal length (cm)", "petal width (cm)"]].values
+    >>> y = iris.target == 0  # Iris setosa
+    >>> per_clf = PerceptronBaseline(random_state=42).fit(X, y)
+    >>> per_clf.predict([[2, 0.5], [3, 1]])
+    array([ True, False])
+    """
+
+    _parameter_constraints = {
+        "eta0": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "class_weight": SkannClassifierBase._parameter_constraints["class_weight"],
+        "callbacks": SkannClassifierBase._parameter_constraints["callbacks"],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        eta0=1.0,
+        max_iter=1000,
+        tol=1e-3,
+        n_iter_no_change=5,
+        fit_intercept=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        class_weight=None,
+        callbacks=None,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        self.eta0 = eta0
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.fit_intercept = fit_intercept
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.class_weight = class_weight
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        vars(self).update(kwargs)
+
+    # The perceptron names its settings as scikit-learn's Perceptron does.
+    def _fit_epochs(self) -> int:
+        return self.max_iter
+
+    def _fit_batch_size(self) -> int:
+        return 1
+
+    @property
+    def patience(self) -> int:
+        return self.n_iter_no_change
+
+    def _check_params(self) -> None:
+        pass
+
+    def _model_targets(self, y: np.ndarray):
+        # {-1, +1} per unit: one unit for two classes, one per class (one-vs-rest) otherwise.
+        if self.target_encoder_.kind_ == "binary":
+            return (2.0 * y - 1.0).astype(np.float32).reshape(-1, 1)
+        if self.target_encoder_.kind_ == "multilabel":
+            return (2.0 * y - 1.0).astype(np.float32)
+        onehot = np.eye(self.target_encoder_.n_outputs_expected_, dtype=np.float32)[y]
+        return 2.0 * onehot - 1.0
+
+    def _build_model(self, X: np.ndarray) -> keras.Model:
+        return build_perceptron(
+            X.shape[1], self.target_encoder_.n_outputs_expected_, fit_intercept=self.fit_intercept
+        )
+
+    def _compile(self, model: keras.Model) -> None:
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=self.eta0),
+            loss=perceptron_loss,
+            metrics=[mistakes],
+            # One instance per step: run many steps per call so Python is not the bottleneck.
+            steps_per_execution=256,
+        )
+
+    def _callbacks(self, *, has_validation: bool) -> list:
+        callbacks = super()._callbacks(has_validation=has_validation)
+        callbacks.append(_StopWhenNoMistakes())
+        if self.tol is not None and not self.early_stopping:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="loss", min_delta=self.tol, patience=self.n_iter_no_change
+                )
+            )
+        return callbacks
+
+    def decision_function(self, X) -> np.ndarray:
+        """Scores ``XW + b``: shape (n_samples,) for two classes, else (n_samples, n_classes)."""
+        scores = self._predict_raw(X)
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X) -> np.ndarray:
+        """Heaviside step of the scores (two classes), else the class with the highest score."""
+        scores = self._predict_raw(X)
+        if self.target_encoder_.kind_ == "multilabel":
+            return (scores > 0).astype(int)
+        if scores.shape[1] == 1:
+            return self.classes_[(scores.ravel() > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    @available_if(_no_probabilities)
+    def predict_proba(self, X):  # pragma: no cover - never available
+        raise AttributeError("A perceptron outputs no probabilities.")
+
+    @property
+    def coef_(self) -> np.ndarray:
+        return np.asarray(self.model_.get_layer("tlu").kernel).T
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        layer = self.model_.get_layer("tlu")
+        return np.asarray(layer.bias) if layer.use_bias else np.zeros(layer.units)

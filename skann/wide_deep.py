@@ -1,0 +1,188 @@
+"""WideDeepRegressor: the book's Wide & Deep network as a scikit-learn regressor."""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from skann._base import SkannRegressorBase
+from skann.builders import WideAndDeepModel, build_wide_deep
+from skann.estimators import _COMMON_ATTRS_DOC, _COMMON_PARAMS_DOC
+from skann.transformers import FeatureSplitter, resolve_columns
+
+__all__ = ["WideDeepRegressor"]
+
+_OUTPUTS = ("output", "aux_output")
+
+
+class WideDeepRegressor(SkannRegressorBase):
+    __doc__ = f"""Wide & Deep regressor (Cheng et al., 2016), as built in the book.
+
+    The **wide** features go (normalized) straight to the output layer; the **deep** features
+    go (normalized) through ``n_hidden`` x ``n_neurons`` hidden layers; both meet in a
+    ``concatenate`` before the output ``Dense``. Each path has its own ``Normalization``
+    layer, adapted inside ``fit``. You pass **one** 2-D X (array or DataFrame): a
+    ``FeatureSplitter`` (``feature_encoder_``) makes the two model inputs, so the estimator
+    works in Pipelines, ``cross_val_score`` and searches.
+
+    With ``aux_weight`` > 0 an auxiliary output sits on the deep stack (a regularizer): both
+    outputs train on the same y with loss weights ``(1 - aux_weight, aux_weight)``,
+    ``predict`` returns the main output and ``predict_aux`` the auxiliary one, and
+    ``history_`` shows ``output_loss`` and ``aux_output_loss`` (and their RMSEs).
+
+    Parameters
+    ----------
+    wide_features : ints, slice, boolean mask or column names, default=(0, 1, 2, 3, 4)
+        Features of the wide path (book: the first five California housing features).
+    deep_features : ints, slice, boolean mask or column names, default=(2, 3, 4, 5, 6, 7)
+        Features of the deep path (book: features 2-7); may overlap the wide ones.
+    aux_weight : float in [0, 1) or None, default=0.1
+        Weight of the auxiliary output's loss; 0 or None builds no auxiliary output.
+    api : {{"functional", "subclass"}}, default="functional"
+        Build the network with the functional API (``skann.builders.build_wide_deep``) or
+        as the book's subclassed ``WideAndDeepModel`` (registered with Keras, so it saves
+        and loads the same way).
+    {_COMMON_PARAMS_DOC.strip()}
+
+    Attributes
+    ----------
+    feature_encoder_ : FeatureSplitter
+        The fitted splitter (integer column indices of both paths).
+    n_outputs_ : int
+    has_aux_output_ : bool
+        Whether the fitted network has the auxiliary output.
+    {_COMMON_ATTRS_DOC.strip()}
+
+    Examples
+    --------
+    >>> from skann import WideDeepRegressor
+    >>> from skann.datasets import load_california_housing
+    >>> X, y = load_california_housing(sample=True, return_X_y=True)
+    >>> reg = WideDeepRegressor(epochs=2, random_state=42).fit(X[:2000], y[:2000])
+    >>> reg.predict(X[:3]).shape, reg.predict_aux(X[:3]).shape
+    ((3,), (3,))
+    """
+
+    _parameter_constraints = {
+        **SkannRegressorBase._parameter_constraints,
+        "wide_features": "no_validation",  # resolved (with clear errors) by FeatureSplitter
+        "deep_features": "no_validation",
+        "aux_weight": [Interval(numbers.Real, 0, 1, closed="left"), None],
+        "api": [StrOptions({"functional", "subclass"})],
+    }
+
+    def __init__(
+        self,
+        wide_features=(0, 1, 2, 3, 4),
+        deep_features=(2, 3, 4, 5, 6, 7),
+        n_hidden=2,
+        n_neurons=30,
+        activation="relu",
+        aux_weight=0.1,
+        api="functional",
+        optimizer="adam",
+        learning_rate=1e-3,
+        batch_size=32,
+        epochs=100,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        callbacks=None,
+        shuffle=True,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        self.wide_features = wide_features
+        self.deep_features = deep_features
+        self.n_hidden = n_hidden
+        self.n_neurons = n_neurons
+        self.activation = activation
+        self.aux_weight = aux_weight
+        self.api = api
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.callbacks = callbacks
+        self.shuffle = shuffle
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        vars(self).update(kwargs)
+
+    def _validate_X(self, X, *, reset: bool, y=None):
+        X, y = super()._validate_X(X, reset=reset, y=y)
+        if reset:
+            # Column names are resolved against the names seen by validate_data; the
+            # splitter then works on the validated array.
+            names = getattr(self, "feature_names_in_", None)
+            wide = resolve_columns(self.wide_features, self.n_features_in_, names, "wide_features")
+            deep = resolve_columns(self.deep_features, self.n_features_in_, names, "deep_features")
+            self.feature_encoder_ = FeatureSplitter(wide=wide, deep=deep).fit(X)
+        return X, y
+
+    def _model_inputs(self, X: np.ndarray):
+        return self.feature_encoder_.transform(X)
+
+    def _model_targets(self, y: np.ndarray):
+        return (y, y) if self.has_aux_output_ else y
+
+    def _main_output(self, outputs):
+        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+    def _build_model(self, X: np.ndarray) -> keras.Model:
+        X_wide, X_deep = self.feature_encoder_.transform(X)
+        settings = dict(
+            n_hidden=self.n_hidden,
+            n_neurons=self.n_neurons,
+            activation=self.activation,
+            aux_output=bool(self.aux_weight),
+        )
+        self.has_aux_output_ = bool(self.aux_weight)
+        if self.api == "functional":
+            model = build_wide_deep(X_wide.shape[1], X_deep.shape[1], self.n_outputs_, **settings)
+        else:
+            model = WideAndDeepModel(n_outputs=self.n_outputs_, **settings)
+        model.get_layer("normalization_wide").adapt(X_wide)
+        model.get_layer("normalization_deep").adapt(X_deep)
+        return model
+
+    def _compile(self, model: keras.Model) -> None:
+        if not self.has_aux_output_:
+            return super()._compile(model)
+        # Named losses and metrics give the same history_ keys for both APIs:
+        # output_loss, aux_output_loss, output_root_mean_squared_error, ...
+        prefix = "" if self.api == "functional" else "{}_"
+        model.compile(
+            optimizer=self._make_optimizer(),
+            loss=[keras.losses.MeanSquaredError(name=name) for name in _OUTPUTS],
+            loss_weights=[1.0 - self.aux_weight, self.aux_weight],
+            metrics=[
+                [keras.metrics.RootMeanSquaredError(name=prefix.format(name) + "root_mean_squared_error")]
+                for name in _OUTPUTS
+            ],
+        )
+
+    def _loss(self):
+        return "mse"
+
+    def _metrics(self):
+        return [keras.metrics.RootMeanSquaredError()]
+
+    def predict_aux(self, X) -> np.ndarray:
+        """Predictions of the auxiliary output (on the deep path), shaped like ``predict``'s."""
+        check_is_fitted(self, "model_")
+        if not self.has_aux_output_:
+            raise AttributeError("This WideDeepRegressor has no auxiliary output (aux_weight is 0 or None).")
+        X, _ = self._validate_X(X, reset=False)
+        outputs = self.model_.predict_on_batch(self._model_inputs(X))
+        return self.target_encoder_.inverse_transform(np.asarray(outputs[1]))

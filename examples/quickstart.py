@@ -1,8 +1,9 @@
-"""Quickstart: the book's two MLPs as scikit-learn estimators.
+"""Quickstart: the chapter's networks as scikit-learn estimators.
 
-Trains FashionMLPClassifier (Fashion-MNIST) and HousingMLPRegressor (California housing) with
-the book's settings on the real data when it is found (SKANN_DATA, caches), otherwise on the
-bundled sample, and prints test figures next to the book's.
+Trains FashionMLPClassifier and a PerceptronBaseline (Fashion-MNIST), HousingMLPRegressor and
+WideDeepRegressor (California housing) with the book's settings on the real data when it is
+found (SKANN_DATA, caches), otherwise on the bundled sample, and prints test figures next to
+the book's.
 
     python examples/quickstart.py          # book settings
     python examples/quickstart.py --fast   # a few epochs, for a smoke test
@@ -17,7 +18,16 @@ import numpy as np
 from sklearn.metrics import root_mean_squared_error
 from sklearn.model_selection import train_test_split
 
-from skann import FashionMLPClassifier, HousingMLPRegressor
+from sklearn.pipeline import make_pipeline
+
+from skann import (
+    FashionMLPClassifier,
+    HousingMLPRegressor,
+    ImageFlattener,
+    PerceptronBaseline,
+    PixelScaler,
+    WideDeepRegressor,
+)
 from skann.datasets import load_california_housing, load_fashion_mnist
 
 
@@ -36,6 +46,9 @@ def fashion(fast: bool) -> None:
     seconds = time.perf_counter() - start
     print(f"FashionMLPClassifier on {source}: {len(X_train)} training images, {clf.n_iter_} epochs, {seconds:.0f} s")
     print(f"  test accuracy {clf.score(X_test, y_test):.4f}   (book: 0.8864)")
+    perceptron = make_pipeline(ImageFlattener(), PixelScaler(), PerceptronBaseline(max_iter=1 if fast else 5, random_state=42))
+    perceptron.fit(X_train, y_train)
+    print(f"PerceptronBaseline (linear baseline, {perceptron[-1].n_iter_} epochs): test accuracy {perceptron.score(X_test, y_test):.4f}")
 
 
 def housing(fast: bool) -> None:
@@ -54,6 +67,10 @@ def housing(fast: bool) -> None:
     rmse = root_mean_squared_error(y_test, reg.predict(X_test))
     print(f"HousingMLPRegressor on {source}: {len(X_train)} training rows, {reg.n_iter_} epochs, {seconds:.0f} s")
     print(f"  test RMSE {rmse:.4f}   (book: about 0.53 after 20 epochs)")
+    wide_deep = WideDeepRegressor(epochs=2 if fast else 20, early_stopping=False, aux_weight=0.1, random_state=42)
+    wide_deep.fit(X_train, y_train, validation_data=(X_valid, y_valid))
+    rmse = root_mean_squared_error(y_test, wide_deep.predict(X_test))
+    print(f"WideDeepRegressor (book settings: {wide_deep.n_iter_} epochs, auxiliary output 0.1): test RMSE {rmse:.4f}")
 
 
 def main(argv=None) -> None:

@@ -7,6 +7,7 @@ import_tensorflow_quietly()
 
 from skann.estimators import FashionMLPClassifier, HousingMLPRegressor  # noqa: E402
 from skann.perceptron import PerceptronBaseline  # noqa: E402
+from skann.persistence import load, save  # noqa: E402
 from skann.wide_deep import WideDeepRegressor  # noqa: E402
 from skann.transformers import (  # noqa: E402
     FeatureSplitter,
@@ -27,4 +28,6 @@ __all__ = [
     "PixelScaler",
     "WideDeepRegressor",
     "__version__",
+    "load",
+    "save",
 ]

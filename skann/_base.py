@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
 )
 
 from skann.builders import hidden_layer_sizes
+from skann.persistence import model_from_bytes, model_to_bytes
 from skann._targets import ClassificationTarget, RegressionTarget
 
 # Routed parameters (SciKeras style ``prefix__name``) that skann passes on.
@@ -78,6 +79,20 @@ def seeded(seed: int | None):
         np.random.set_state(np_state)
 
 
+def _model_variables(model) -> list:
+    optimizer = getattr(model, "optimizer", None)
+    return list(model.variables) + (list(optimizer.variables) if optimizer is not None else [])
+
+
+def _snapshot_variables(model) -> list[np.ndarray]:
+    return [np.array(v.numpy()) for v in _model_variables(model)]
+
+
+def _restore_variables(model, values: list[np.ndarray]) -> None:
+    for variable, value in zip(_model_variables(model), values):
+        variable.assign(value)
+
+
 def make_optimizer(optimizer, learning_rate: float, extra: dict) -> keras.optimizers.Optimizer:
     """A fresh optimizer from a name, class or instance, with ``learning_rate`` applied."""
     if isinstance(optimizer, str):
@@ -98,6 +113,13 @@ def make_optimizer(optimizer, learning_rate: float, extra: dict) -> keras.optimi
     raise ValueError(
         f"optimizer must be a name, a keras.optimizers.Optimizer class or instance; got {optimizer!r}."
     )
+
+
+class _PackedKerasModel:
+    """A Keras model as .keras bytes inside a pickle."""
+
+    def __init__(self, data: bytes):
+        self.data = data
 
 
 class SkannKerasBase:
@@ -226,6 +248,8 @@ class SkannKerasBase:
     def _flatten_images(self, X, *, reset: bool):
         # Images (n, h, w[, c]) are validated as rows of h*w*c features; the model gets the
         # sample shape seen in fit back in _encode_features.
+        if isinstance(X, (list, tuple)):
+            X = np.asarray(X)
         if hasattr(X, "ndim") and getattr(X, "ndim", 2) >= 3 and not hasattr(X, "columns"):
             shape = tuple(X.shape[1:])
             X = np.asarray(X).reshape(len(X), int(np.prod(shape)))
@@ -270,13 +294,18 @@ class SkannKerasBase:
         )
 
     def _guarded_fit(self, X, y, sample_weight, validation_data, *, reuse_model, epochs, **kw):
-        # A failed or interrupted fit restores the estimator exactly as it was before.
+        # A failed or interrupted fit (Ctrl-C included) leaves the estimator exactly as it was
+        # before the call: attributes, and the weights and optimizer state of a network that
+        # was being trained further (warm_start, partial_fit).
         before = dict(vars(self))
+        saved_variables = _snapshot_variables(self.model_) if reuse_model else None
         try:
             self._fit_network(X, y, sample_weight, validation_data, reuse_model, epochs, **kw)
         except BaseException:
             vars(self).clear()
             vars(self).update(before)
+            if saved_variables is not None:
+                _restore_variables(self.model_, saved_variables)
             raise
         return self
 
@@ -448,6 +477,23 @@ class SkannKerasBase:
     @property
     def initialized_(self) -> bool:
         return hasattr(self, "model_")
+
+    # ------------------------------------------------------------------ pickling (joblib)
+    def __getstate__(self):
+        # The Keras model travels in Keras' own .keras format (architecture, weights and
+        # optimizer state), not through SciKeras' global Model.__reduce__ patch.
+        state = super().__getstate__()
+        if "model_" in state:
+            state = dict(state)
+            state["model_"] = _PackedKerasModel(model_to_bytes(state["model_"]))
+        return state
+
+    def __setstate__(self, state):
+        model = state.get("model_")
+        if isinstance(model, _PackedKerasModel):
+            state = dict(state)
+            state["model_"] = model_from_bytes(model.data, safe_mode=False)
+        super().__setstate__(state)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")

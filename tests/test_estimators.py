@@ -468,7 +468,7 @@ def test_fit_and_predict_print_nothing_in_a_fresh_process():
     code = textwrap.dedent(
         """
         import numpy as np
-        from skann import FashionMLPClassifier, HousingMLPRegressor
+        from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline, WideDeepRegressor
         rng = np.random.RandomState(0)
         X = rng.randint(0, 255, size=(64, 28, 28)).astype(np.uint8)
         y = rng.randint(0, 3, size=64)
@@ -477,6 +477,11 @@ def test_fit_and_predict_print_nothing_in_a_fresh_process():
             clf.predict(X[:n]); clf.predict_proba(X[:n])
         reg = HousingMLPRegressor(epochs=2, random_state=0).fit(rng.normal(size=(64, 8)), rng.normal(size=64))
         reg.predict(rng.normal(size=(3, 8)))
+        for api in ("functional", "subclass"):
+            wd = WideDeepRegressor(api=api, epochs=2, random_state=0).fit(rng.normal(size=(64, 8)), rng.normal(size=64))
+            wd.predict(rng.normal(size=(2, 8))); wd.predict_aux(rng.normal(size=(5, 8)))
+        per = PerceptronBaseline(max_iter=3, random_state=0).fit(rng.normal(size=(64, 4)), rng.randint(0, 3, 64))
+        per.predict(rng.normal(size=(2, 4))); per.decision_function(rng.normal(size=(2, 4)))
         """
     )
     result = subprocess.run(

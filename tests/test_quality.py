@@ -1,4 +1,4 @@
-"""Real-data quality targets (slow, opt-in): ``SKANN_DATA=../shared/data python -m pytest -m slow -s``.
+"""Real-data quality targets (slow, opt-in): ``SKANN_DATA=../shared/data python -m pytest -m slow -s -n 0``.
 
 The printed figures are the ones quoted in docs/estimators.md.
 """
@@ -15,7 +15,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skann import FashionMLPClassifier, HousingMLPRegressor
+from skann import FashionMLPClassifier, HousingMLPRegressor, ImageFlattener, PerceptronBaseline, PixelScaler, WideDeepRegressor
 from skann.datasets import load_california_housing, load_fashion_mnist
 
 from .conftest import requires_real_data
@@ -64,3 +64,29 @@ def test_housing_book_settings(housing_split):
     print(f"\nHousingMLPRegressor book settings (20 epochs): test RMSE {rmse:.4f}, "
           f"validation RMSE {reg.history_['val_root_mean_squared_error'][-1]:.4f}")
     assert rmse < 0.58
+
+
+def test_wide_deep_book_settings_and_default(housing_split):
+    X_train, X_valid, X_test, y_train, y_valid, y_test = housing_split
+    book = WideDeepRegressor(epochs=20, early_stopping=False, aux_weight=0.1, random_state=42)
+    book.fit(X_train, y_train, validation_data=(X_valid, y_valid))
+    book_rmse = root_mean_squared_error(y_test, book.predict(X_test))
+    default = WideDeepRegressor(random_state=42).fit(X_train, y_train, validation_data=(X_valid, y_valid))
+    default_rmse = root_mean_squared_error(y_test, default.predict(X_test))
+    sub = WideDeepRegressor(epochs=20, early_stopping=False, api="subclass", random_state=42)
+    sub_rmse = root_mean_squared_error(y_test, sub.fit(X_train, y_train, validation_data=(X_valid, y_valid)).predict(X_test))
+    print(f"\nWideDeepRegressor book settings (20 epochs, aux 0.1): test RMSE {book_rmse:.4f}; "
+          f"subclass API {sub_rmse:.4f}; defaults: {default_rmse:.4f} ({default.n_iter_} epochs)")
+    assert book_rmse <= 0.57
+    assert sub_rmse <= 0.57
+
+
+def test_perceptron_on_fashion(real_data_dir):
+    (X_train, y_train), (X_test, y_test) = load_fashion_mnist(data_home=real_data_dir, download=False)
+    pipe = make_pipeline(ImageFlattener(), PixelScaler(), PerceptronBaseline(max_iter=5, random_state=42))
+    start = time.perf_counter()
+    pipe.fit(X_train[:55000], y_train[:55000])
+    accuracy = pipe.score(X_test, y_test)
+    print(f"\nPerceptronBaseline on Fashion-MNIST (5 epochs): test accuracy {accuracy:.4f} "
+          f"({time.perf_counter() - start:.0f} s)")
+    assert accuracy > 0.75

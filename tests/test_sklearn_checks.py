@@ -16,8 +16,9 @@ from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline,
 # class we are required to subclass; the reason is shown by pytest as the xfail reason.
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": (
-        "mini-batch SGD on shuffled data: weight 2 on a sample is not the same training as "
-        "the sample repeated (batches and steps per epoch differ), so the fits differ"
+        "stochastic gradient descent on shuffled data: weight 2 on a sample is one scaled "
+        "step, the sample repeated is two steps at other points of the epoch (and changes "
+        "the batches), so the fits differ"
     ),
     "check_estimator_tags_renamed": (
         "SciKeras' BaseWrapper (which skann must subclass) still defines the pre-1.6 "

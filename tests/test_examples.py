@@ -1,0 +1,38 @@
+"""Every example runs (in its fast mode) in a fresh process and prints its results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+EXAMPLES = {
+    "quickstart.py": (
+        ["--fast"],
+        ["FashionMLPClassifier on", "PerceptronBaseline", "HousingMLPRegressor on", "WideDeepRegressor", "test RMSE"],
+    ),
+    "perceptron_xor.py": ([], ["training accuracy 1.00", "perceptron accuracy", "MLP with one hidden layer accuracy 1.00"]),
+}
+
+
+@pytest.mark.parametrize("script", sorted(EXAMPLES))
+def test_example_runs(script):
+    args, expected = EXAMPLES[script]
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    for text in expected:
+        assert text in result.stdout, result.stdout
+    assert result.stderr == "", result.stderr
+
+
+def test_every_example_is_tested():
+    assert sorted(p.name for p in (REPO / "examples").glob("*.py")) == sorted(EXAMPLES)

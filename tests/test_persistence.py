@@ -1,0 +1,330 @@
+"""Persistence: joblib and the safe format, proven in fresh processes; integrity; interrupts."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+
+import joblib
+import keras
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import skann
+from skann import (
+    FashionMLPClassifier,
+    HousingMLPRegressor,
+    ImageFlattener,
+    PerceptronBaseline,
+    PixelScaler,
+    WideDeepRegressor,
+)
+from skann.persistence import SkannFileError, UnsafeObjectError
+
+from .conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def data(fashion_sample, housing_sample):
+    (Xf, yf), _ = fashion_sample
+    X, y = housing_sample
+    rng = np.random.RandomState(0)
+    idx = rng.permutation(len(X))[:600]
+    names = np.asarray(skann.datasets.FASHION_CLASS_NAMES)
+    return {"Xf": Xf[:400], "yf": names[yf[:400]], "X": X[idx], "y": y[idx]}
+
+
+def _fitted_objects(data):
+    """name -> (fitted object, input for predict, training data)."""
+    pd = pytest.importorskip("pandas")
+    Xf, yf, X, y = data["Xf"], data["yf"], data["X"], data["y"]
+    df = pd.DataFrame(X, columns=skann.datasets.CALIFORNIA_FEATURE_NAMES)
+    small = dict(epochs=2, random_state=0)
+    objects = {
+        "fashion": (FashionMLPClassifier(n_hidden=1, n_neurons=32, **small).fit(Xf, yf), Xf[:50], (Xf, yf)),
+        "housing_df": (HousingMLPRegressor(early_stopping=False, **small).fit(df, y), df.iloc[:50], (df, y)),
+        "wide_deep_subclass": (WideDeepRegressor(api="subclass", early_stopping=False, **small).fit(X, y), X[:50], (X, y)),
+        "wide_deep": (WideDeepRegressor(early_stopping=False, **small).fit(X, y), X[:50], (X, y)),
+        "perceptron": (PerceptronBaseline(max_iter=3, tol=None, random_state=0).fit(X, y > 2), X[:50], (X, y > 2)),
+        "pipeline": (
+            make_pipeline(ImageFlattener(), PixelScaler(), FashionMLPClassifier(n_hidden=1, n_neurons=16, **small)).fit(Xf, yf),
+            Xf[:50],
+            None,
+        ),
+        "grid": (
+            GridSearchCV(HousingMLPRegressor(n_hidden=1, early_stopping=False, **small), {"n_neurons": [4, 8]}, cv=2).fit(X, y),
+            X[:50],
+            None,
+        ),
+        "randomized": (
+            RandomizedSearchCV(
+                make_pipeline(StandardScaler(), PerceptronBaseline(max_iter=2, random_state=0)),
+                {"perceptronbaseline__eta0": [0.1, 1.0]},
+                n_iter=2,
+                cv=2,
+                random_state=0,
+            ).fit(X, y > 2),
+            X[:50],
+            None,
+        ),
+    }
+    return objects
+
+
+def _final_estimator(obj):
+    if hasattr(obj, "best_estimator_"):
+        obj = obj.best_estimator_
+    return obj[-1] if hasattr(obj, "steps") else obj
+
+
+def _facts(obj, X) -> dict:
+    est = _final_estimator(obj)
+    facts = {
+        "pred": np.asarray(obj.predict(X)).tolist(),
+        "n_features_in_": int(est.n_features_in_),
+        "history_": {k: list(v) for k, v in est.history_.items()},
+        "iterations": int(est.model_.optimizer.iterations.numpy()),
+    }
+    if hasattr(est, "classes_"):
+        facts["classes_"] = np.asarray(est.classes_).tolist()
+    if hasattr(est, "feature_names_in_"):
+        facts["feature_names_in_"] = est.feature_names_in_.tolist()
+    if hasattr(est, "predict_aux"):
+        facts["aux"] = est.predict_aux(X).tolist()
+    return facts
+
+
+CHECK_IN_FRESH_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import joblib, skann
+    from tests.test_persistence import _facts, _final_estimator
+    kind, path, X_path, train_path = sys.argv[1:5]
+    obj = joblib.load(path) if kind == "joblib" else skann.load(path)
+    X = joblib.load(X_path)
+    facts = _facts(obj, X)
+    if hasattr(obj, "partial_fit"):
+        # Training goes on from the saved weights and optimizer state.
+        X_train, y_train = joblib.load(train_path)
+        obj.partial_fit(X_train, y_train)
+        facts["n_iter_after"] = obj.n_iter_
+        facts["iterations_after"] = int(obj.model_.optimizer.iterations.numpy())
+    print(json.dumps(facts))
+    """
+)
+
+
+def _run_fresh(kind, path, X, train, tmp_path) -> dict:
+    X_path, train_path = tmp_path / "X.joblib", tmp_path / "train.joblib"
+    joblib.dump(X, X_path)
+    joblib.dump(train, train_path)
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK_IN_FRESH_PROCESS, kind, str(path), str(X_path), str(train_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _assert_same(facts, original, X):
+    expected = _facts(original, X)
+    pred = np.asarray(facts["pred"])
+    if pred.dtype.kind == "f":
+        np.testing.assert_allclose(pred, expected["pred"], atol=1e-6, rtol=0)
+    else:
+        assert facts["pred"] == expected["pred"]
+    for key in ("n_features_in_", "history_", "classes_", "feature_names_in_", "iterations"):
+        assert facts.get(key) == expected.get(key), key
+    if "aux" in expected:
+        np.testing.assert_allclose(facts["aux"], expected["aux"], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["joblib", "safe"])
+def test_round_trip_in_a_fresh_process(kind, data, tmp_path):
+    objects = _fitted_objects(data)
+    if kind == "safe":  # searches hold scorers and CV splitters: joblib only
+        objects = {k: v for k, v in objects.items() if k not in ("grid", "randomized")}
+    for name, (obj, X, train) in objects.items():
+        path = tmp_path / f"{name}.{kind}"
+        if kind == "joblib":
+            joblib.dump(obj, path)
+        else:
+            skann.save(obj, path)
+        facts = _run_fresh(kind, path, X, train, tmp_path)
+        _assert_same(facts, obj, X)
+        if train is not None:
+            # One more epoch on top of the saved optimizer step count.
+            steps_per_epoch = -(-len(train[0]) // (1 if name == "perceptron" else 32))
+            assert facts["n_iter_after"] == obj.n_iter_ + 1, name
+            assert facts["iterations_after"] == int(obj.model_.optimizer.iterations.numpy()) + steps_per_epoch, name
+
+
+def test_loaded_estimator_keeps_training_with_its_optimizer_state(data, tmp_path):
+    X, y = data["X"], data["y"]
+    reg = HousingMLPRegressor(epochs=2, early_stopping=False, random_state=0).fit(X, y)
+    steps = int(reg.model_.optimizer.iterations.numpy())
+    for kind in ("joblib", "safe"):
+        path = tmp_path / f"reg.{kind}"
+        joblib.dump(reg, path) if kind == "joblib" else skann.save(reg, path)
+        loaded = joblib.load(path) if kind == "joblib" else skann.load(path)
+        assert int(loaded.model_.optimizer.iterations.numpy()) == steps
+        # Adam's moment estimates came back too: one more epoch on both gives the same weights.
+        original = joblib.load(tmp_path / "reg.joblib") if kind == "safe" else None
+        loaded.partial_fit(X, y)
+        assert loaded.n_iter_ == 3
+        assert int(loaded.model_.optimizer.iterations.numpy()) == steps + steps // 2
+        if original is not None:
+            original.partial_fit(X, y)
+            np.testing.assert_allclose(original.predict(X[:20]), loaded.predict(X[:20]), atol=1e-5)
+
+
+def test_unfitted_estimators_round_trip(tmp_path):
+    for est in (FashionMLPClassifier(n_neurons=[5, 6]), WideDeepRegressor(wide_features=slice(0, 3)), PerceptronBaseline(eta0=0.5)):
+        joblib.dump(est, tmp_path / "u.joblib")
+        skann.save(est, tmp_path / "u.skann")
+        for loaded in (joblib.load(tmp_path / "u.joblib"), skann.load(tmp_path / "u.skann")):
+            assert type(loaded) is type(est) and loaded.get_params() == est.get_params()
+            assert not hasattr(loaded, "model_")
+
+
+def test_safe_format_refuses_what_it_cannot_store(data, tmp_path):
+    X, y = data["X"], data["y"]
+    with pytest.raises(UnsafeObjectError, match="joblib"):
+        skann.save(HousingMLPRegressor(callbacks=[keras.callbacks.TerminateOnNaN()]), tmp_path / "x.skann")
+    with pytest.raises(UnsafeObjectError, match="PCA"):
+        skann.save(make_pipeline(PCA(2), HousingMLPRegressor()), tmp_path / "x.skann")
+    assert not (tmp_path / "x.skann").exists()
+
+
+def _write_zip(path, members: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+
+
+def test_safe_format_integrity_errors(data, tmp_path):
+    X, y = data["X"], data["y"]
+    reg = HousingMLPRegressor(epochs=1, early_stopping=False, random_state=0).fit(X, y)
+    good = tmp_path / "good.skann"
+    skann.save(reg, good)
+    members = {}
+    with zipfile.ZipFile(good) as archive:
+        for name in archive.namelist():
+            members[name] = archive.read(name)
+
+    # A modified member: the checksum catches it.
+    meta = json.loads(members["skann.json"])
+    meta["object"]["state"]["n_iter_"] = 99
+    _write_zip(tmp_path / "modified.skann", {**members, "skann.json": json.dumps(meta).encode()})
+    with pytest.raises(SkannFileError, match="modified"):
+        skann.load(tmp_path / "modified.skann")
+
+    # Truncated file.
+    (tmp_path / "truncated.skann").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(SkannFileError, match="truncated or corrupt"):
+        skann.load(tmp_path / "truncated.skann")
+
+    # Not a skann file at all, and a zip that is not ours.
+    (tmp_path / "text.skann").write_text("hello")
+    with pytest.raises(SkannFileError, match="not a skann model file"):
+        skann.load(tmp_path / "text.skann")
+    _write_zip(tmp_path / "other.zip", {"readme.txt": b"hi"})
+    with pytest.raises(SkannFileError, match="not a skann model file"):
+        skann.load(tmp_path / "other.zip")
+
+    # Written by a future, incompatible format version.
+    manifest = json.loads(members["skann-manifest.json"])
+    manifest["format_version"] = 99
+    _write_zip(tmp_path / "future.skann", {**members, "skann-manifest.json": json.dumps(manifest).encode()})
+    with pytest.raises(SkannFileError, match="version 99.*Upgrade skann"):
+        skann.load(tmp_path / "future.skann")
+
+    with pytest.raises(FileNotFoundError):
+        skann.load(tmp_path / "missing.skann")
+
+
+def test_safe_format_refuses_classes_outside_the_allow_list(tmp_path):
+    import hashlib
+
+    meta = {
+        "format": "skann-safe",
+        "format_version": 1,
+        "object": {"__object__": "subprocess.Popen", "state": {}},
+    }
+    body = json.dumps(meta).encode()
+    manifest = {"format": "skann-safe", "format_version": 1, "sha256": {"skann.json": hashlib.sha256(body).hexdigest()}}
+    _write_zip(tmp_path / "evil.skann", {"skann-manifest.json": json.dumps(manifest).encode(), "skann.json": body})
+    with pytest.raises(UnsafeObjectError, match="subprocess.Popen.*allow-list.*joblib"):
+        skann.load(tmp_path / "evil.skann")
+
+
+def test_interrupted_fit_leaves_the_estimator_unfitted_and_the_checkpoint_usable(tmp_path):
+    """Ctrl-C (a real SIGINT) during fit: the estimator is as before the call, and the
+    ModelCheckpoint file holds the best weights so far."""
+    checkpoint = tmp_path / "best.keras"
+    script = textwrap.dedent(
+        f"""
+        import sys, numpy as np, keras
+        from skann import HousingMLPRegressor
+        from skann.datasets import load_california_housing
+        X, y = load_california_housing(sample=True, return_X_y=True)
+        reg = HousingMLPRegressor(
+            epochs=100000, random_state=0, early_stopping=False,
+            callbacks=[keras.callbacks.ModelCheckpoint({str(checkpoint)!r}, monitor="loss", save_best_only=True)],
+        )
+        print("training", flush=True)
+        try:
+            reg.fit(X[:3000], y[:3000])
+        except KeyboardInterrupt:
+            print("interrupted; fitted:", hasattr(reg, "model_"), hasattr(reg, "history_"), flush=True)
+            best = keras.models.load_model({str(checkpoint)!r})
+            print("checkpoint predicts", best.predict_on_batch(X[:2].astype("float32")).shape, flush=True)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert checkpoint.exists(), "no checkpoint was written"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "interrupted; fitted: False False" in out, out + err
+    assert "checkpoint predicts (2, 1)" in out, out + err
+
+
+def test_interrupt_during_partial_fit_restores_weights_and_optimizer(data):
+    X, y = data["X"], data["y"]
+    reg = HousingMLPRegressor(epochs=1, early_stopping=False, random_state=0).fit(X, y)
+    weights = [w.copy() for w in reg.model_.get_weights()]
+    steps = int(reg.model_.optimizer.iterations.numpy())
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 5:
+                raise KeyboardInterrupt
+
+    reg.set_params(callbacks=[CtrlC()])
+    with pytest.raises(KeyboardInterrupt):
+        reg.partial_fit(X, y)
+    assert reg.n_iter_ == 1 and len(reg.history_["loss"]) == 1
+    assert int(reg.model_.optimizer.iterations.numpy()) == steps
+    for before, after in zip(weights, reg.model_.get_weights()):
+        np.testing.assert_array_equal(before, after)

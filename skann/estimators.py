@@ -192,7 +192,7 @@ class HousingMLPRegressor(SkannRegressorBase):
     1e-3, RMSE metric. A 2-D ``y`` gives one output unit per target.
 
     The defaults differ from the book's 20-epoch run in one way: they train up to 100 epochs
-    with early stopping (patience 10, best weights restored), which scores better on the
+    with early stopping (patience 20, best weights restored), which scores better on the
     test set; ``epochs=20, early_stopping=False`` reproduces the book.
 
     Parameters
@@ -241,7 +241,7 @@ class HousingMLPRegressor(SkannRegressorBase):
         epochs=100,
         early_stopping=True,
         validation_fraction=0.1,
-        patience=10,
+        patience=20,
         callbacks=None,
         shuffle=True,
         warm_start=False,

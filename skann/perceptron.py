@@ -105,9 +105,11 @@ class PerceptronBaseline(SkannClassifierBase):
     >>> iris = load_iris(as_frame=True)
     >>> X = iris.data[["petal length (cm)", "petal width (cm)"]].values
     >>> y = iris.target == 0  # Iris setosa
-    >>> per_clf = PerceptronBaseline(random_state=42).fit(X, y)
+    >>> per_clf = PerceptronBaseline(shuffle=False).fit(X, y)  # same order as sklearn's
     >>> per_clf.predict([[2, 0.5], [3, 1]])
     array([ True, False])
+    >>> per_clf.score(X, y)
+    1.0
     """
 
     _parameter_constraints = {

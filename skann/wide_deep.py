@@ -90,7 +90,7 @@ class WideDeepRegressor(SkannRegressorBase):
         epochs=100,
         early_stopping=True,
         validation_fraction=0.1,
-        patience=10,
+        patience=20,
         callbacks=None,
         shuffle=True,
         warm_start=False,

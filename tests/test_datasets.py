@@ -132,6 +132,15 @@ def test_missing_and_offline_errors_say_where_to_put_files(no_data_env, tmp_path
         load_california_housing(data_home=tmp_path / "nothing", download=False)
 
 
+def test_failed_download_says_where_to_put_files(no_data_env, tmp_path, monkeypatch):
+    # Port 9 (discard) on loopback refuses connections: a real, immediate network failure.
+    monkeypatch.setattr(_fashion_mnist, "FASHION_MNIST_MIRRORS", ["http://127.0.0.1:9/"])
+    with pytest.raises(FileNotFoundError, match="could not be downloaded") as err:
+        load_fashion_mnist(data_home=tmp_path / "empty", download=True)
+    assert "SKANN_DATA" in str(err.value) and "127.0.0.1:9" in str(err.value)
+    assert not any((tmp_path / "empty").rglob("*.part"))
+
+
 def test_truncated_idx_file_is_reported(tmp_path):
     import gzip
 

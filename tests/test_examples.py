@@ -36,3 +36,14 @@ def test_example_runs(script):
 
 def test_every_example_is_tested():
     assert sorted(p.name for p in (REPO / "examples").glob("*.py")) == sorted(EXAMPLES)
+
+
+def test_readme_ten_lines_run(capsys):
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    code = re.search(r"## Ten lines\n\n```python\n(.*?)```", readme, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 10
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "fashionmlpclassifier__n_neurons" in printed

@@ -106,33 +106,33 @@ def _facts(obj, X) -> dict:
 CHECK_IN_FRESH_PROCESS = textwrap.dedent(
     """
     import json, sys
-    import numpy as np
     import joblib, skann
-    from tests.test_persistence import _facts, _final_estimator
-    kind, path, X_path, train_path = sys.argv[1:5]
-    obj = joblib.load(path) if kind == "joblib" else skann.load(path)
-    X = joblib.load(X_path)
-    facts = _facts(obj, X)
-    if hasattr(obj, "partial_fit"):
-        # Training goes on from the saved weights and optimizer state.
-        X_train, y_train = joblib.load(train_path)
-        obj.partial_fit(X_train, y_train)
-        facts["n_iter_after"] = obj.n_iter_
-        facts["iterations_after"] = int(obj.model_.optimizer.iterations.numpy())
-    print(json.dumps(facts))
+    from tests.test_persistence import _facts
+    kind, jobs_path = sys.argv[1:3]
+    results = {}
+    for name, path, X, train in joblib.load(jobs_path):
+        obj = joblib.load(path) if kind == "joblib" else skann.load(path)
+        facts = _facts(obj, X)
+        if train is not None:
+            # Training goes on from the saved weights and optimizer state.
+            obj.partial_fit(*train)
+            facts["n_iter_after"] = obj.n_iter_
+            facts["iterations_after"] = int(obj.model_.optimizer.iterations.numpy())
+        results[name] = facts
+    print(json.dumps(results))
     """
 )
 
 
-def _run_fresh(kind, path, X, train, tmp_path) -> dict:
-    X_path, train_path = tmp_path / "X.joblib", tmp_path / "train.joblib"
-    joblib.dump(X, X_path)
-    joblib.dump(train, train_path)
+def _run_fresh(kind, jobs, tmp_path) -> dict:
+    """Load every (name, path, X, train) job in one new Python process; return its facts."""
+    jobs_path = tmp_path / "jobs.joblib"
+    joblib.dump(jobs, jobs_path)
     result = subprocess.run(
-        [sys.executable, "-c", CHECK_IN_FRESH_PROCESS, kind, str(path), str(X_path), str(train_path)],
+        [sys.executable, "-c", CHECK_IN_FRESH_PROCESS, kind, str(jobs_path)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
@@ -157,13 +157,18 @@ def test_round_trip_in_a_fresh_process(kind, data, tmp_path):
     objects = _fitted_objects(data)
     if kind == "safe":  # searches hold scorers and CV splitters: joblib only
         objects = {k: v for k, v in objects.items() if k not in ("grid", "randomized")}
+    jobs = []
     for name, (obj, X, train) in objects.items():
         path = tmp_path / f"{name}.{kind}"
         if kind == "joblib":
             joblib.dump(obj, path)
         else:
             skann.save(obj, path)
-        facts = _run_fresh(kind, path, X, train, tmp_path)
+        jobs.append((name, str(path), X, train))
+    all_facts = _run_fresh(kind, jobs, tmp_path)
+    assert sorted(all_facts) == sorted(objects)
+    for name, (obj, X, train) in objects.items():
+        facts = all_facts[name]
         _assert_same(facts, obj, X)
         if train is not None:
             # One more epoch on top of the saved optimizer step count.
@@ -200,8 +205,7 @@ def test_unfitted_estimators_round_trip(tmp_path):
             assert not hasattr(loaded, "model_")
 
 
-def test_safe_format_refuses_what_it_cannot_store(data, tmp_path):
-    X, y = data["X"], data["y"]
+def test_safe_format_refuses_what_it_cannot_store(tmp_path):
     with pytest.raises(UnsafeObjectError, match="joblib"):
         skann.save(HousingMLPRegressor(callbacks=[keras.callbacks.TerminateOnNaN()]), tmp_path / "x.skann")
     with pytest.raises(UnsafeObjectError, match="PCA"):

@@ -140,18 +140,24 @@ def load_california_housing(
         bundled = load_sample("california_housing")
         data, target = bundled["data"], bundled["target"]
     else:
+        where_to_put = (
+            "Put california_housing.csv or the original cal_housing.data into a folder "
+            f"'california-housing' under the folder named by the environment variable "
+            f"{DATA_ENV_VAR} (or pass data_home=...), or use sample=True for the bundled copy."
+        )
         found = _read_local(data_home)
         if found is None:
             found = _read_sklearn_cache(data_home, download=False)
         if found is None and download:
-            found = _read_sklearn_cache(data_home, download=True)
+            try:
+                found = _read_sklearn_cache(data_home, download=True)
+            except OSError as exc:
+                raise FileNotFoundError(
+                    f"The California housing data was not found and could not be downloaded "
+                    f"({exc}). {where_to_put}"
+                ) from None
         if found is None:
-            raise FileNotFoundError(
-                "The California housing data was not found. Put california_housing.csv or the "
-                "original cal_housing.data into a folder 'california-housing' under the folder "
-                f"named by the environment variable {DATA_ENV_VAR} (or pass data_home=...), call "
-                "with download=True, or use sample=True for the bundled copy."
-            )
+            raise FileNotFoundError(f"The California housing data was not found. {where_to_put}")
         data, target = found
 
     feature_names = list(CALIFORNIA_FEATURE_NAMES)

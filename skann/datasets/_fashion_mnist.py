@@ -76,20 +76,25 @@ def _find_files(data_home, download_if_missing: bool) -> dict[str, Path]:
     for folder in searched:
         if all((folder / name).is_file() for name in FASHION_MNIST_FILES):
             return {name: folder / name for name in FASHION_MNIST_FILES}
+    where_to_put = (
+        f"Put the four files ({', '.join(FASHION_MNIST_FILES)}) into a folder 'fashion-mnist' "
+        f"under the folder named by the environment variable {DATA_ENV_VAR} (or pass "
+        "data_home=...), or use sample=True for the bundled subset. Searched: "
+        + ", ".join(str(p) for p in searched)
+    )
     if not download_if_missing:
-        raise FileNotFoundError(
-            "Fashion-MNIST was not found. Put the four files "
-            f"({', '.join(FASHION_MNIST_FILES)}) into a folder 'fashion-mnist' under the folder "
-            f"named by the environment variable {DATA_ENV_VAR} (or pass data_home=...), "
-            "call with download=True, or use sample=True for the bundled subset. Searched: "
-            + ", ".join(str(p) for p in searched)
-        )
+        raise FileNotFoundError(f"Fashion-MNIST was not found. {where_to_put}")
     target_dir = download_dir(_SUBDIR, data_home, _keras_cache())
     paths = {}
     for name, md5 in FASHION_MNIST_FILES.items():
         target = target_dir / name
         if not target.is_file():
-            download([base + name for base in FASHION_MNIST_MIRRORS], target, md5)
+            try:
+                download([base + name for base in FASHION_MNIST_MIRRORS], target, md5)
+            except OSError as exc:
+                raise FileNotFoundError(
+                    f"Fashion-MNIST was not found and could not be downloaded ({exc}). {where_to_put}"
+                ) from None
         paths[name] = target
     return paths
 

@@ -17,6 +17,8 @@ from sklearn.preprocessing import StandardScaler
 from skann import FashionMLPClassifier, HousingMLPRegressor, ImageFlattener, PerceptronBaseline, PixelScaler, WideDeepRegressor
 from skann.datasets import load_california_housing, load_fashion_mnist
 
+from benchmarks.book_keras import fashion_mlp_accuracy, wide_deep_rmse
+
 from .conftest import requires_real_data
 
 pytestmark = [pytest.mark.slow, requires_real_data]
@@ -38,8 +40,6 @@ def test_fashion_default_accuracy_matches_the_books_keras_code(real_data_dir):
     benchmarks/fashion_accuracy_seeds.py). The test therefore holds skann to the book's code:
     within 0.5 point, and >= 0.87.
     """
-    import keras
-
     (X_train_full, y_train_full), (X_test, y_test) = load_fashion_mnist(data_home=real_data_dir, download=False)
     X_train, y_train = X_train_full[:55000], y_train_full[:55000]
     X_valid, y_valid = X_train_full[55000:], y_train_full[55000:]
@@ -49,19 +49,7 @@ def test_fashion_default_accuracy_matches_the_books_keras_code(real_data_dir):
     seconds = time.perf_counter() - start
     accuracy = clf.score(X_test, y_test)
 
-    keras.utils.set_random_seed(42)
-    book = keras.Sequential(
-        [
-            keras.layers.Input(shape=[28, 28]),
-            keras.layers.Flatten(),
-            keras.layers.Dense(300, activation="relu"),
-            keras.layers.Dense(100, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    book.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
-    book.fit(X_train / 255.0, y_train, epochs=30, validation_data=(X_valid / 255.0, y_valid), verbose=0)
-    book_accuracy = book.evaluate(X_test / 255.0, y_test, verbose=0)[1]
+    book_accuracy = fashion_mlp_accuracy(X_train, y_train, X_valid, y_valid, X_test, y_test, seed=42)
     print(f"\nFashionMLPClassifier defaults: test accuracy {accuracy:.4f} after {clf.n_iter_} epochs "
           f"({seconds:.0f} s); the book's Keras code, same seed: {book_accuracy:.4f}")
     assert accuracy >= book_accuracy - 0.005
@@ -99,7 +87,7 @@ def test_wide_deep_book_settings_and_default(housing_split):
     default_rmse = root_mean_squared_error(y_test, default.predict(X_test))
     sub = WideDeepRegressor(epochs=20, early_stopping=False, api="subclass", random_state=42)
     sub_rmse = root_mean_squared_error(y_test, sub.fit(X_train, y_train, validation_data=(X_valid, y_valid)).predict(X_test))
-    raw_rmse = _books_wide_deep_keras_code(X_train, X_valid, X_test, y_train, y_valid, y_test, seed=42)
+    raw_rmse = wide_deep_rmse(X_train, X_valid, X_test, y_train, y_valid, y_test, seed=42)
     print(f"\nWideDeepRegressor book settings (20 epochs, aux 0.1): test RMSE {book_rmse:.4f}; "
           f"subclass API {sub_rmse:.4f}; the book's Keras code, same seed: {raw_rmse:.4f}; "
           f"defaults: {default_rmse:.4f} ({default.n_iter_} epochs)")
@@ -107,36 +95,6 @@ def test_wide_deep_book_settings_and_default(housing_split):
     assert book_rmse <= raw_rmse + 0.01
     assert sub_rmse <= raw_rmse + 0.01
     assert default_rmse <= 0.57
-
-
-def _books_wide_deep_keras_code(X_train, X_valid, X_test, y_train, y_valid, y_test, seed):
-    """The book's Wide & Deep with an auxiliary output, in plain Keras."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    input_wide = keras.layers.Input(shape=[5])
-    input_deep = keras.layers.Input(shape=[6])
-    norm_layer_wide = keras.layers.Normalization()
-    norm_layer_deep = keras.layers.Normalization()
-    norm_wide = norm_layer_wide(input_wide)
-    norm_deep = norm_layer_deep(input_deep)
-    hidden1 = keras.layers.Dense(30, activation="relu")(norm_deep)
-    hidden2 = keras.layers.Dense(30, activation="relu")(hidden1)
-    concat = keras.layers.concatenate([norm_wide, hidden2])
-    output = keras.layers.Dense(1)(concat)
-    aux_output = keras.layers.Dense(1)(hidden2)
-    model = keras.Model(inputs=[input_wide, input_deep], outputs=[output, aux_output])
-    model.compile(
-        loss=("mse", "mse"), loss_weights=(0.9, 0.1),
-        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-        metrics=["RootMeanSquaredError", "RootMeanSquaredError"],
-    )
-    split = lambda X: (X[:, :5].astype("float32"), X[:, 2:].astype("float32"))  # noqa: E731
-    norm_layer_wide.adapt(split(X_train)[0])
-    norm_layer_deep.adapt(split(X_train)[1])
-    model.fit(split(X_train), (y_train, y_train), epochs=20, validation_data=(split(X_valid), (y_valid, y_valid)), verbose=0)
-    main = model.predict(split(X_test), verbose=0)[0].ravel()
-    return root_mean_squared_error(y_test, main)
 
 
 def test_perceptron_on_fashion(real_data_dir):

@@ -380,10 +380,6 @@ class SkannKerasBase:
         """What the Keras model trains on, from the encoded target."""
         return y
 
-    def _main_output(self, outputs) -> np.ndarray:
-        """The prediction output among the model's outputs."""
-        return outputs
-
     def _check_params(self) -> None:
         """Checks across parameters, at fit (one int or one size per hidden layer)."""
         hidden_layer_sizes(self.n_hidden, self.n_neurons)
@@ -459,19 +455,20 @@ class SkannKerasBase:
         model.compile(optimizer=self._make_optimizer(), loss=self._loss(), metrics=self._metrics())
 
     # ------------------------------------------------------------------ prediction
-    def _predict_raw(self, X):
+    def _predict_raw(self, X, output: int = 0):
+        """Raw model output for X; ``output`` picks one output of a multi-output model."""
         check_is_fitted(self, "model_")
         X, _ = self._validate_X(X, reset=False)
-        return self._forward(X)
+        return self._forward(X, output)
 
-    def _forward(self, X: np.ndarray) -> np.ndarray:
+    def _forward(self, X: np.ndarray, output: int = 0) -> np.ndarray:
         if len(X) == 0:
             raise ValueError("X holds no samples.")
-        # predict_on_batch skips the per-call data pipeline of Model.predict (~100 ms).
-        outs = [
-            np.asarray(self._main_output(self.model_.predict_on_batch(self._model_inputs(X[i : i + PREDICT_CHUNK]))))
-            for i in range(0, len(X), PREDICT_CHUNK)
-        ]
+        outs = []
+        for start in range(0, len(X), PREDICT_CHUNK):
+            # predict_on_batch skips the per-call data pipeline of Model.predict (~100 ms).
+            raw = self.model_.predict_on_batch(self._model_inputs(X[start : start + PREDICT_CHUNK]))
+            outs.append(np.asarray(raw[output] if isinstance(raw, (list, tuple)) else raw))
         return np.concatenate(outs) if len(outs) > 1 else outs[0]
 
     @property
@@ -562,6 +559,12 @@ class SkannRegressorBase(SkannKerasBase, KerasRegressor, metaclass=_MixinsBefore
     @property
     def target_encoder(self):
         return RegressionTarget()
+
+    def _loss(self):
+        return "mse"
+
+    def _metrics(self):
+        return [keras.metrics.RootMeanSquaredError()]
 
     def predict(self, X):
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs), float64."""

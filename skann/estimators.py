@@ -271,9 +271,6 @@ class HousingMLPRegressor(SkannRegressorBase):
     def _loss(self):
         return self.loss
 
-    def _metrics(self):
-        return [keras.metrics.RootMeanSquaredError()]
-
     def _build_model(self, X: np.ndarray) -> keras.Model:
         model = build_regression_mlp(
             X.shape[1],

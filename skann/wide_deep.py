@@ -136,9 +136,6 @@ class WideDeepRegressor(SkannRegressorBase):
     def _model_targets(self, y: np.ndarray):
         return (y, y) if self.has_aux_output_ else y
 
-    def _main_output(self, outputs):
-        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-
     def _build_model(self, X: np.ndarray) -> keras.Model:
         X_wide, X_deep = self.feature_encoder_.transform(X)
         settings = dict(
@@ -172,17 +169,9 @@ class WideDeepRegressor(SkannRegressorBase):
             ],
         )
 
-    def _loss(self):
-        return "mse"
-
-    def _metrics(self):
-        return [keras.metrics.RootMeanSquaredError()]
-
     def predict_aux(self, X) -> np.ndarray:
         """Predictions of the auxiliary output (on the deep path), shaped like ``predict``'s."""
         check_is_fitted(self, "model_")
         if not self.has_aux_output_:
             raise AttributeError("This WideDeepRegressor has no auxiliary output (aux_weight is 0 or None).")
-        X, _ = self._validate_X(X, reset=False)
-        outputs = self.model_.predict_on_batch(self._model_inputs(X))
-        return self.target_encoder_.inverse_transform(np.asarray(outputs[1]))
+        return self.target_encoder_.inverse_transform(self._predict_raw(X, output=1))

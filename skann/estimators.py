@@ -47,6 +47,12 @@ _COMMON_PARAMS_DOC = """
         Seeds weight initialisation, shuffling and the validation split: two fits with the
         same int give identical predictions. The global random states of Python and NumPy
         are left as they were.
+    steps_per_execution : int or "auto", default="auto"
+        Training batches run per call into TensorFlow. "auto" runs 64 (about twice as fast
+        per epoch as Keras' default of 1 at batch size 32, with identical learning), and 1 when
+        a callback in ``callbacks`` acts on every batch. With N > 1, Keras calls the batch hooks
+        (``on_train_batch_end`` ...) once per N batches, with the logs of the last one; epoch
+        hooks are unaffected.
     verbose : int, default=0
         Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
     **kwargs
@@ -134,6 +140,7 @@ class FashionMLPClassifier(SkannClassifierBase):
         shuffle=True,
         warm_start=False,
         random_state=None,
+        steps_per_execution="auto",
         verbose=0,
         **kwargs,
     ):
@@ -153,6 +160,7 @@ class FashionMLPClassifier(SkannClassifierBase):
         self.shuffle = shuffle
         self.warm_start = warm_start
         self.random_state = random_state
+        self.steps_per_execution = steps_per_execution
         self.verbose = verbose
         vars(self).update(kwargs)
 
@@ -246,6 +254,7 @@ class HousingMLPRegressor(SkannRegressorBase):
         shuffle=True,
         warm_start=False,
         random_state=None,
+        steps_per_execution="auto",
         verbose=0,
         **kwargs,
     ):
@@ -265,6 +274,7 @@ class HousingMLPRegressor(SkannRegressorBase):
         self.shuffle = shuffle
         self.warm_start = warm_start
         self.random_state = random_state
+        self.steps_per_execution = steps_per_execution
         self.verbose = verbose
         vars(self).update(kwargs)
 

@@ -95,6 +95,7 @@ class WideDeepRegressor(SkannRegressorBase):
         shuffle=True,
         warm_start=False,
         random_state=None,
+        steps_per_execution="auto",
         verbose=0,
         **kwargs,
     ):
@@ -116,6 +117,7 @@ class WideDeepRegressor(SkannRegressorBase):
         self.shuffle = shuffle
         self.warm_start = warm_start
         self.random_state = random_state
+        self.steps_per_execution = steps_per_execution
         self.verbose = verbose
         vars(self).update(kwargs)
 
@@ -167,6 +169,7 @@ class WideDeepRegressor(SkannRegressorBase):
                 [keras.metrics.RootMeanSquaredError(name=prefix.format(name) + "root_mean_squared_error")]
                 for name in _OUTPUTS
             ],
+            steps_per_execution=self._steps_per_execution(),
         )
 
     def predict_aux(self, X) -> np.ndarray:

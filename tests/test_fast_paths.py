@@ -1,0 +1,213 @@
+"""The fast paths give the same answers as Keras: NumPy inference and multi-step execution."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline, WideDeepRegressor
+from skann._base import _needs_every_batch
+from skann._inference import numpy_forward
+from skann.builders import build_classification_mlp, build_regression_mlp, build_wide_deep
+
+
+@pytest.fixture(scope="module")
+def images(fashion_sample):
+    (X_train, y_train), (X_test, _) = fashion_sample
+    return X_train[:600], y_train[:600], X_test[:300]
+
+
+@pytest.fixture(scope="module")
+def housing(housing_sample):
+    X, y = housing_sample
+    return X[:1500], y[:1500], X[1500:2500]
+
+
+def _keras_inputs(est, X):
+    X, _ = est._validate_X(X, reset=False)
+    return est._model_inputs(X)
+
+
+def _assert_numpy_path_matches_keras(est, X, output=0):
+    forward = numpy_forward(est.model_)
+    assert forward is not None, "the NumPy path should support this model"
+    inputs = _keras_inputs(est, X)
+    expected = est.model_.predict(inputs, verbose=0)
+    got = forward(inputs)
+    if isinstance(expected, list):
+        expected, got = expected[output], got[output]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    return expected
+
+
+def test_classifier_probabilities_equal_keras_predict(images):
+    X, y, X_test = images
+    clf = FashionMLPClassifier(n_neurons=(64, 32), epochs=2, random_state=0).fit(X, y)
+    expected = _assert_numpy_path_matches_keras(clf, X_test)
+    np.testing.assert_allclose(clf.predict_proba(X_test), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[expected.argmax(axis=1)])
+    one = clf.predict_proba(X_test[:1])
+    np.testing.assert_allclose(one, expected[:1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "elu", "selu", "softplus"])
+def test_regressor_equals_keras_for_each_supported_activation(housing, activation):
+    X, y, X_test = housing
+    reg = HousingMLPRegressor(
+        activation=activation, epochs=2, early_stopping=False, random_state=0
+    ).fit(X, y)
+    expected = _assert_numpy_path_matches_keras(reg, X_test)
+    np.testing.assert_allclose(reg.predict(X_test), expected.ravel(), rtol=1e-5, atol=1e-5)
+
+
+def test_wide_deep_functional_main_and_aux_outputs_equal_keras(housing):
+    X, y, X_test = housing
+    reg = WideDeepRegressor(epochs=2, early_stopping=False, random_state=0).fit(X, y)
+    main = _assert_numpy_path_matches_keras(reg, X_test, output=0)
+    aux = _assert_numpy_path_matches_keras(reg, X_test, output=1)
+    np.testing.assert_allclose(reg.predict(X_test), main.ravel(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(reg.predict_aux(X_test), aux.ravel(), rtol=1e-5, atol=1e-5)
+
+
+def test_perceptron_scores_equal_keras(blobs):
+    X, y = blobs
+    per = PerceptronBaseline(max_iter=5, random_state=0).fit(X, y)
+    expected = _assert_numpy_path_matches_keras(per, X)
+    np.testing.assert_allclose(per.decision_function(X), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_subclassed_model_falls_back_to_keras(housing):
+    X, y, X_test = housing
+    reg = WideDeepRegressor(api="subclass", epochs=1, early_stopping=False, random_state=0).fit(X, y)
+    assert numpy_forward(reg.model_) is None
+    expected = reg.model_.predict(_keras_inputs(reg, X_test), verbose=0)[0]
+    np.testing.assert_allclose(reg.predict(X_test), expected.ravel(), rtol=1e-5, atol=1e-5)
+
+
+def test_unsupported_activation_falls_back_to_keras(images):
+    X, y, X_test = images
+    clf = FashionMLPClassifier(n_neurons=16, activation="gelu", epochs=1, random_state=0).fit(X, y)
+    assert numpy_forward(clf.model_) is None
+    expected = clf.model_.predict(_keras_inputs(clf, X_test), verbose=0)
+    np.testing.assert_allclose(clf.predict_proba(X_test), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_unsupported_layers_and_dtypes_fall_back():
+    class MyDense(keras.layers.Dense):
+        pass
+
+    custom = keras.Sequential([keras.Input((4,)), MyDense(3)])
+    assert numpy_forward(custom) is None
+    mixed = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, dtype="mixed_float16")])
+    assert numpy_forward(mixed) is None
+    lora = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    lora.layers[0].enable_lora(2)
+    assert numpy_forward(lora) is None
+    channels_first = keras.Sequential(
+        [keras.Input((2, 3, 3)), keras.layers.Flatten(data_format="channels_first"), keras.layers.Dense(2)]
+    )
+    assert numpy_forward(channels_first) is None
+    # What the builders make is supported.
+    assert numpy_forward(build_classification_mlp((28, 28), 10)) is not None
+    assert numpy_forward(build_regression_mlp(8, 1, normalize=False)) is not None
+    assert numpy_forward(build_wide_deep(5, 6, 1, aux_output=True)) is not None
+
+
+def test_weights_changed_by_hand_are_seen_at_once(housing):
+    X, y, X_test = housing
+    reg = HousingMLPRegressor(epochs=1, early_stopping=False, random_state=0).fit(X, y)
+    before = reg.predict(X_test[:5])
+    reg.model_.set_weights([w * 0.5 for w in reg.model_.get_weights()])
+    after = reg.predict(X_test[:5])
+    assert not np.allclose(before, after)
+    expected = reg.model_.predict(_keras_inputs(reg, X_test[:5]), verbose=0).ravel()
+    np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_predictions_are_chunked_and_identical_across_chunks(housing, monkeypatch):
+    import skann._base
+
+    X, y, X_test = housing
+    reg = HousingMLPRegressor(epochs=1, early_stopping=False, random_state=0).fit(X, y)
+    whole = reg.predict(X_test)
+    monkeypatch.setattr(skann._base, "PREDICT_CHUNK", 7)
+    # BLAS picks other kernels for other row counts: equal up to float32 rounding.
+    np.testing.assert_allclose(reg.predict(X_test), whole, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- steps_per_execution
+class BatchCounter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+def test_multi_step_execution_learns_exactly_the_same(images):
+    X, y, X_test = images
+    settings = dict(n_neurons=(32, 16), epochs=3, random_state=0)
+    one = FashionMLPClassifier(steps_per_execution=1, **settings).fit(X, y)
+    auto = FashionMLPClassifier(**settings).fit(X, y)
+    assert auto.model_.steps_per_execution == 64 and one.model_.steps_per_execution == 1
+    for a, b in zip(one.model_.get_weights(), auto.model_.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one.history_["loss"], auto.history_["loss"], rtol=1e-5)
+
+
+def test_per_batch_callbacks_see_every_batch_under_auto(housing):
+    X, y, _ = housing
+    counter = BatchCounter()
+    reg = HousingMLPRegressor(epochs=2, batch_size=50, early_stopping=False, callbacks=[counter])
+    reg.fit(X, y)
+    assert reg.model_.steps_per_execution == 1
+    assert counter.batches == 2 * math.ceil(len(X) / 50)
+
+
+def test_explicit_steps_per_execution_calls_batch_hooks_once_per_execution(housing):
+    X, y, _ = housing
+    counter = BatchCounter()
+    reg = HousingMLPRegressor(
+        epochs=1, batch_size=50, early_stopping=False, callbacks=[counter], steps_per_execution=8
+    ).fit(X, y)
+    assert reg.model_.steps_per_execution == 8
+    assert counter.batches == math.ceil(math.ceil(len(X) / 50) / 8)
+
+
+def test_epoch_level_keras_callbacks_keep_multi_step_execution(housing, tmp_path):
+    X, y, _ = housing
+    assert not _needs_every_batch(keras.callbacks.TensorBoard(tmp_path / "logs"))
+    assert _needs_every_batch(keras.callbacks.TensorBoard(tmp_path / "logs", update_freq=10))
+    assert _needs_every_batch(keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: None))
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(tmp_path / "m.keras"),
+        keras.callbacks.EarlyStopping(monitor="loss"),
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None),
+    ]
+    reg = HousingMLPRegressor(epochs=1, early_stopping=False, callbacks=callbacks).fit(X, y)
+    assert reg.model_.steps_per_execution == 64
+    every_batch = [keras.callbacks.ModelCheckpoint(tmp_path / "b.keras", save_freq=10)]
+    reg.set_params(callbacks=every_batch).fit(X, y)
+    assert reg.model_.steps_per_execution == 1
+
+
+def test_training_further_with_a_per_batch_callback_switches_to_single_steps(housing):
+    X, y, _ = housing
+    reg = HousingMLPRegressor(epochs=1, batch_size=50, early_stopping=False, random_state=0).fit(X, y)
+    assert reg.model_.steps_per_execution == 64
+    counter = BatchCounter()
+    reg.set_params(callbacks=[counter]).partial_fit(X, y)
+    assert reg.model_.steps_per_execution == 1
+    assert counter.batches == math.ceil(len(X) / 50)
+
+
+def test_invalid_steps_per_execution_is_refused_before_training(housing):
+    X, y, _ = housing
+    reg = HousingMLPRegressor(steps_per_execution=0)
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        reg.fit(X, y)
+    assert not hasattr(reg, "model_")

@@ -9,8 +9,8 @@ import keras
 from sklearn.metrics import root_mean_squared_error
 
 
-def fashion_mlp_accuracy(X_train, y_train, X_valid, y_valid, X_test, y_test, *, seed: int, epochs: int = 30) -> float:
-    """Test accuracy of the book's Fashion-MNIST MLP (784-300-100-10, SGD 0.01, batch 32)."""
+def book_fashion_model(seed: int) -> keras.Sequential:
+    """The book's Fashion-MNIST MLP (784-300-100-10), compiled as in the book (SGD 0.01)."""
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [
@@ -22,7 +22,21 @@ def fashion_mlp_accuracy(X_train, y_train, X_valid, y_valid, X_test, y_test, *, 
         ]
     )
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
-    model.fit(X_train / 255.0, y_train, epochs=epochs, validation_data=(X_valid / 255.0, y_valid), verbose=0)
+    return model
+
+
+def book_fashion_fit(model, X_train, y_train, X_valid, y_valid, *, epochs: int, callbacks=()):
+    """The book's training call: pixels scaled by 255.0 (float64 arrays), batch 32."""
+    return model.fit(
+        X_train / 255.0, y_train, epochs=epochs, validation_data=(X_valid / 255.0, y_valid),
+        verbose=0, callbacks=list(callbacks),
+    )
+
+
+def fashion_mlp_accuracy(X_train, y_train, X_valid, y_valid, X_test, y_test, *, seed: int, epochs: int = 30) -> float:
+    """Test accuracy of the book's Fashion-MNIST MLP (784-300-100-10, SGD 0.01, batch 32)."""
+    model = book_fashion_model(seed)
+    book_fashion_fit(model, X_train, y_train, X_valid, y_valid, epochs=epochs)
     return float(model.evaluate(X_test / 255.0, y_test, verbose=0)[1])
 
 

@@ -4,7 +4,7 @@ Both train the same network (784-300-100-10, SGD 0.01, batch 32, 30 epochs) on t
 55,000 training images; runs alternate between the two. Prints one line per run and a
 markdown summary (mean, min, max per method).
 
-    SKANN_DATA=../shared/data python benchmarks/fashion_accuracy_seeds.py --seeds 0 1 2
+    SKANN_DATA=../shared/data python -m benchmarks.fashion_accuracy_seeds --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from book_keras import fashion_mlp_accuracy
+from benchmarks.book_keras import fashion_mlp_accuracy
 from skann import FashionMLPClassifier
 from skann.datasets import load_fashion_mnist
 

@@ -2,8 +2,10 @@
 artificial neural networks with Keras."""
 
 from skann._quiet import import_tensorflow_quietly
+from skann._threads import limit_tensorflow_threads
 
 import_tensorflow_quietly()
+limit_tensorflow_threads()  # one share of the CPU per parallel worker (joblib, Dask)
 
 from skann.estimators import FashionMLPClassifier, HousingMLPRegressor  # noqa: E402
 from skann.perceptron import PerceptronBaseline  # noqa: E402

@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
 )
 
 from skann._inference import numpy_forward
+from skann._threads import thread_limit
 from skann.builders import hidden_layer_sizes
 from skann.persistence import model_from_bytes, model_to_bytes
 from skann._targets import ClassificationTarget, RegressionTarget
@@ -391,6 +392,11 @@ class SkannKerasBase:
         batches = indices.batch(batch_size).map(
             lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors)
         )
+        threads = thread_limit()
+        if threads is not None:  # tf.data's own pool stays within this worker's share too
+            options = tf.data.Options()
+            options.threading.private_threadpool_size = threads
+            batches = batches.with_options(options)
         return batches.prefetch(2)
 
     # Hooks for estimators whose Keras model has several inputs/outputs or other settings.

@@ -10,6 +10,7 @@ caller (an skann estimator, SciKeras, or plain Keras code) chooses optimizer and
 from __future__ import annotations
 
 import numbers
+import random
 from collections.abc import Sequence
 
 import keras
@@ -51,11 +52,25 @@ def hidden_layer_sizes(n_hidden: int, n_neurons: int | Sequence[int]) -> list[in
     return sizes
 
 
-def _hidden_stack(sizes: list[int], activation) -> list[keras.layers.Layer]:
-    return [
-        keras.layers.Dense(size, activation=activation, name=f"hidden{i + 1}")
-        for i, size in enumerate(sizes)
-    ]
+def _dense(units: int, name: str, rng: random.Random | None, **kwargs) -> keras.layers.Dense:
+    """A Dense layer whose initial weights come from ``rng`` (Keras' default without one).
+
+    Keras seeds an unseeded initializer from Python's global ``random`` module, which other
+    threads may draw from at any time (a Dask worker's event loop does). Drawing the seeds
+    from a private generator keeps a seeded fit reproducible in any thread; the seeds are the
+    ones Keras would draw after ``keras.utils.set_random_seed(seed)``, so the weights are too.
+    """
+    if rng is not None:
+        kwargs["kernel_initializer"] = keras.initializers.GlorotUniform(seed=rng.randint(1, int(1e9)))
+    return keras.layers.Dense(units, name=name, **kwargs)
+
+
+def _rng(seed: int | None) -> random.Random | None:
+    return None if seed is None else random.Random(seed)
+
+
+def _hidden_stack(sizes: list[int], activation, rng: random.Random | None = None) -> list[keras.layers.Layer]:
+    return [_dense(size, f"hidden{i + 1}", rng, activation=activation) for i, size in enumerate(sizes)]
 
 
 def build_classification_mlp(
@@ -66,6 +81,7 @@ def build_classification_mlp(
     n_neurons: int | Sequence[int] = (300, 100),
     activation="relu",
     output_activation: str = "softmax",
+    seed: int | None = None,
 ) -> keras.Sequential:
     """The book's Fashion-MNIST classifier: Flatten -> Dense hidden layers -> output.
 
@@ -79,6 +95,8 @@ def build_classification_mlp(
     n_hidden, n_neurons, activation
         Hidden stack; see :func:`hidden_layer_sizes`.
     output_activation : str, default="softmax"
+    seed : int, default=None
+        Seeds the initial weights (Keras' global seeding when None).
 
     Returns
     -------
@@ -86,12 +104,13 @@ def build_classification_mlp(
         Layers named ``flatten``, ``hidden1`` ... ``hiddenN``, ``output``.
     """
     sizes = hidden_layer_sizes(n_hidden, n_neurons)
+    rng = _rng(seed)
     return keras.Sequential(
         [
             keras.Input(shape=tuple(input_shape), name="input"),
             keras.layers.Flatten(name="flatten"),
-            *_hidden_stack(sizes, activation),
-            keras.layers.Dense(n_outputs, activation=output_activation, name="output"),
+            *_hidden_stack(sizes, activation, rng),
+            _dense(n_outputs, "output", rng, activation=output_activation),
         ],
         name="classification_mlp",
     )
@@ -106,6 +125,7 @@ def build_regression_mlp(
     activation="relu",
     output_activation: str | None = None,
     normalize: bool = True,
+    seed: int | None = None,
 ) -> keras.Sequential:
     """The book's California housing regressor: Normalization -> Dense hidden layers -> output.
 
@@ -124,6 +144,8 @@ def build_regression_mlp(
         for bounded (scaled) targets, as in the book's table of regression MLPs.
     normalize : bool, default=True
         Put a ``Normalization`` layer first.
+    seed : int, default=None
+        Seeds the initial weights (Keras' global seeding when None).
 
     Returns
     -------
@@ -133,8 +155,9 @@ def build_regression_mlp(
     layers: list = [keras.Input(shape=(n_features,), name="input")]
     if normalize:
         layers.append(keras.layers.Normalization(name="normalization"))
-    layers += _hidden_stack(sizes, activation)
-    layers.append(keras.layers.Dense(n_outputs, activation=output_activation, name="output"))
+    rng = _rng(seed)
+    layers += _hidden_stack(sizes, activation, rng)
+    layers.append(_dense(n_outputs, "output", rng, activation=output_activation))
     return keras.Sequential(layers, name="regression_mlp")
 
 
@@ -147,6 +170,7 @@ def build_wide_deep(
     n_neurons: int | Sequence[int] = 30,
     activation="relu",
     aux_output: bool = False,
+    seed: int | None = None,
 ) -> keras.Model:
     """The book's Wide & Deep network (Cheng et al., 2016), functional API.
 
@@ -156,7 +180,7 @@ def build_wide_deep(
     sits on top of the deep stack (a regularizer, as in the book).
 
     The two ``Normalization`` layers (``normalization_wide``, ``normalization_deep``) must be
-    adapted to the training data before training.
+    adapted to the training data before training. ``seed`` seeds the initial weights.
 
     Returns
     -------
@@ -164,17 +188,18 @@ def build_wide_deep(
         Inputs ``[input_wide, input_deep]``; outputs ``output`` (and ``aux_output``).
     """
     sizes = hidden_layer_sizes(n_hidden, n_neurons)
+    rng = _rng(seed)
     input_wide = keras.Input(shape=(n_wide,), name="input_wide")
     input_deep = keras.Input(shape=(n_deep,), name="input_deep")
     norm_wide = keras.layers.Normalization(name="normalization_wide")(input_wide)
     hidden = keras.layers.Normalization(name="normalization_deep")(input_deep)
-    for layer in _hidden_stack(sizes, activation):
+    for layer in _hidden_stack(sizes, activation, rng):
         hidden = layer(hidden)
     concat = keras.layers.Concatenate(name="concat")([norm_wide, hidden])
-    output = keras.layers.Dense(n_outputs, name="output")(concat)
+    output = _dense(n_outputs, "output", rng)(concat)
     outputs = [output]
     if aux_output:
-        outputs.append(keras.layers.Dense(n_outputs, name="aux_output")(hidden))
+        outputs.append(_dense(n_outputs, "aux_output", rng)(hidden))
     return keras.Model(inputs=[input_wide, input_deep], outputs=outputs, name="wide_deep")
 
 
@@ -193,6 +218,7 @@ class WideAndDeepModel(keras.Model):
         n_neurons: int | Sequence[int] = 30,
         activation="relu",
         aux_output: bool = False,
+        seed: int | None = None,
         **kwargs,
     ):
         kwargs.setdefault("name", "wide_and_deep_model")
@@ -202,12 +228,14 @@ class WideAndDeepModel(keras.Model):
         self.n_neurons = n_neurons if isinstance(n_neurons, numbers.Integral) else list(n_neurons)
         self.activation = activation
         self.aux_output = aux_output
+        self.seed = seed
+        rng = _rng(seed)
         self.norm_layer_wide = keras.layers.Normalization(name="normalization_wide")
         self.norm_layer_deep = keras.layers.Normalization(name="normalization_deep")
-        self.hidden_layers = _hidden_stack(hidden_layer_sizes(n_hidden, n_neurons), activation)
+        self.hidden_layers = _hidden_stack(hidden_layer_sizes(n_hidden, n_neurons), activation, rng)
         self.concat = keras.layers.Concatenate(name="concat")
-        self.main_output = keras.layers.Dense(n_outputs, name="output")
-        self.aux_output_layer = keras.layers.Dense(n_outputs, name="aux_output") if aux_output else None
+        self.main_output = _dense(n_outputs, "output", rng)
+        self.aux_output_layer = _dense(n_outputs, "aux_output", rng) if aux_output else None
 
     def call(self, inputs):
         input_wide, input_deep = inputs
@@ -228,6 +256,7 @@ class WideAndDeepModel(keras.Model):
             "n_neurons": self.n_neurons,
             "activation": self.activation,
             "aux_output": self.aux_output,
+            "seed": self.seed,
         }
 
 

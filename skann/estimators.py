@@ -174,7 +174,7 @@ class FashionMLPClassifier(SkannClassifierBase):
                     "used unscaled (scale_pixels='auto' divides only integer pixels by 255). "
                     "Pass uint8 pixels, add a PixelScaler, or set scale_pixels=True.",
                     UserWarning,
-                    stacklevel=4,
+                    stacklevel=6,  # the caller of fit
                 )
         if scale:
             X = X.astype(np.float32)  # one float32 copy, never float64
@@ -189,6 +189,7 @@ class FashionMLPClassifier(SkannClassifierBase):
             n_neurons=self.n_neurons,
             activation=self.activation,
             output_activation=self.target_encoder_.output_activation,
+            seed=self._seed,
         )
 
 
@@ -289,6 +290,7 @@ class HousingMLPRegressor(SkannRegressorBase):
             n_neurons=self.n_neurons,
             activation=self.activation,
             output_activation=self.output_activation,
+            seed=self._seed,
         )
         model.get_layer("normalization").adapt(X)
         return model

@@ -145,6 +145,7 @@ class WideDeepRegressor(SkannRegressorBase):
             n_neurons=self.n_neurons,
             activation=self.activation,
             aux_output=bool(self.aux_weight),
+            seed=self._seed,
         )
         self.has_aux_output_ = bool(self.aux_weight)
         if self.api == "functional":

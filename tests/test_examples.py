@@ -15,6 +15,9 @@ EXAMPLES = {
         ["FashionMLPClassifier on", "PerceptronBaseline", "HousingMLPRegressor on", "WideDeepRegressor", "test RMSE"],
     ),
     "perceptron_xor.py": ([], ["training accuracy 1.00", "perceptron accuracy", "MLP with one hidden layer accuracy 1.00"]),
+    "search_fashion.py": (["--fast"], ["searched 3 candidates on 1500 images", "rank 1: CV accuracy", "test accuracy of the refit best model"]),
+    "halving_housing.py": (["--fast"], ["budget: 27 epochs per fold", "halving over epochs :   9 candidates", "random search       :   3 candidates", "test RMSE"]),
+    "dask_search.py": (["--fast"], ["cluster: 2 workers at tcp://127.0.0.1:", "searched 4 candidates", "best CV R^2"]),
 }
 
 

@@ -1,0 +1,187 @@
+"""Searches on a real Dask cluster on loopback: LocalCluster, a scheduler given by address,
+a worker killed mid-search."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+
+from skann import FashionMLPClassifier, HousingMLPRegressor
+
+distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed (pip install 'skann[dask]')")
+from distributed import Client, LocalCluster  # noqa: E402
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        yield cluster
+
+
+def _search(est, grid, X, y, backend=None):
+    search = GridSearchCV(est, grid, cv=3)
+    if backend is None:
+        return search.fit(X, y)
+    with joblib.parallel_config(backend=backend):
+        return search.fit(X, y)
+
+
+def _assert_same_search(dask_search, local_search):
+    assert dask_search.best_params_ == local_search.best_params_
+    # Workers run TensorFlow with one thread, the local run with all cores: float rounding
+    # may differ (it did not in our runs), so scores agree to 1e-6 relative.
+    for key in local_search.cv_results_:
+        if key.startswith(("mean_test", "split")):
+            np.testing.assert_allclose(dask_search.cv_results_[key], local_search.cv_results_[key], rtol=1e-6)
+
+
+def _tf_threads_probe():
+    # A closure, so that cloudpickle ships it by value: workers need not import the tests.
+    def probe():
+        import skann  # noqa: F401
+        import tensorflow as tf
+
+        return tf.config.threading.get_intra_op_parallelism_threads()
+
+    return probe
+
+
+def test_search_on_a_local_cluster_equals_the_local_search(cluster, housing_sample, blobs):
+    X, y = housing_sample
+    X, y = X[:400], y[:400]
+    reg = HousingMLPRegressor(n_hidden=1, n_neurons=16, epochs=3, early_stopping=False, random_state=0)
+    grid = {"learning_rate": [1e-3, 1e-2], "n_neurons": [8, 16]}
+    with Client(cluster) as client:
+        dask_search = _search(reg, grid, X, y, backend="dask")
+        # The fits ran on the workers, and each worker limits TensorFlow to one thread.
+        assert set(client.run(_tf_threads_probe()).values()) == {1}
+        assert len(client.scheduler_info()["workers"]) == 2
+    _assert_same_search(dask_search, _search(reg, grid, X, y))
+
+    Xb, yb = blobs
+    clf = FashionMLPClassifier(n_hidden=1, n_neurons=8, epochs=3, random_state=0)
+    with Client(cluster):
+        dask_clf = _search(clf, {"learning_rate": [0.01, 0.1]}, Xb, yb, backend="dask")
+    _assert_same_search(dask_clf, _search(clf, {"learning_rate": [0.01, 0.1]}, Xb, yb))
+
+
+def test_search_on_a_scheduler_given_by_address(tmp_path, housing_sample):
+    """The multi-machine set-up, on loopback: `dask scheduler` and `dask worker` processes."""
+    scheduler_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    workers = []
+    try:
+        deadline = time.time() + 60
+        while not scheduler_file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        for _ in range(2):
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                 "--host", "127.0.0.1", "--no-dashboard"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            ))
+        X, y = housing_sample
+        X, y = X[:300], y[:300]
+        reg = HousingMLPRegressor(n_hidden=1, n_neurons=8, epochs=2, early_stopping=False, random_state=0)
+        grid = {"learning_rate": [1e-3, 1e-2]}
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+            remote = _search(reg, grid, X, y, backend="dask")
+            assert set(client.run(_tf_threads_probe()).values()) == {1}
+        _assert_same_search(remote, _search(reg, grid, X, y))
+    finally:
+        for proc in [*workers, scheduler]:
+            proc.terminate()
+        for proc in [*workers, scheduler]:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _search_killing_a_worker(client, fit) -> dict:
+    """Run ``fit()`` in a thread and SIGKILL one worker while fits run."""
+    outcome: dict = {}
+
+    def run_search():
+        try:
+            outcome["search"] = fit()
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run_search, daemon=True)
+    thread.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(client.processing().values()):
+        time.sleep(0.1)
+    time.sleep(2.0)  # fits are running on both workers
+    victim = next(iter(client.run(os.getpid).values()))
+    os.kill(victim, signal.SIGKILL)
+    thread.join(timeout=400)
+    outcome["hung"] = thread.is_alive()
+    return outcome
+
+
+def test_a_worker_killed_mid_search_fails_promptly_or_is_recovered(housing_sample):
+    """SIGKILL one of two workers while fits run.
+
+    Plain ``joblib.parallel_config(backend="dask")``: joblib put the fold indices on one
+    worker each, so the search fails at once with Dask's FutureCancelledError (or finishes,
+    if the dead worker held nothing it needed). ``skann.search.fit_with_dask`` reruns the
+    search once the nanny has restarted the worker and gives the local run's results.
+    Neither may hang."""
+    from distributed.client import FutureCancelledError
+
+    from skann.search import fit_with_dask
+
+    X, y = housing_sample
+    X, y = X[:1500], y[:1500]
+    reg = HousingMLPRegressor(n_hidden=2, n_neurons=32, epochs=15, early_stopping=False, random_state=0)
+    grid = {"learning_rate": [1e-3, 3e-3, 1e-2]}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(_tf_threads_probe())  # workers have imported TensorFlow: fits start at once
+        plain = _search_killing_a_worker(client, lambda: _search(reg, grid, X, y, backend="dask"))
+        assert not plain["hung"], "the search hung after a worker was killed"
+        if "error" in plain:
+            assert isinstance(plain["error"], FutureCancelledError), repr(plain["error"])
+        client.wait_for_workers(2, timeout=120)
+        with pytest.warns(RuntimeWarning, match="Dask worker was lost"):
+            resilient = _search_killing_a_worker(
+                client, lambda: fit_with_dask(GridSearchCV(reg, grid, cv=3), X, y, client=client)
+            )
+        assert not resilient["hung"], "the search hung after a worker was killed"
+        assert "error" not in resilient, repr(resilient.get("error"))
+    local = _search(reg, grid, X, y)
+    _assert_same_search(resilient["search"], local)
+    if "search" in plain:
+        _assert_same_search(plain["search"], local)
+
+
+def test_fit_with_dask_needs_a_client(housing_sample):
+    from skann.search import fit_with_dask
+
+    X, y = housing_sample
+    with pytest.raises(ValueError, match="No Dask client"):
+        fit_with_dask(GridSearchCV(HousingMLPRegressor(), {"epochs": [1]}), X[:50], y[:50])

@@ -15,6 +15,7 @@ pass ``--scheduler tcp://SCHEDULER:8786`` (see docs/tuning.md).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from sklearn.model_selection import RandomizedSearchCV
@@ -29,7 +30,12 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true")
     parser.add_argument("--scheduler", help="address of a running scheduler, e.g. tcp://host:8786")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
+    parser.add_argument("--dask-logs", action="store_true", help="show Dask's INFO/WARNING logs")
     args = parser.parse_args()
+    if not args.dask_logs:
+        # Quiet scheduler and LocalCluster workers (they inherit the variable): on a busy
+        # machine they warn about slow event loops, which is noise for this demonstration.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     from dask.distributed import Client, LocalCluster
 
     if args.scheduler:
@@ -52,7 +58,8 @@ def main() -> None:
         start = time.perf_counter()
         fit_with_dask(search, X, y, client=client)
         print(f"searched {len(search.cv_results_['params'])} candidates in {time.perf_counter() - start:.0f} s")
-        print(f"best parameters: {search.best_params_}")
+        best = {k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in search.best_params_.items()}
+        print(f"best parameters: {best}")
         print(f"best CV R^2: {search.best_score_:.4f}")
     finally:
         client.close()

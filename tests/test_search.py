@@ -36,13 +36,13 @@ def _case(name, housing_sample, blobs):
     fast = dict(random_state=0)
     if name == "fashion":
         X, y = blobs
-        return (FashionMLPClassifier(n_neurons=8, n_hidden=1, epochs=4, learning_rate=0.05, scale_pixels=False, **fast),
+        return (FashionMLPClassifier(n_neurons=8, n_hidden=1, epochs=3, learning_rate=0.05, scale_pixels=False, **fast),
                 {"n_neurons": [4, 8]}, X, y, ["accuracy", "f1_macro"])
     if name == "housing":
-        return (HousingMLPRegressor(n_neurons=8, n_hidden=1, epochs=4, early_stopping=False, **fast),
+        return (HousingMLPRegressor(n_neurons=8, n_hidden=1, epochs=3, early_stopping=False, **fast),
                 {"learning_rate": [1e-3, 1e-2]}, Xh, yh, ["r2", "neg_root_mean_squared_error"])
     if name == "wide_deep":
-        return (WideDeepRegressor(n_neurons=8, n_hidden=1, epochs=4, early_stopping=False, **fast),
+        return (WideDeepRegressor(n_neurons=8, n_hidden=1, epochs=3, early_stopping=False, **fast),
                 {"aux_weight": [0.1, 0.3]}, Xh, yh, ["r2", "neg_root_mean_squared_error"])
     X, y = blobs
     return (PerceptronBaseline(max_iter=4, **fast), {"eta0": [0.1, 1.0]}, X, y, ["accuracy", "f1_macro"])
@@ -155,14 +155,14 @@ def test_halving_over_epochs_trains_survivors_longer(housing_sample):
     X, y = housing_sample
     X, y = X[:600], y[:600]
     search = halving_search(
-        HousingMLPRegressor(early_stopping=False, random_state=0),
-        {"n_neurons": [2, 8, 16, 32, 48, 64, 80, 96, 100], "learning_rate": loguniform(1e-3, 1e-2)},
-        max_epochs=9, factor=3, cv=2, random_state=0,
+        HousingMLPRegressor(n_hidden=1, early_stopping=False, random_state=0),
+        {"n_neurons": [2, 8, 32, 64], "learning_rate": loguniform(1e-3, 1e-2)},
+        max_epochs=4, factor=2, cv=2, random_state=0,
     ).fit(X, y)
-    assert list(search.n_resources_) == [1, 3, 9]
-    assert list(search.n_candidates_) == [9, 3, 1]
-    assert search.best_estimator_.epochs == 9
-    assert search.best_estimator_.n_iter_ == 9
+    assert list(search.n_resources_) == [1, 2, 4]
+    assert list(search.n_candidates_) == [4, 2, 1]
+    assert search.best_estimator_.epochs == 4
+    assert search.best_estimator_.n_iter_ == 4
     last_round = search.cv_results_["iter"] == 2
     assert np.isfinite(search.cv_results_["mean_test_score"][last_round]).all()
 
@@ -261,10 +261,10 @@ def test_parallel_search_gives_the_sequential_results(housing_sample):
     X, y = housing_sample
     X, y = X[:400], y[:400]
     est = HousingMLPRegressor(n_hidden=1, n_neurons=16, epochs=3, early_stopping=False, random_state=0)
-    grid = {"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2]}
-    serial = GridSearchCV(est, grid, cv=3, n_jobs=1).fit(X, y)
-    parallel = GridSearchCV(est, grid, cv=3, n_jobs=2).fit(X, y)
+    grid = {"learning_rate": [1e-3, 3e-2]}
+    serial = GridSearchCV(est, grid, cv=2, n_jobs=1).fit(X, y)
+    parallel = GridSearchCV(est, grid, cv=2, n_jobs=2).fit(X, y)
     assert parallel.best_params_ == serial.best_params_
     # Workers run TensorFlow with fewer threads, which may change float rounding only.
-    for key in ("mean_test_score", "split0_test_score", "split1_test_score", "split2_test_score"):
+    for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
         np.testing.assert_allclose(parallel.cv_results_[key], serial.cv_results_[key], rtol=1e-6)

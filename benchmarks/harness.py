@@ -110,6 +110,18 @@ def peak_rss_mb(code: str, env: dict | None = None, timeout: float = 3600) -> tu
     return kb / 1024, "\n".join(line for line in lines if not line.startswith("PEAK_RSS_KB"))
 
 
+def cli(run: Callable[..., str], doc: str, **defaults: int | None) -> None:
+    """Command line of a benchmark script: one integer option per ``run`` argument given here."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, default in defaults.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=default)
+    args = parser.parse_args()
+    print(machine_description() + "\n")
+    print(run(**vars(args)))
+
+
 def machine_description() -> str:
     import skann  # noqa: F401  (first: TensorFlow's quiet import)
     import keras

@@ -10,13 +10,12 @@ timed) and then times the load and one prediction; repeats alternate between com
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import tempfile
 
-from benchmarks.harness import Result, machine_description, markdown_table
+from benchmarks.harness import Result, cli, markdown_table
 
 _TIMED_LOAD = """
 import time, numpy as np, joblib, skann, scikeras.wrappers
@@ -80,13 +79,5 @@ def run(repeats: int = 3) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    print(machine_description() + "\n")
-    print(run(args.repeats))
-
-
 if __name__ == "__main__":
-    main()
+    cli(run, __doc__, repeats=3)

@@ -9,9 +9,8 @@ peak resident set size (``ru_maxrss``). "imports only" is the floor every proces
 
 from __future__ import annotations
 
-import argparse
 
-from benchmarks.harness import machine_description, markdown_table, peak_rss_mb
+from benchmarks.harness import cli, markdown_table, peak_rss_mb
 
 _LOAD = """
 import skann
@@ -50,13 +49,5 @@ def run(epochs: int = 2) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=2)
-    args = parser.parse_args()
-    print(machine_description() + "\n")
-    print(run(args.epochs))
-
-
 if __name__ == "__main__":
-    main()
+    cli(run, __doc__, epochs=2)

@@ -10,7 +10,6 @@ against Keras' ``model.predict`` on the same weights.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 
 import numpy as np
@@ -20,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from benchmarks.book_keras import book_fashion_model
-from benchmarks.harness import alternate, load_fashion, machine_description, timed, timing_table
+from benchmarks.harness import alternate, cli, load_fashion, timed, timing_table
 
 
 def fitted_models(data, seed: int = 0):
@@ -76,13 +75,5 @@ def run(repeats: int = 7) -> str:
     return "Prediction latency, Fashion-MNIST network (784-300-100-10).\n\n" + "\n\n".join(sections)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-    print(machine_description() + "\n")
-    print(run(args.repeats))
-
-
 if __name__ == "__main__":
-    main()
+    cli(run, __doc__, repeats=7)

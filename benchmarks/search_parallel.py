@@ -12,7 +12,6 @@ The scores of both runs are compared.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -20,7 +19,7 @@ import numpy as np
 from sklearn.model_selection import GridSearchCV
 
 import skann  # noqa: F401
-from benchmarks.harness import machine_description, markdown_table
+from benchmarks.harness import cli, markdown_table
 from skann import HousingMLPRegressor
 from skann.datasets import load_california_housing
 
@@ -60,14 +59,5 @@ def run(repeats: int = 3, epochs: int = 20, n_rows: int = 12000) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=20)
-    args = parser.parse_args()
-    print(machine_description() + "\n")
-    print(run(args.repeats, args.epochs))
-
-
 if __name__ == "__main__":
-    main()
+    cli(run, __doc__, repeats=3, epochs=20)

@@ -10,11 +10,8 @@ first epoch includes graph tracing); the test accuracy after E epochs shows all 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-
-import numpy as np
 
 import skann  # noqa: F401  (quiet TensorFlow import)
 import keras
@@ -22,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from benchmarks.book_keras import book_fashion_fit, book_fashion_model
-from benchmarks.harness import alternate, load_fashion, machine_description, timing_table
+from benchmarks.harness import alternate, cli, load_fashion, timing_table
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -118,15 +115,5 @@ def run(epochs: int = 3, repeats: int = 3, n_train: int | None = None, seed: int
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--n-train", type=int, default=None, help="fewer training images (smoke runs)")
-    args = parser.parse_args()
-    print(machine_description() + "\n")
-    print(run(args.epochs, args.repeats, args.n_train))
-
-
 if __name__ == "__main__":
-    main()
+    cli(run, __doc__, epochs=3, repeats=3, n_train=None)

@@ -42,7 +42,7 @@ def main() -> None:
         client, cluster = Client(args.scheduler), None
     else:
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+                               host="127.0.0.1", dashboard_address=":0")
         client = Client(cluster)
     X, y = load_california_housing(return_X_y=True, sample=True)
     X, y = (X[:2000], y[:2000]) if args.fast else (X[:12000], y[:12000])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import numbers
 import random
 
@@ -169,6 +170,9 @@ class SkannKerasBase:
     # Python's per-call overhead stops mattering (2x faster epochs at batch 32), small enough
     # that the progress bar still moves.
     _auto_steps_per_execution = 64
+    # Keras traces the training step twice for multi-step execution (~0.7 s more per fit),
+    # which only pays off once a fit runs about this many batches.
+    _auto_min_batches = 1000
 
     # ------------------------------------------------------------------ parameters
     def _get_param_names(self):
@@ -353,8 +357,8 @@ class SkannKerasBase:
             if not reuse_model:
                 self.model_ = self._build_model(X)
                 self._compile(self.model_)
-            else:
-                self._apply_steps_per_execution(self.model_)
+            batches = math.ceil(len(X) / self._fit_batch_size()) * epochs
+            self._apply_steps_per_execution(self.model_, batches)
             initial_epoch = self.current_epoch if reuse_model else 0
             history = self.model_.fit(
                 self._dataset((X, y_enc, sample_weight), self._fit_batch_size(), self.shuffle, seed),
@@ -474,20 +478,22 @@ class SkannKerasBase:
                 raise TypeError(f"callbacks must be keras.callbacks.Callback instances; got {cb!r}.")
         return callbacks
 
-    def _steps_per_execution(self) -> int:
-        """The ``steps_per_execution`` to compile with ("auto" resolved)."""
+    def _steps_per_execution(self, batches: int) -> int:
+        """``steps_per_execution`` for a fit of ``batches`` training batches ("auto" resolved)."""
         if self.steps_per_execution != "auto":
             return int(self.steps_per_execution)
         # Keras calls batch hooks once per execution: a callback that acts on every batch
         # gets one batch per execution.
-        if any(_needs_every_batch(cb) for cb in self._user_callbacks()):
+        if batches < self._auto_min_batches or any(
+            _needs_every_batch(cb) for cb in self._user_callbacks()
+        ):
             return 1
         return self._auto_steps_per_execution
 
-    def _apply_steps_per_execution(self, model: keras.Model) -> None:
-        # A network trained further (warm_start, partial_fit) may meet other callbacks or
-        # settings than when it was compiled; its step functions are rebuilt only on change.
-        steps = self._steps_per_execution()
+    def _apply_steps_per_execution(self, model: keras.Model, batches: int) -> None:
+        # Set after compile, before the first step function is traced; a network trained
+        # further (warm_start, partial_fit) gets its step functions rebuilt only on change.
+        steps = self._steps_per_execution(batches)
         if model.steps_per_execution != steps:
             model.steps_per_execution = steps
             model.train_function = model.test_function = model.predict_function = None
@@ -512,7 +518,6 @@ class SkannKerasBase:
             optimizer=self._make_optimizer(),
             loss=self._loss(),
             metrics=self._metrics(),
-            steps_per_execution=self._steps_per_execution(),
         )
 
     # ------------------------------------------------------------------ prediction

@@ -170,7 +170,6 @@ class WideDeepRegressor(SkannRegressorBase):
                 [keras.metrics.RootMeanSquaredError(name=prefix.format(name) + "root_mean_squared_error")]
                 for name in _OUTPUTS
             ],
-            steps_per_execution=self._steps_per_execution(),
         )
 
     def predict_aux(self, X) -> np.ndarray:

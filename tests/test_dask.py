@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(600)
 @pytest.fixture(scope="module")
 def cluster():
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
     ) as cluster:
         yield cluster
 
@@ -161,7 +161,7 @@ def test_a_worker_killed_mid_search_fails_promptly_or_is_recovered(housing_sampl
     reg = HousingMLPRegressor(n_hidden=2, n_neurons=32, epochs=40, early_stopping=False, random_state=0)
     grid = {"learning_rate": [1e-3, 1e-2]}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         client.run(_tf_threads_probe())  # workers have imported TensorFlow: fits start at once
         plain = _search_killing_workers(client, lambda: _search(reg, grid, X, y, backend="dask"), 1)
         assert not plain["hung"], "the search hung after a worker was killed"

@@ -148,24 +148,35 @@ class BatchCounter(keras.callbacks.Callback):
         self.batches += 1
 
 
+def test_auto_uses_multi_step_execution_only_for_fits_long_enough_to_pay_for_it():
+    est = HousingMLPRegressor()
+    assert est._steps_per_execution(999) == 1  # tracing the multi-step loop costs more
+    assert est._steps_per_execution(1000) == 64
+    assert PerceptronBaseline()._steps_per_execution(5000) == 256
+    assert HousingMLPRegressor(steps_per_execution=8)._steps_per_execution(10) == 8
+
+
 def test_multi_step_execution_learns_exactly_the_same(images):
     X, y, X_test = images
     settings = dict(n_neurons=(32, 16), epochs=3, random_state=0)
     one = FashionMLPClassifier(steps_per_execution=1, **settings).fit(X, y)
-    auto = FashionMLPClassifier(**settings).fit(X, y)
-    assert auto.model_.steps_per_execution == 64 and one.model_.steps_per_execution == 1
-    for a, b in zip(one.model_.get_weights(), auto.model_.get_weights()):
+    many = FashionMLPClassifier(steps_per_execution=64, **settings).fit(X, y)
+    auto = FashionMLPClassifier(**settings).fit(X, y)  # 57 batches: single steps
+    assert (one.model_.steps_per_execution, many.model_.steps_per_execution) == (1, 64)
+    assert auto.model_.steps_per_execution == 1
+    for a, b in zip(one.model_.get_weights(), many.model_.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(one.history_["loss"], auto.history_["loss"], rtol=1e-5)
+    np.testing.assert_allclose(one.history_["loss"], many.history_["loss"], rtol=1e-5)
 
 
 def test_per_batch_callbacks_see_every_batch_under_auto(housing):
     X, y, _ = housing
     counter = BatchCounter()
-    reg = HousingMLPRegressor(epochs=2, batch_size=50, early_stopping=False, callbacks=[counter])
+    # 30 batches x 40 epochs: long enough for multi-step execution, were it not for the callback
+    reg = HousingMLPRegressor(epochs=40, batch_size=50, early_stopping=False, callbacks=[counter])
     reg.fit(X, y)
     assert reg.model_.steps_per_execution == 1
-    assert counter.batches == 2 * math.ceil(len(X) / 50)
+    assert counter.batches == 40 * math.ceil(len(X) / 50)
 
 
 def test_explicit_steps_per_execution_calls_batch_hooks_once_per_execution(housing):
@@ -188,8 +199,8 @@ def test_epoch_level_keras_callbacks_keep_multi_step_execution(housing, tmp_path
         keras.callbacks.EarlyStopping(monitor="loss"),
         keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None),
     ]
-    reg = HousingMLPRegressor(epochs=1, early_stopping=False, callbacks=callbacks).fit(X, y)
-    assert reg.model_.steps_per_execution == 64
+    reg = HousingMLPRegressor(epochs=25, early_stopping=False, callbacks=callbacks).fit(X, y)
+    assert reg.model_.steps_per_execution == 64  # 47 batches x 25 epochs
     every_batch = [keras.callbacks.ModelCheckpoint(tmp_path / "b.keras", save_freq=10)]
     reg.set_params(callbacks=every_batch).fit(X, y)
     assert reg.model_.steps_per_execution == 1
@@ -197,12 +208,14 @@ def test_epoch_level_keras_callbacks_keep_multi_step_execution(housing, tmp_path
 
 def test_training_further_with_a_per_batch_callback_switches_to_single_steps(housing):
     X, y, _ = housing
-    reg = HousingMLPRegressor(epochs=1, batch_size=50, early_stopping=False, random_state=0).fit(X, y)
+    reg = HousingMLPRegressor(epochs=40, batch_size=50, early_stopping=False, random_state=0).fit(X, y)
     assert reg.model_.steps_per_execution == 64
     counter = BatchCounter()
     reg.set_params(callbacks=[counter]).partial_fit(X, y)
     assert reg.model_.steps_per_execution == 1
     assert counter.batches == math.ceil(len(X) / 50)
+    reg.set_params(callbacks=None, warm_start=True, epochs=40).fit(X, y)
+    assert reg.model_.steps_per_execution == 64  # back to multi-step for a long fit
 
 
 def test_invalid_steps_per_execution_is_refused_before_training(housing):

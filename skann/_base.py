@@ -357,11 +357,11 @@ class SkannKerasBase:
             if not reuse_model:
                 self.model_ = self._build_model(X)
                 self._compile(self.model_)
-            batches = math.ceil(len(X) / self._fit_batch_size()) * epochs
-            self._apply_steps_per_execution(self.model_, batches)
+            batch_size = self._fit_batch_size()
+            self._apply_steps_per_execution(self.model_, math.ceil(len(X) / batch_size) * epochs)
             initial_epoch = self.current_epoch if reuse_model else 0
             history = self.model_.fit(
-                self._dataset((X, y_enc, sample_weight), self._fit_batch_size(), self.shuffle, seed),
+                self._dataset((X, y_enc, sample_weight), batch_size, self.shuffle, seed),
                 validation_data=None if val is None else self._dataset(val, VALIDATION_BATCH),
                 shuffle=False,  # the dataset shuffles itself
                 epochs=initial_epoch + epochs,
@@ -514,11 +514,7 @@ class SkannKerasBase:
         return make_optimizer(self.optimizer, self.learning_rate, self._routed("optimizer"))
 
     def _compile(self, model: keras.Model) -> None:
-        model.compile(
-            optimizer=self._make_optimizer(),
-            loss=self._loss(),
-            metrics=self._metrics(),
-        )
+        model.compile(optimizer=self._make_optimizer(), loss=self._loss(), metrics=self._metrics())
 
     # ------------------------------------------------------------------ prediction
     def _predict_raw(self, X, output: int = 0):

@@ -71,3 +71,18 @@ def blobs():
     X = centers[y] + rng.normal(size=(120, 4))
     perm = rng.permutation(len(y))
     return X[perm].astype(np.float32), y[perm]
+
+
+def tf_threads_probe():
+    """A function reporting TensorFlow's intra-op thread count where it runs (a worker).
+
+    A closure, so that cloudpickle ships it by value: workers need not import the tests.
+    """
+
+    def probe():
+        import skann  # noqa: F401  (what unpickling a skann estimator imports in a worker)
+        import tensorflow as tf
+
+        return tf.config.threading.get_intra_op_parallelism_threads()
+
+    return probe

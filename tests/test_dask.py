@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
+from .conftest import tf_threads_probe
 from skann import FashionMLPClassifier, HousingMLPRegressor
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed (pip install 'skann[dask]')")
@@ -49,17 +50,6 @@ def _assert_same_search(dask_search, local_search):
             np.testing.assert_allclose(dask_search.cv_results_[key], local_search.cv_results_[key], rtol=1e-6)
 
 
-def _tf_threads_probe():
-    # A closure, so that cloudpickle ships it by value: workers need not import the tests.
-    def probe():
-        import skann  # noqa: F401
-        import tensorflow as tf
-
-        return tf.config.threading.get_intra_op_parallelism_threads()
-
-    return probe
-
-
 def test_search_on_a_local_cluster_equals_the_local_search(cluster, housing_sample, blobs):
     X, y = housing_sample
     X, y = X[:400], y[:400]
@@ -68,7 +58,7 @@ def test_search_on_a_local_cluster_equals_the_local_search(cluster, housing_samp
     with Client(cluster) as client:
         dask_search = _search(reg, grid, X, y, backend="dask")
         # The fits ran on the workers, and each worker limits TensorFlow to one thread.
-        assert set(client.run(_tf_threads_probe()).values()) == {1}
+        assert set(client.run(tf_threads_probe()).values()) == {1}
         assert len(client.scheduler_info()["workers"]) == 2
     _assert_same_search(dask_search, _search(reg, grid, X, y))
 
@@ -108,7 +98,7 @@ def test_search_on_a_scheduler_given_by_address(tmp_path, housing_sample):
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=120)
             remote = _search(reg, grid, X, y, backend="dask")
-            assert set(client.run(_tf_threads_probe()).values()) == {1}
+            assert set(client.run(tf_threads_probe()).values()) == {1}
         _assert_same_search(remote, _search(reg, grid, X, y))
     finally:
         for proc in [*workers, scheduler]:
@@ -162,7 +152,7 @@ def test_a_worker_killed_mid_search_fails_promptly_or_is_recovered(housing_sampl
     grid = {"learning_rate": [1e-3, 1e-2]}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=":0") as cluster, Client(cluster) as client:
-        client.run(_tf_threads_probe())  # workers have imported TensorFlow: fits start at once
+        client.run(tf_threads_probe())  # workers have imported TensorFlow: fits start at once
         plain = _search_killing_workers(client, lambda: _search(reg, grid, X, y, backend="dask"), 1)
         assert not plain["hung"], "the search hung after a worker was killed"
         if "error" in plain:

@@ -23,6 +23,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .conftest import tf_threads_probe
 from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline, WideDeepRegressor
 from skann.search import epochs_parameter, find_learning_rate, halving_search, search_space
 
@@ -217,23 +218,12 @@ def test_learning_rate_finder_rejects_bad_arguments(blobs):
 
 
 # ---------------------------------------------------------------------- parallel (loky)
-def _tf_threads_probe():
-    # A closure, so that cloudpickle ships it by value: workers need not import the tests.
-    def probe():
-        import skann  # noqa: F401  (what unpickling a skann estimator imports in a worker)
-        import tensorflow as tf
-
-        return tf.config.threading.get_intra_op_parallelism_threads()
-
-    return probe
-
-
 def test_loky_workers_limit_tensorflow_threads_to_their_share():
     import os
 
     from joblib import Parallel, delayed
 
-    with_limit = Parallel(n_jobs=2)(delayed(_tf_threads_probe())() for _ in range(2))
+    with_limit = Parallel(n_jobs=2)(delayed(tf_threads_probe())() for _ in range(2))
     assert with_limit == [max(1, os.cpu_count() // 2)] * 2
 
 

@@ -11,10 +11,14 @@ was before the call.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import inspect
+import itertools
 import math
 import numbers
+import os
 import random
+import time
 
 import keras
 import numpy as np
@@ -134,6 +138,28 @@ def _needs_every_batch(callback: keras.callbacks.Callback) -> bool:
     return False
 
 
+def new_run_dir(log_dir: str | os.PathLike) -> str:
+    """Create and return a fresh ``log_dir/run_YYYY_MM_DD_HH_MM_SS`` folder for one fit.
+
+    Fits started in the same second (a search, parallel workers) get ``_2``, ``_3`` ...
+    suffixes; ``os.mkdir`` makes the choice atomic across processes.
+    """
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ImportError(
+            "log_dir needs the tensorboard package, which TensorFlow no longer installs: "
+            'pip install "skann[tensorboard]" (or pip install tensorboard).'
+        )
+    os.makedirs(log_dir, exist_ok=True)
+    stem = os.path.join(os.fspath(log_dir), time.strftime("run_%Y_%m_%d_%H_%M_%S"))
+    for n in itertools.count(1):
+        path = stem if n == 1 else f"{stem}_{n}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+
+
 class _PackedKerasModel:
     """A Keras model as .keras bytes inside a pickle."""
 
@@ -160,6 +186,7 @@ class SkannKerasBase:
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "callbacks": [list, tuple, keras.callbacks.Callback, None],
+        "log_dir": [str, os.PathLike, None],
         "shuffle": ["boolean"],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -352,6 +379,9 @@ class SkannKerasBase:
         sample_weight = self._sample_weight(X, y, sample_weight)
         X, y_enc, sample_weight, val = self._split_validation(X, y, y_enc, sample_weight, validation_data)
 
+        if self.log_dir is not None and not (reuse_model and hasattr(self, "log_run_dir_")):
+            self.log_run_dir_ = new_run_dir(self.log_dir)
+
         seed = self._seed
         with seeded(seed):
             if not reuse_model:
@@ -500,6 +530,8 @@ class SkannKerasBase:
 
     def _callbacks(self, *, has_validation: bool) -> list:
         callbacks = self._user_callbacks()
+        if self.log_dir is not None:
+            callbacks.append(keras.callbacks.TensorBoard(self.log_run_dir_))
         if self.early_stopping:
             callbacks.append(
                 keras.callbacks.EarlyStopping(

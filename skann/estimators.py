@@ -38,6 +38,11 @@ _COMMON_PARAMS_DOC = """
     patience : int
     callbacks : list of keras.callbacks.Callback, default=None
         Extra Keras callbacks (e.g. ``ModelCheckpoint``, ``TensorBoard``).
+    log_dir : str, path-like or None, default=None
+        Write TensorBoard logs (per-epoch loss and metrics, training and validation) under
+        this folder: each new fit gets its own ``run_YYYY_MM_DD_HH_MM_SS`` folder (named in
+        ``log_run_dir_``); ``warm_start`` and ``partial_fit`` continue the run. View with
+        ``tensorboard --logdir <log_dir>``. Needs ``pip install "skann[tensorboard]"``.
     shuffle : bool, default=True
         Shuffle the training data before each epoch.
     warm_start : bool, default=False
@@ -67,6 +72,8 @@ _COMMON_ATTRS_DOC = """
         Per-epoch loss and metrics; ``val_*`` entries when validating.
     n_iter_ : int
         Epochs trained in total.
+    log_run_dir_ : str
+        The TensorBoard run folder of the last new fit (only when ``log_dir`` is set).
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -136,6 +143,7 @@ class FashionMLPClassifier(SkannClassifierBase):
         validation_fraction=0.1,
         patience=5,
         callbacks=None,
+        log_dir=None,
         class_weight=None,
         scale_pixels="auto",
         shuffle=True,
@@ -156,6 +164,7 @@ class FashionMLPClassifier(SkannClassifierBase):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.callbacks = callbacks
+        self.log_dir = log_dir
         self.class_weight = class_weight
         self.scale_pixels = scale_pixels
         self.shuffle = shuffle
@@ -253,6 +262,7 @@ class HousingMLPRegressor(SkannRegressorBase):
         validation_fraction=0.1,
         patience=20,
         callbacks=None,
+        log_dir=None,
         shuffle=True,
         warm_start=False,
         random_state=None,
@@ -273,6 +283,7 @@ class HousingMLPRegressor(SkannRegressorBase):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.callbacks = callbacks
+        self.log_dir = log_dir
         self.shuffle = shuffle
         self.warm_start = warm_start
         self.random_state = random_state

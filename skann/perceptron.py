@@ -78,6 +78,11 @@ class PerceptronBaseline(SkannClassifierBase):
     shuffle : bool, default=True
     class_weight : dict, "balanced" or None, default=None
     callbacks : list of keras.callbacks.Callback, default=None
+    log_dir : str, path-like or None, default=None
+        Write TensorBoard logs (per-epoch loss and metrics, training and validation) under
+        this folder: each new fit gets its own ``run_YYYY_MM_DD_HH_MM_SS`` folder (named in
+        ``log_run_dir_``); ``warm_start`` and ``partial_fit`` continue the run. View with
+        ``tensorboard --logdir <log_dir>``. Needs ``pip install "skann[tensorboard]"``.
     warm_start : bool, default=False
     random_state : int, RandomState or None, default=None
         Seeds the shuffling (the weights start at zero).
@@ -100,6 +105,8 @@ class PerceptronBaseline(SkannClassifierBase):
     history_ : dict
         Per-epoch ``loss`` and ``mistakes`` (fraction of training samples misclassified
         while the epoch ran).
+    log_run_dir_ : str
+        The TensorBoard run folder of the last new fit (only when ``log_dir`` is set).
     n_iter_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -130,6 +137,7 @@ class PerceptronBaseline(SkannClassifierBase):
         "shuffle": ["boolean"],
         "class_weight": SkannClassifierBase._parameter_constraints["class_weight"],
         "callbacks": SkannClassifierBase._parameter_constraints["callbacks"],
+        "log_dir": SkannClassifierBase._parameter_constraints["log_dir"],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "steps_per_execution": SkannClassifierBase._parameter_constraints["steps_per_execution"],
@@ -150,6 +158,7 @@ class PerceptronBaseline(SkannClassifierBase):
         shuffle=True,
         class_weight=None,
         callbacks=None,
+        log_dir=None,
         warm_start=False,
         random_state=None,
         steps_per_execution="auto",
@@ -166,6 +175,7 @@ class PerceptronBaseline(SkannClassifierBase):
         self.shuffle = shuffle
         self.class_weight = class_weight
         self.callbacks = callbacks
+        self.log_dir = log_dir
         self.warm_start = warm_start
         self.random_state = random_state
         self.steps_per_execution = steps_per_execution

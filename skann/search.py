@@ -203,32 +203,14 @@ class LearningRateFinderResult:
     suggested_learning_rate: float
     stopped_early: bool = field(default=False)
 
-    def plot(self, ax=None):
-        """Loss against learning rate (log scale), with the suggestion marked; returns the Figure."""
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "Plotting needs matplotlib: pip install 'skann[plot]' (or pip install matplotlib)."
-            ) from exc
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(6, 4))
-        else:
-            fig = ax.figure
-        ax.plot(self.learning_rates, self.losses, alpha=0.35, label="loss per batch")
-        ax.plot(self.learning_rates, self.smoothed_losses, label="smoothed")
-        ax.axvline(self.suggested_learning_rate, color="k", linestyle="--",
-                   label=f"suggested {self.suggested_learning_rate:.2g}")
-        ax.set_xscale("log")
-        finite = self.smoothed_losses[np.isfinite(self.smoothed_losses)]
-        if finite.size:
-            low, start = finite.min(), finite[0]
-            ax.set_ylim(low - 0.1 * abs(start - low) - 1e-12, start + 0.5 * abs(start - low) + 1e-12)
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("loss")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        return fig
+    def plot(self, ax=None, *, path=None):
+        """Loss against learning rate (log scale), with the suggestion marked; returns the Figure.
+
+        See :func:`skann.plot.plot_learning_rate_finder`.
+        """
+        from skann.plot import plot_learning_rate_finder
+
+        return plot_learning_rate_finder(self, ax=ax, path=path)
 
 
 class _ExponentialLearningRate(keras.callbacks.Callback):

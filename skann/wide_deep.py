@@ -92,6 +92,7 @@ class WideDeepRegressor(SkannRegressorBase):
         validation_fraction=0.1,
         patience=20,
         callbacks=None,
+        log_dir=None,
         shuffle=True,
         warm_start=False,
         random_state=None,
@@ -114,6 +115,7 @@ class WideDeepRegressor(SkannRegressorBase):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.callbacks = callbacks
+        self.log_dir = log_dir
         self.shuffle = shuffle
         self.warm_start = warm_start
         self.random_state = random_state

@@ -1,0 +1,367 @@
+"""Plots for the chapter's workflows: learning curves, confusion matrix, image grids,
+predicted vs actual, search results and the learning-rate finder.
+
+Every function returns a :class:`matplotlib.figure.Figure` and saves it as PNG when given
+``path``. Figures are created without pyplot, so a script that writes many plots holds no
+open windows or global state; in Jupyter a returned Figure displays as usual. Pass ``ax``
+to draw into an axes of your own figure instead.
+
+Needs matplotlib: ``pip install "skann[plot]"``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_image_grid",
+    "plot_learning_curves",
+    "plot_learning_rate_finder",
+    "plot_predicted_vs_actual",
+    "plot_search_results",
+]
+
+_PNG_DPI = 100
+
+
+def _new_figure(ax: Axes | None, figsize: tuple[float, float], nrows: int = 1, ncols: int = 1):
+    """``(figure, axes array)``: a fresh pyplot-free figure, or the figure of a given ``ax``."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'Plotting needs matplotlib: pip install "skann[plot]" (or pip install matplotlib).'
+        ) from exc
+    if ax is not None:
+        if nrows * ncols != 1:
+            raise ValueError(
+                f"This plot needs {nrows * ncols} axes; leave ax=None to get a new figure."
+            )
+        return ax.figure, np.array([[ax]])
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
+
+
+def _finish(fig: Figure, path: str | os.PathLike | None) -> Figure:
+    if path is not None:
+        fig.savefig(path, dpi=_PNG_DPI, format="png")
+    return fig
+
+
+def _history(source) -> dict[str, list[float]]:
+    history = getattr(source, "history_", source)
+    history = getattr(history, "history", history)  # a keras History object
+    if not isinstance(history, Mapping) or not history:
+        raise ValueError(
+            "Expected a fitted skann estimator, its history_ dict or a Keras History; "
+            f"got {type(source).__name__} with no per-epoch history."
+        )
+    return {k: list(v) for k, v in history.items()}
+
+
+def plot_learning_curves(
+    history,
+    *,
+    metrics: Sequence[str] | None = None,
+    title: str | None = None,
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    """Training and validation curves per epoch, one panel per loss/metric.
+
+    Parameters
+    ----------
+    history : fitted estimator, dict or keras.callbacks.History
+        Anything with per-epoch values: ``est.history_``, the estimator itself, or a Keras
+        ``History``. ``val_<name>`` entries are drawn with ``<name>`` in the same panel.
+    metrics : list of str, default=None
+        Which panels to draw (``"loss"``, ``"accuracy"`` ...); default all.
+    title : str, default=None
+    path : str or path-like, default=None
+        Save the figure as PNG there.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from skann.plot import plot_learning_curves
+    >>> fig = plot_learning_curves({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['loss']
+    """
+    values = _history(history)
+    names = [k for k in values if not k.startswith("val_") and k != "learning_rate"]
+    names += [k[4:] for k in values if k.startswith("val_") and k[4:] not in values]
+    if metrics is not None:
+        unknown = [m for m in metrics if m not in names]
+        if unknown:
+            raise ValueError(f"No per-epoch values for {unknown}; the history has {names}.")
+        names = list(metrics)
+    fig, axes = _new_figure(None, (4.5 * len(names), 3.5), 1, len(names))
+    for ax, name in zip(axes.ravel(), names):
+        for key, label, style in ((name, "training", "-"), ("val_" + name, "validation", "--")):
+            if key in values:
+                epochs = np.arange(1, len(values[key]) + 1)
+                ax.plot(epochs, values[key], style, marker="." if len(epochs) < 30 else None, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def plot_confusion_matrix(
+    y_true,
+    y_pred,
+    *,
+    class_names: Sequence[str] | None = None,
+    normalize: str | None = None,
+    ax: Axes | None = None,
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    """Confusion matrix with class names (scikit-learn's ``ConfusionMatrixDisplay``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+    class_names : list of str, default=None
+        Display names of the sorted class labels (e.g. ``FASHION_CLASS_NAMES``).
+    normalize : {"true", "pred", "all"} or None, default=None
+        As in :func:`sklearn.metrics.confusion_matrix`.
+    ax : matplotlib Axes, default=None
+    path : str or path-like, default=None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    labels = np.unique(np.concatenate([np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()]))
+    display = None
+    if class_names is not None:
+        if np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0 and labels.max() < len(class_names):
+            display = [str(class_names[int(i)]) for i in labels]  # names indexed by label
+        elif len(class_names) == len(labels):
+            display = [str(n) for n in class_names]  # one name per sorted label
+        else:
+            raise ValueError(f"{len(class_names)} class names for the {len(labels)} labels {labels.tolist()}.")
+    fig, axes = _new_figure(ax, (8, 7))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        y_pred,
+        labels=labels,
+        display_labels=display,
+        normalize=normalize,
+        ax=axes[0, 0],
+        colorbar=False,
+        xticks_rotation=45,
+        values_format=".2f" if normalize else "d",
+    )
+    return _finish(fig, path)
+
+
+def plot_image_grid(
+    images,
+    y_true=None,
+    y_pred=None,
+    *,
+    class_names: Sequence[str] | None = None,
+    n_images: int = 30,
+    n_cols: int = 10,
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    """A grid of images titled with their labels; wrong predictions in red.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, height, width) or (n, height * width) for square images
+    y_true : array-like of shape (n,), default=None
+    y_pred : array-like of shape (n,), default=None
+        When given, titles read "predicted (true)" and mistakes are red.
+    class_names : list of str, default=None
+        Names of the integer labels (e.g. ``FASHION_CLASS_NAMES``).
+    n_images : int, default=30
+        Draw the first ``n_images``.
+    n_cols : int, default=10
+    path : str or path-like, default=None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    images = np.asarray(images)
+    if images.ndim == 2:
+        side = int(round(np.sqrt(images.shape[1])))
+        if side * side != images.shape[1]:
+            raise ValueError(
+                f"Rows of {images.shape[1]} pixels are not square images; pass (n, height, width)."
+            )
+        images = images.reshape(len(images), side, side)
+    if images.ndim != 3 or len(images) == 0:
+        raise ValueError(f"Expected images of shape (n, height, width); got {images.shape}.")
+    images = images[:n_images]
+    n_cols = min(n_cols, len(images))
+    n_rows = -(-len(images) // n_cols)
+
+    def name(label) -> str:
+        return str(class_names[int(label)]) if class_names is not None else str(label)
+
+    fig, axes = _new_figure(None, (1.3 * n_cols, 1.5 * n_rows), n_rows, n_cols)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i >= len(images):
+            continue
+        ax.imshow(images[i], cmap="binary", interpolation="nearest")
+        if y_pred is not None:
+            wrong = y_true is not None and y_pred[i] != y_true[i]
+            text = name(y_pred[i]) + (f"\n({name(y_true[i])})" if y_true is not None else "")
+            ax.set_title(text, fontsize=7, color="red" if wrong else "black")
+        elif y_true is not None:
+            ax.set_title(name(y_true[i]), fontsize=7)
+    return _finish(fig, path)
+
+
+def plot_predicted_vs_actual(
+    y_true,
+    y_pred,
+    *,
+    title: str | None = None,
+    ax: Axes | None = None,
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    """Predicted against actual values for a regressor, with the diagonal and the RMSE.
+
+    Uses scikit-learn's ``PredictionErrorDisplay`` (``kind="actual_vs_predicted"``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+    title : str, default=None
+    ax : matplotlib Axes, default=None
+    path : str or path-like, default=None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from sklearn.metrics import PredictionErrorDisplay, root_mean_squared_error
+
+    fig, axes = _new_figure(ax, (5.5, 5))
+    PredictionErrorDisplay.from_predictions(
+        y_true,
+        y_pred,
+        kind="actual_vs_predicted",
+        subsample=2000,
+        random_state=0,
+        ax=axes[0, 0],
+        scatter_kwargs={"alpha": 0.3, "s": 6},
+    )
+    rmse = root_mean_squared_error(y_true, y_pred)
+    axes[0, 0].set_title(f"{title + ': ' if title else ''}RMSE {rmse:.4f}")
+    return _finish(fig, path)
+
+
+def plot_search_results(search, *, path: str | os.PathLike | None = None) -> Figure:
+    """Mean cross-validated score against each searched hyperparameter.
+
+    One panel per hyperparameter that took more than one value; error bars are the standard
+    deviation over folds, the best candidate is marked. Numeric ranges spanning more than
+    two decades get a log axis; other values (strings, tuples) are placed side by side.
+
+    Parameters
+    ----------
+    search : fitted GridSearchCV, RandomizedSearchCV, Halving*SearchCV, or its ``cv_results_``
+    path : str or path-like, default=None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    results: Mapping[str, Any] = getattr(search, "cv_results_", search)
+    if not isinstance(results, Mapping) or "params" not in results:
+        raise ValueError("Expected a fitted search (with cv_results_) or its cv_results_ dict.")
+    scores = np.asarray(results["mean_test_score"], dtype=float)
+    stds = np.asarray(results.get("std_test_score", np.zeros_like(scores)), dtype=float)
+    if "iter" in results:  # successive halving: the scores of the last round are comparable
+        last = np.asarray(results["iter"]) == np.max(results["iter"])
+    else:
+        last = np.ones(len(scores), bool)
+    params = sorted({k for p in results["params"] for k in p})
+    varied = [k for k in params if len({repr(p.get(k)) for p in results["params"]}) > 1] or params
+    if not varied:
+        raise ValueError("The search has no hyperparameters to plot.")
+    best = int(np.nanargmax(np.where(last, scores, -np.inf)))
+    n_cols = min(3, len(varied))
+    n_rows = -(-len(varied) // n_cols)
+    fig, axes = _new_figure(None, (4.5 * n_cols, 3.5 * n_rows), n_rows, n_cols)
+    for ax in axes.ravel()[len(varied):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.ravel(), varied):
+        raw = [p.get(key) for p in results["params"]]
+        numeric = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in raw)
+        if numeric:
+            x = np.asarray(raw, dtype=float)
+            positive = x[x > 0]
+            if positive.size == x.size and positive.max() / positive.min() > 100:
+                ax.set_xscale("log")
+        else:
+            labels = sorted({v if isinstance(v, str) else repr(v) for v in raw})
+            x = np.array([labels.index(v if isinstance(v, str) else repr(v)) for v in raw], dtype=float)
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.errorbar(x[last], scores[last], yerr=stds[last], fmt="o", alpha=0.7, label="candidates")
+        if (~last).any():
+            ax.plot(x[~last], scores[~last], "o", color="0.75", label="earlier rounds")
+        ax.plot(x[best], scores[best], "*", markersize=14, color="C3", label="best")
+        ax.set_xlabel(key.split("__")[-1] if key.count("__") == 1 else key)
+        ax.set_ylabel("mean CV score")
+        ax.grid(True, alpha=0.3)
+    axes.ravel()[0].legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_learning_rate_finder(result, *, ax: Axes | None = None, path: str | os.PathLike | None = None) -> Figure:
+    """Loss against learning rate (log scale) from :func:`skann.search.find_learning_rate`.
+
+    Parameters
+    ----------
+    result : LearningRateFinderResult
+    ax : matplotlib Axes, default=None
+    path : str or path-like, default=None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = _new_figure(ax, (6, 4))
+    ax = axes[0, 0]
+    ax.plot(result.learning_rates, result.losses, alpha=0.35, label="loss per batch")
+    ax.plot(result.learning_rates, result.smoothed_losses, label="smoothed")
+    ax.axvline(
+        result.suggested_learning_rate,
+        color="k",
+        linestyle="--",
+        label=f"suggested {result.suggested_learning_rate:.2g}",
+    )
+    ax.set_xscale("log")
+    finite = result.smoothed_losses[np.isfinite(result.smoothed_losses)]
+    if finite.size:
+        low, start = finite.min(), finite[0]
+        ax.set_ylim(low - 0.1 * abs(start - low) - 1e-12, start + 0.5 * abs(start - low) + 1e-12)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _finish(fig, path)

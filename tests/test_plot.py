@@ -1,0 +1,97 @@
+"""skann.plot: each plot returns a Figure and writes a real PNG."""
+
+from __future__ import annotations
+
+import struct
+
+import matplotlib.image
+import numpy as np
+import pytest
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV
+
+from skann import HousingMLPRegressor, PerceptronBaseline
+from skann.datasets import FASHION_CLASS_NAMES
+from skann.plot import (
+    plot_confusion_matrix,
+    plot_image_grid,
+    plot_learning_curves,
+    plot_predicted_vs_actual,
+    plot_search_results,
+)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path, min_width=300, min_height=250):
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+    assert width >= min_width and height >= min_height, (width, height)
+    assert len(data) > 5_000, "suspiciously small: an empty figure?"
+    pixels = matplotlib.image.imread(path)
+    assert pixels.shape[:2] == (height, width)
+    assert pixels[..., :3].std() > 0.05, "the image is (nearly) blank"
+
+
+@pytest.fixture(scope="module")
+def fitted_regressor(housing_sample):
+    X, y = housing_sample[0][:2000], housing_sample[1][:2000]
+    reg = HousingMLPRegressor(n_neurons=16, epochs=3, early_stopping=True, patience=5, random_state=0)
+    return reg.fit(X[:1500], y[:1500]), X[1500:], y[1500:]
+
+
+def test_learning_curves(fitted_regressor, tmp_path):
+    reg, _, _ = fitted_regressor
+    fig = plot_learning_curves(reg, title="housing", path=tmp_path / "curves.png")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "root_mean_squared_error"]
+    for ax in fig.axes:  # training and validation, one point per epoch
+        assert [len(line.get_xdata()) for line in ax.get_lines()] == [reg.n_iter_, reg.n_iter_]
+    assert_png(tmp_path / "curves.png")
+    with pytest.raises(ValueError, match="accuracy"):
+        plot_learning_curves(reg, metrics=["accuracy"])
+    with pytest.raises(ValueError, match="no per-epoch history"):
+        plot_learning_curves({})
+
+
+def test_confusion_matrix_and_image_grid(fashion_sample, tmp_path):
+    (X, y), (X_test, y_test) = fashion_sample
+    clf = PerceptronBaseline(max_iter=1, random_state=0).fit(X.reshape(len(X), -1) / 255, y)
+    y_pred = clf.predict(X_test.reshape(len(X_test), -1) / 255)
+    fig = plot_confusion_matrix(y_test, y_pred, class_names=FASHION_CLASS_NAMES, path=tmp_path / "cm.png")
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == list(FASHION_CLASS_NAMES)
+    assert_png(tmp_path / "cm.png")
+    with pytest.raises(ValueError, match="3 class names"):
+        plot_confusion_matrix(y_test, y_pred, class_names=["a", "b", "c"])
+
+    fig = plot_image_grid(X_test, y_test, y_pred, class_names=FASHION_CLASS_NAMES, n_images=20,
+                          path=tmp_path / "grid.png")
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert len(titled) == 20
+    wrong = [ax for ax in titled if ax.title.get_color() == "red"]
+    assert len(wrong) == int(np.sum(y_pred[:20] != y_test[:20]))
+    assert_png(tmp_path / "grid.png")
+    with pytest.raises(ValueError, match="not square"):
+        plot_image_grid(np.zeros((3, 10)))
+
+
+def test_predicted_vs_actual(fitted_regressor, tmp_path):
+    reg, X, y = fitted_regressor
+    fig = plot_predicted_vs_actual(y, reg.predict(X), title="MLP", path=tmp_path / "pva.png")
+    assert fig.axes[0].get_title().startswith("MLP: RMSE ")
+    assert_png(tmp_path / "pva.png")
+
+
+@pytest.mark.parametrize("search_cls", [GridSearchCV, HalvingGridSearchCV])
+def test_search_results(search_cls, housing_sample, tmp_path):
+    X, y = housing_sample[0][:600], housing_sample[1][:600]
+    grid = {"alpha": [0.01, 1.0, 100.0, 1e4], "solver": ["svd", "cholesky"]}
+    search = search_cls(Ridge(), grid, cv=3).fit(X, y)
+    fig = plot_search_results(search, path=tmp_path / "search.png")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_xlabel() for ax in visible] == ["alpha", "solver"]
+    assert visible[0].get_xscale() == "log"
+    assert_png(tmp_path / "search.png")

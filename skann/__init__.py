@@ -1,35 +1,39 @@
 """skann: scikit-learn compatible Keras neural networks, following the book's chapter on
-artificial neural networks with Keras."""
+artificial neural networks with Keras.
 
-from skann._quiet import import_tensorflow_quietly
-from skann._threads import limit_tensorflow_threads
+The estimators load TensorFlow on first use (``from skann import FashionMLPClassifier``), so
+``import skann`` and the ``skann`` command line start quickly.
+"""
 
-import_tensorflow_quietly()
-limit_tensorflow_threads()  # one share of the CPU per parallel worker (joblib, Dask)
+from __future__ import annotations
 
-from skann.estimators import FashionMLPClassifier, HousingMLPRegressor  # noqa: E402
-from skann.perceptron import PerceptronBaseline  # noqa: E402
-from skann.persistence import load, save  # noqa: E402
-from skann.wide_deep import WideDeepRegressor  # noqa: E402
-from skann.transformers import (  # noqa: E402
-    FeatureSplitter,
-    ImageFlattener,
-    ImageReshaper,
-    PixelScaler,
-)
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FashionMLPClassifier",
-    "FeatureSplitter",
-    "HousingMLPRegressor",
-    "ImageFlattener",
-    "ImageReshaper",
-    "PerceptronBaseline",
-    "PixelScaler",
-    "WideDeepRegressor",
-    "__version__",
-    "load",
-    "save",
-]
+_EXPORTS = {
+    "FashionMLPClassifier": "skann.estimators",
+    "HousingMLPRegressor": "skann.estimators",
+    "PerceptronBaseline": "skann.perceptron",
+    "WideDeepRegressor": "skann.wide_deep",
+    "FeatureSplitter": "skann.transformers",
+    "ImageFlattener": "skann.transformers",
+    "ImageReshaper": "skann.transformers",
+    "PixelScaler": "skann.transformers",
+    "load": "skann.persistence",
+    "save": "skann.persistence",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'skann' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -10,6 +10,7 @@ was before the call.
 
 from __future__ import annotations
 
+import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
 import contextlib
 import importlib.util
 import inspect

@@ -11,6 +11,7 @@ at every call, so the NumPy path can never serve stale weights.
 
 from __future__ import annotations
 
+import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
 from collections.abc import Callable
 
 import keras

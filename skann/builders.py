@@ -9,6 +9,7 @@ caller (an skann estimator, SciKeras, or plain Keras code) chooses optimizer and
 
 from __future__ import annotations
 
+import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
 import numbers
 import random
 from collections.abc import Sequence

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
 import numbers
 
 import keras

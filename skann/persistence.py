@@ -15,6 +15,7 @@ Two ways, for two levels of trust:
 
 from __future__ import annotations
 
+import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
 import hashlib
 import importlib
 import json
@@ -155,6 +156,20 @@ def load(path: str | os.PathLike):
         if isinstance(exc, (UnsafeObjectError, SkannFileError)):
             raise
         raise SkannFileError(f"{path} is not a valid skann model file ({type(exc).__name__}: {exc}).") from None
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The file format and library versions recorded in a :func:`save` file, without loading it.
+
+    Returns
+    -------
+    dict
+        ``{"format": ..., "format_version": ..., "versions": {"skann": ..., "keras": ...}}``;
+        the file's checksums are verified first.
+    """
+    path = Path(path)
+    meta = _json_member(_read_verified(path), "skann.json", path)
+    return {key: meta.get(key) for key in ("format", "format_version", "versions")}
 
 
 def _read_verified(path: Path) -> dict[str, bytes]:

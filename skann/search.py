@@ -15,6 +15,7 @@ limits TensorFlow to its share of the CPU (see ``docs/tuning.md``).
 
 from __future__ import annotations
 
+import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
 import math
 import warnings
 from dataclasses import dataclass, field

@@ -11,14 +11,18 @@ from skann.datasets._fashion_mnist import (
     load_fashion_mnist,
 )
 from skann.datasets._fetch import DATA_ENV_VAR, ChecksumError
+from skann.datasets._splits import DATASETS, BookSplit, load_book_split
 
 __all__ = [
+    "BookSplit",
     "CALIFORNIA_FEATURE_NAMES",
     "CALIFORNIA_TARGET_NAME",
+    "DATASETS",
     "DATA_ENV_VAR",
     "FASHION_CLASS_NAMES",
     "FASHION_MNIST_FILES",
     "ChecksumError",
+    "load_book_split",
     "load_california_housing",
     "load_fashion_mnist",
 ]

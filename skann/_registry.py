@@ -1,0 +1,136 @@
+"""The four model kinds of the command line and the demo: estimator, data and book settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score, root_mean_squared_error
+from sklearn.pipeline import Pipeline, make_pipeline
+
+from skann.datasets import BookSplit, load_book_split
+from skann.estimators import FashionMLPClassifier, HousingMLPRegressor
+from skann.perceptron import PerceptronBaseline
+from skann.transformers import ImageFlattener, PixelScaler
+from skann.wide_deep import WideDeepRegressor
+
+SEED = 42
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    name: str
+    dataset: str
+    estimator: Callable[[], BaseEstimator]
+    book: dict = field(default_factory=dict)  # the chapter's settings (the demo's default)
+    quick: dict = field(default_factory=dict)  # a few minutes on 2 cores for the whole demo
+    book_figure: str = ""
+    needs_pipeline: bool = False
+
+    def make(self, params: dict | None = None) -> BaseEstimator:
+        """A fresh model with ``params`` set on its skann estimator (invalid ones raise)."""
+        est = self.estimator()
+        if params:
+            est.set_params(**params)
+        est._validate_params()
+        est._check_routed_params()
+        if self.needs_pipeline:  # the perceptron takes scaled pixel rows
+            return make_pipeline(ImageFlattener(), PixelScaler(), est)
+        return est
+
+
+KINDS: dict[str, ModelKind] = {
+    kind.name: kind
+    for kind in (
+        ModelKind(
+            "fashion", "fashion", lambda: FashionMLPClassifier(random_state=SEED),
+            book={"epochs": 30}, quick={"epochs": 5}, book_figure="accuracy 0.8864",
+        ),
+        ModelKind(
+            "perceptron", "fashion", lambda: PerceptronBaseline(random_state=SEED),
+            book={"max_iter": 5}, quick={"max_iter": 1}, needs_pipeline=True,
+            book_figure="- (linear baseline)",
+        ),
+        ModelKind(
+            "housing", "housing", lambda: HousingMLPRegressor(random_state=SEED),
+            book={"epochs": 20, "early_stopping": False}, quick={"epochs": 10, "early_stopping": False},
+            book_figure="RMSE about 0.53",
+        ),
+        ModelKind(
+            "wide-deep", "housing", lambda: WideDeepRegressor(random_state=SEED),
+            book={"epochs": 20, "early_stopping": False, "aux_weight": 0.1},
+            quick={"epochs": 10, "early_stopping": False, "aux_weight": 0.1},
+            book_figure="RMSE 0.568 (book's code)",
+        ),
+    )
+}
+
+
+def final_estimator(model: BaseEstimator) -> BaseEstimator:
+    return model[-1] if isinstance(model, Pipeline) else model
+
+
+def kind_of(model: BaseEstimator) -> ModelKind | None:
+    """The kind a loaded model belongs to (by its skann estimator's class), if any."""
+    cls = type(final_estimator(model))
+    for kind in KINDS.values():
+        if type(final_estimator(kind.estimator())) is cls:
+            return kind
+    return None
+
+
+def fit_on_split(model: BaseEstimator, split: BookSplit, callbacks: list | None = None) -> BaseEstimator:
+    """Train on the split's training set, validating on its validation set (as the book)."""
+    est = final_estimator(model)
+    est.set_params(callbacks=callbacks or None)
+    try:
+        if isinstance(model, Pipeline):  # validation data would bypass the pipeline's steps
+            model.fit(split.X_train, split.y_train)
+        else:
+            model.fit(split.X_train, split.y_train, validation_data=(split.X_valid, split.y_valid))
+    finally:
+        est.set_params(callbacks=None)  # progress bars are not part of the model
+    return model
+
+
+def score_metrics(model: BaseEstimator, X, y) -> dict[str, float]:
+    """Accuracy for classifiers; RMSE, MAE and R² for regressors."""
+    y_pred = model.predict(X)
+    if is_classifier(model):
+        return {"accuracy": float(accuracy_score(y, y_pred))}
+    y_pred = np.asarray(y_pred, dtype=float)
+    return {
+        "rmse": float(root_mean_squared_error(y, y_pred)),
+        "mae": float(mean_absolute_error(y, y_pred)),
+        "r2": float(r2_score(y, y_pred)),
+    }
+
+
+def headline(metrics: dict[str, float]) -> str:
+    key = "accuracy" if "accuracy" in metrics else "rmse"
+    return f"{'accuracy' if key == 'accuracy' else 'RMSE'} {metrics[key]:.4f}"
+
+
+def load_or_sample(
+    dataset: str, sample: bool, note: Callable[[str], None], *, download: bool = True
+) -> BookSplit:
+    """The full data when found (SKANN_DATA, caches, download), else the bundled sample with a notice.
+
+    California housing is never downloaded: the bundled copy is the complete table.
+    """
+    if dataset == "housing":
+        try:
+            return load_book_split(dataset, sample=sample, download=False)
+        except FileNotFoundError:
+            return load_book_split(dataset, sample=True)
+    if not sample:
+        try:
+            return load_book_split(dataset, download=download)
+        except FileNotFoundError:
+            note(
+                "Full Fashion-MNIST not found (point SKANN_DATA at it, see docs/installation.md): "
+                "using the bundled 3,000 + 1,000 image sample."
+            )
+    return load_book_split(dataset, sample=True)

@@ -1,0 +1,584 @@
+"""The ``skann`` command line: demo, fit, evaluate, predict, search, info.
+
+Exit codes: 0 success, 1 failure (bad file or data, failed training), 2 usage error (unknown
+command, option, dataset or parameter). Errors are one line on stderr; ``--debug`` shows the
+Python traceback. Progress bars go to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import logging
+import math
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+
+from skann import __version__
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+MODEL_KINDS = ("fashion", "housing", "wide-deep", "perceptron")
+DATASET_NAMES = ("fashion", "housing")
+
+
+@dataclass
+class Settings:
+    quiet: bool = False
+    debug: bool = False
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) < 600 else text[:597] + "..."
+
+
+class SkannGroup(click.Group):
+    """Turns any unexpected exception into one line on stderr and exit code 1 (unless --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:
+            if isinstance(ctx.obj, Settings) and ctx.obj.debug:
+                raise
+            raise click.ClickException(f"{_one_line(exc)} (run with --debug for the traceback)") from None
+
+
+def _set_flag(name: str):
+    def callback(ctx: click.Context, _param, value: bool):
+        if value:
+            setattr(ctx.ensure_object(Settings), name, True)
+
+    return callback
+
+
+def common_options(command):
+    """--quiet and --debug after the subcommand too (``skann demo --quiet``)."""
+    command = click.option("--debug", is_flag=True, expose_value=False, callback=_set_flag("debug"),
+                           help="Show the Python traceback on errors.")(command)
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_set_flag("quiet"),
+                        help="No progress bars or notices: results only.")(command)
+
+
+def _settings() -> Settings:
+    return click.get_current_context().ensure_object(Settings)
+
+
+def note(message: str) -> None:
+    """A notice on stderr (hidden by --quiet)."""
+    if not _settings().quiet:
+        click.echo(message, err=True)
+
+
+@click.group(cls=SkannGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="skann")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or notices: results only.")
+@click.option("--debug", is_flag=True, help="Show the Python traceback on errors.")
+@click.pass_context
+def main(ctx: click.Context, quiet: bool, debug: bool) -> None:
+    """skann: the chapter's Keras networks as scikit-learn estimators.
+
+    Start with `skann demo`. Every command has --help.
+    """
+    settings = ctx.ensure_object(Settings)
+    settings.quiet |= quiet
+    settings.debug |= debug
+
+
+# ---------------------------------------------------------------------- shared pieces
+def parse_params(pairs: tuple[str, ...]) -> dict:
+    """``name=value`` pairs; values are Python literals (3, 0.01, (300, 100), True, None) or strings."""
+    params = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r} is not name=value (e.g. epochs=10).", param_hint="--param")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text  # a plain string such as adam or relu
+        params[name.strip()] = value
+    return params
+
+
+def build_model(kind_name: str, params: dict):
+    from skann._registry import KINDS
+
+    try:
+        return KINDS[kind_name].make(params)
+    except (ValueError, TypeError) as exc:  # unknown parameter or invalid value
+        raise click.UsageError(_one_line(exc)) from None
+
+
+def load_split(dataset: str, sample: bool, offline: bool):
+    from skann._registry import load_or_sample
+
+    return load_or_sample(dataset, sample, note, download=not offline)
+
+
+def progress_callbacks(label: str, epochs: int) -> list:
+    from skann._progress import EpochProgress
+
+    return [] if _settings().quiet else [EpochProgress(label, epochs)]
+
+
+def epochs_of(model) -> int:
+    from skann._registry import final_estimator
+
+    est = final_estimator(model)
+    return int(getattr(est, "epochs", None) or getattr(est, "max_iter"))
+
+
+def save_model(model, path: Path) -> str:
+    """``.joblib``/``.pkl`` → joblib; anything else → skann's pickle-free format."""
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True)
+    if path.suffix in (".joblib", ".pkl", ".pickle"):
+        import joblib
+
+        joblib.dump(model, path)
+        return "joblib"
+    import skann
+
+    skann.save(model, path)
+    return "skann"
+
+
+def load_model(path: Path, trust_pickle: bool):
+    import skann
+    from skann.persistence import MANIFEST
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if MANIFEST in archive.namelist():
+                return skann.load(path)
+    if not trust_pickle:
+        raise click.ClickException(
+            f"{path} is not a skann model file (.skann). If it is a joblib/pickle file you "
+            "trust, add --trust-pickle: loading a pickle runs code chosen by whoever wrote it."
+        )
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except Exception as exc:
+        raise click.ClickException(f"{path} could not be loaded with joblib ({_one_line(exc)}).") from None
+
+
+def model_dataset(model, given: str | None) -> str:
+    from skann._registry import kind_of
+
+    kind = kind_of(model)
+    if given is not None:
+        if kind is not None and kind.dataset != given:
+            raise click.UsageError(f"This {kind.name} model was made for the {kind.dataset} data, not {given}.")
+        return given
+    if kind is None:
+        raise click.UsageError("Cannot tell which dataset this model is for: name it (fashion or housing).")
+    return kind.dataset
+
+
+def print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    click.echo(line)
+    click.echo("  ".join("-" * w for w in widths))
+    for row in rows:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+model_file = click.argument("model_file", metavar="FILE",
+                            type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+trust_option = click.option("--trust-pickle", is_flag=True,
+                            help="Allow loading joblib/pickle files (runs code from the file: trusted files only).")
+
+
+def data_options(command):
+    """--sample and --offline: which data a command trains or scores on."""
+    command = click.option("--offline", is_flag=True,
+                           help="Never download: use the bundled sample when the full data is not found.")(command)
+    return click.option("--sample", is_flag=True,
+                        help="Use the bundled data even when the full data is found.")(command)
+
+
+# ---------------------------------------------------------------------- demo
+@main.command()
+@click.option("--quick", is_flag=True, help="Fewer epochs: a few minutes on 2 cores.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("skann-demo"), show_default=True, help="Folder for plots, models and results.")
+@data_options
+@common_options
+def demo(quick: bool, out_dir: Path, sample: bool, offline: bool) -> None:
+    """Train the chapter's four networks and compare them with the book.
+
+    Uses the full Fashion-MNIST when found (SKANN_DATA, Keras cache, or download) and
+    otherwise the bundled sample, saying so. Writes learning curves, a confusion matrix,
+    predictions and the fitted models (pickle-free .skann files) into --out.
+    """
+    from skann.demo import run_demo
+
+    rows = run_demo(out_dir, quick=quick, sample=sample, download=not offline, note=note,
+                    callbacks=progress_callbacks)
+    click.echo()
+    print_table([[r["model"], r["data"], r["setting"], r["result"], r["book"]] for r in rows],
+                ["model", "data", "setting", "test result", "book"])
+    click.echo(f"\nPlots, models and results in {out_dir}/")
+
+
+# ---------------------------------------------------------------------- fit
+@main.command()
+@click.argument("kind", type=click.Choice(MODEL_KINDS))
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Estimator parameter, repeatable: -p epochs=10 -p n_neurons=(300,100).")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Model file: .skann (pickle-free) or .joblib.")
+@click.option("--log-dir", type=click.Path(file_okay=False), help="Write TensorBoard logs under this folder.")
+@data_options
+@common_options
+def fit(kind: str, params: tuple[str, ...], out_file: Path, log_dir: str | None, sample: bool, offline: bool) -> None:
+    """Train a KIND model on its dataset's training split and save it.
+
+    The model validates on the book's validation split; the test score is printed.
+    """
+    from skann._registry import KINDS, fit_on_split, headline, score_metrics
+
+    settings = parse_params(params)
+    if log_dir is not None:
+        settings["log_dir"] = log_dir
+    model = build_model(kind, settings)
+    split = load_split(KINDS[kind].dataset, sample, offline)
+    fit_on_split(model, split, progress_callbacks(f"{kind} ({split.source})", epochs_of(model)))
+    metrics = score_metrics(model, split.X_test, split.y_test)
+    fmt = save_model(model, out_file)
+    click.echo(f"{kind}: test {headline(metrics)} on {split.source}; saved to {out_file} ({fmt})")
+
+
+# ---------------------------------------------------------------------- evaluate
+@main.command()
+@model_file
+@click.argument("dataset", type=click.Choice(DATASET_NAMES), required=False)
+@data_options
+@trust_option
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@common_options
+def evaluate(model_file: Path, dataset: str | None, sample: bool, offline: bool, trust_pickle: bool, as_json: bool) -> None:
+    """Score a saved model on the test split of DATASET (default: the model's own)."""
+    from skann._registry import score_metrics
+
+    model = load_model(model_file, trust_pickle)
+    split = load_split(model_dataset(model, dataset), sample, offline)
+    metrics = score_metrics(model, split.X_test, split.y_test)
+    if as_json:
+        click.echo(json.dumps({"data": split.source, "n_test": len(split.y_test), **metrics}))
+        return
+    click.echo(f"{model_file.name} on the {split.source} test set ({len(split.y_test)} samples):")
+    for name, value in metrics.items():
+        click.echo(f"  {name:<9} {value:.4f}")
+
+
+# ---------------------------------------------------------------------- predict
+def _read_images(paths: list[Path], shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
+        raise click.ClickException('Reading images needs Pillow: pip install "skann[plot]".') from None
+    images = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                gray = np.asarray(image.convert("L"))
+        except Exception as exc:
+            raise click.ClickException(f"{path} is not a readable image ({_one_line(exc)}).") from None
+        if gray.shape != shape:
+            raise click.ClickException(
+                f"{path} is {gray.shape[1]}x{gray.shape[0]} pixels; this model takes "
+                f"{shape[1]}x{shape[0]} grayscale images (resize it first)."
+            )
+        images.append(gray)
+    return np.stack(images)
+
+
+def _expected_columns(model, dataset: str | None) -> list[str] | None:
+    from skann._registry import final_estimator
+    from skann.datasets import CALIFORNIA_FEATURE_NAMES
+
+    names = getattr(final_estimator(model), "feature_names_in_", None)
+    if names is not None:
+        return [str(n) for n in names]
+    if dataset == "housing":
+        return list(CALIFORNIA_FEATURE_NAMES)
+    if dataset == "fashion":
+        return [f"pixel{i}" for i in range(1, 785)]  # the common CSV export of Fashion-MNIST
+    return None
+
+
+def _read_csv(path: Path, expected: list[str] | None, n_features: int | None) -> np.ndarray:
+    try:
+        with open(path, newline="") as handle:
+            rows = [row for row in csv.reader(handle) if row]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path} could not be read as CSV ({_one_line(exc)}).") from None
+    if not rows:
+        raise click.ClickException(f"{path} holds no rows.")
+
+    def numeric(cells) -> bool:
+        try:
+            [float(c) for c in cells]
+            return True
+        except ValueError:
+            return False
+
+    header = None if numeric(rows[0]) else [c.strip() for c in rows[0]]
+    body = rows[1:] if header is not None else rows
+    if header is not None and expected is not None:
+        missing = [name for name in expected if name not in header]
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise click.ClickException(
+                f"{path} lacks the column(s) {shown}; the model takes {len(expected)} columns "
+                f"({', '.join(expected[:8])}{' ...' if len(expected) > 8 else ''})."
+            )
+        order = [header.index(name) for name in expected]
+        body = [[row[i] for i in order] for row in body]
+    elif n_features is not None and rows and len(body[0] if body else rows[0]) != n_features:
+        raise click.ClickException(
+            f"{path} has {len(body[0]) if body else 0} columns; the model takes {n_features}"
+            + (f" ({', '.join(expected[:8])}{' ...' if len(expected) > 8 else ''})." if expected else ".")
+        )
+    try:
+        return np.array(body, dtype=float)
+    except ValueError as exc:
+        raise click.ClickException(f"{path} holds non-numeric or ragged rows ({_one_line(exc)}).") from None
+
+
+def read_inputs(model, dataset: str | None, inputs: list[Path]) -> np.ndarray:
+    from skann._registry import final_estimator
+
+    est = final_estimator(model)
+    suffixes = {p.suffix.lower() for p in inputs}
+    if suffixes <= IMAGE_SUFFIXES:
+        shape = getattr(est, "sample_shape_", None) or (28, 28)
+        if dataset != "fashion":
+            raise click.ClickException("Image input is for Fashion-MNIST models; give this model a .csv or .npy file.")
+        return _read_images(inputs, tuple(shape))
+    if len(inputs) > 1:
+        raise click.UsageError("Give one .npy or .csv file, or one or more image files.")
+    path = inputs[0]
+    if path.suffix.lower() == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise click.ClickException(f"{path} is not a readable .npy array ({_one_line(exc)}).") from None
+    if path.suffix.lower() == ".csv":
+        return _read_csv(path, _expected_columns(model, dataset), getattr(est, "n_features_in_", None))
+    raise click.UsageError(f"{path}: unknown input type {path.suffix!r}; use .npy, .csv or image files.")
+
+
+@main.command()
+@model_file
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option("--proba", is_flag=True, help="Print class probabilities (classifiers with predict_proba).")
+@trust_option
+@common_options
+def predict(model_file: Path, inputs: tuple[Path, ...], proba: bool, trust_pickle: bool) -> None:
+    """Predict for the rows of a .npy or .csv file, or for image files (Fashion models).
+
+    Prints CSV to stdout: one row per sample. Fashion predictions carry the class name.
+    """
+    from skann._registry import kind_of
+    from skann.datasets import FASHION_CLASS_NAMES
+
+    model = load_model(model_file, trust_pickle)
+    kind = kind_of(model)
+    dataset = kind.dataset if kind else None
+    X = read_inputs(model, dataset, list(inputs))
+    names = FASHION_CLASS_NAMES if dataset == "fashion" else None
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    if proba:
+        if not hasattr(model, "predict_proba"):
+            raise click.UsageError(f"{type(model).__name__} gives no probabilities; drop --proba.")
+        probabilities = model.predict_proba(X)
+        classes = model.classes_
+        writer.writerow([names[int(c)] if names else str(c) for c in classes])
+        writer.writerows([[f"{p:.6f}" for p in row] for row in probabilities])
+        return
+    predictions = model.predict(X)
+    if names is not None:
+        writer.writerow(["prediction", "class_name"])
+        writer.writerows([[int(p), names[int(p)]] for p in predictions])
+    else:
+        writer.writerow(["prediction"])
+        writer.writerows([[f"{float(p):.6f}"] if np.ndim(p) == 0 else list(p) for p in predictions])
+
+
+# ---------------------------------------------------------------------- search
+def _halving_fits(n_candidates: int, factor: int, min_epochs: int, max_epochs: int, cv: int) -> int:
+    rounds = min(1 + int(math.log(max(n_candidates, 1), factor) + 1e-9),
+                 1 + int(math.log(max_epochs / min_epochs, factor) + 1e-9))
+    return cv * sum(math.ceil(n_candidates / factor**i) for i in range(rounds)) + 1
+
+
+@main.command()
+@click.argument("dataset", type=click.Choice(DATASET_NAMES))
+@click.option("--model", "kind", type=click.Choice(MODEL_KINDS), help="Model to tune (default: the dataset's MLP).")
+@click.option("--n-iter", type=click.IntRange(1), default=10, show_default=True, help="Candidates (random search).")
+@click.option("--cv", type=click.IntRange(2), default=3, show_default=True, help="Cross-validation folds.")
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True,
+              help="Epochs per fit (with --halving: the most any candidate gets).")
+@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel fits (-1: all cores).")
+@click.option("--halving", is_flag=True, help="Successive halving over epochs instead of random search.")
+@click.option("--dask", "use_dask", is_flag=True, help="Run the fits on a local Dask cluster (--n-jobs workers).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run the fits on this Dask scheduler (tcp://host:8786).")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Save the best model here.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save a PNG of score against each hyperparameter.")
+@click.option("--random-state", type=int, default=42, show_default=True)
+@data_options
+@common_options
+def search(dataset, kind, n_iter, cv, epochs, n_jobs, halving, use_dask, scheduler, out_file, plot_file,
+           random_state, sample, offline) -> None:
+    """Tune a model on DATASET's training split with the book's search space.
+
+    Random search (or successive halving over epochs) with cross-validation; prints the best
+    candidates and the best model's test score.
+    """
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import RandomizedSearchCV
+
+    from skann._progress import count_fits
+    from skann._registry import KINDS, final_estimator, headline, score_metrics
+    from skann.search import epochs_parameter, halving_search, search_space
+
+    if use_dask and scheduler:
+        raise click.UsageError("Use --dask or --scheduler ADDRESS, not both.")
+    kind = kind or ("fashion" if dataset == "fashion" else "housing")
+    if KINDS[kind].dataset != dataset:
+        raise click.UsageError(f"--model {kind} is for the {KINDS[kind].dataset} data, not {dataset}.")
+    model = build_model(kind, {})
+    resource = epochs_parameter(model)
+    model.set_params(**{resource: epochs})
+    split = load_split(dataset, sample, offline)
+    if halving:
+        min_epochs = max(1, epochs // 9)
+        searcher = halving_search(model, max_epochs=epochs, min_epochs=min_epochs, cv=cv, n_jobs=n_jobs,
+                                  random_state=random_state)
+        total = _halving_fits(epochs // min_epochs, 3, min_epochs, epochs, cv)
+    else:
+        searcher = RandomizedSearchCV(model, search_space(model), n_iter=n_iter, cv=cv, n_jobs=n_jobs,
+                                      random_state=random_state)
+        total = n_iter * cv + 1
+    callbacks_param = resource.rsplit("__", 1)[0] + "__callbacks" if "__" in resource else "callbacks"
+    with count_fits("fits", total, enabled=not _settings().quiet) as counter:
+        if counter is not None:
+            searcher.estimator.set_params(**{callbacks_param: [counter]})
+        if use_dask or scheduler:
+            _search_on_dask(searcher, split, scheduler, n_jobs)
+        else:
+            searcher.fit(split.X_train, split.y_train)
+    best = searcher.best_estimator_
+    final_estimator(best).set_params(callbacks=None)
+    results = searcher.cv_results_
+    order = np.argsort(results["rank_test_score"])[:5]
+    score_name = "accuracy" if is_classifier(best) else "R²"
+    click.echo(f"{len(results['params'])} candidates, {cv}-fold CV on {split.source}:")
+    print_table(
+        [[str(results["rank_test_score"][i]), f"{results['mean_test_score'][i]:.4f}",
+          ", ".join(f"{k.split('__')[-1]}={_short(v)}" for k, v in sorted(results["params"][i].items()))]
+         for i in order],
+        ["rank", f"CV {score_name}", "parameters"],
+    )
+    metrics = score_metrics(best, split.X_test, split.y_test)
+    click.echo(f"best model: test {headline(metrics)}")
+    if out_file is not None:
+        fmt = save_model(best, out_file)
+        click.echo(f"saved to {out_file} ({fmt})")
+    if plot_file is not None:
+        from skann.plot import plot_search_results
+
+        plot_search_results(searcher, path=plot_file)
+        click.echo(f"plot written to {plot_file}")
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None:
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise click.ClickException('Dask is not installed: pip install "skann[dask]".') from None
+    from skann.search import fit_with_dask
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise click.ClickException(f"Cannot reach the Dask scheduler at {scheduler} ({_one_line(exc)}).") from None
+        with client:
+            fit_with_dask(searcher, split.X_train, split.y_train, client=client)
+        return
+    workers = max(1, n_jobs if n_jobs > 0 else 2)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0",
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        fit_with_dask(searcher, split.X_train, split.y_train, client=client)
+
+
+# ---------------------------------------------------------------------- info
+@main.command()
+@model_file
+@trust_option
+@common_options
+def info(model_file: Path, trust_pickle: bool) -> None:
+    """Describe a saved model: class, versions, parameters, training, network.
+
+    Data: the loaders read SKANN_DATA/fashion-mnist and SKANN_DATA/california-housing.
+    """
+    from sklearn.pipeline import Pipeline
+
+    from skann._registry import final_estimator
+    from skann.persistence import read_metadata
+
+    model = load_model(model_file, trust_pickle)
+    est = final_estimator(model)
+    click.echo(f"file:        {model_file} ({model_file.stat().st_size / 1e6:.2f} MB)")
+    if zipfile.is_zipfile(model_file):
+        meta = read_metadata(model_file)
+        versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
+        click.echo(f"format:      skann pickle-free v{meta.get('format_version')} ({versions})")
+    else:
+        click.echo("format:      joblib (pickle)")
+    if isinstance(model, Pipeline):
+        click.echo("pipeline:    " + " -> ".join(type(step).__name__ for _, step in model.steps))
+    click.echo(f"estimator:   {type(est).__name__}")
+    defaults = type(est)().get_params(deep=False)
+    changed = {k: v for k, v in est.get_params(deep=False).items() if defaults.get(k, object()) != v}
+    click.echo("parameters:  " + (", ".join(f"{k}={v!r}" for k, v in sorted(changed.items())) or "defaults"))
+    if not hasattr(est, "model_"):
+        click.echo("fitted:      no")
+        return
+    click.echo(f"fitted:      {est.n_iter_} epochs on {est.n_features_in_} features"
+               + (f", classes {list(est.classes_)}" if hasattr(est, "classes_") else ""))
+    last = {k: v[-1] for k, v in est.history_.items() if v}
+    click.echo("last epoch:  " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k != "learning_rate"))
+    network = est.model_
+    click.echo(f"network:     {network.name}, {network.count_params():,} weights")
+    for layer in network.layers:
+        shape = getattr(layer, "output", None)
+        shape = getattr(shape, "shape", None)
+        click.echo(f"  {layer.name:<16} {type(layer).__name__:<14} {'' if shape is None else tuple(shape)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,224 @@
+"""The ``skann`` command line: real fits on the bundled data, real files, real exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import skann
+from skann.cli import main
+from skann.datasets import CALIFORNIA_FEATURE_NAMES, FASHION_CLASS_NAMES, load_book_split
+
+from .conftest import REPO
+from .test_plot import assert_png
+
+COMMANDS = ["demo", "fit", "evaluate", "predict", "search", "info"]
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, (result.output, result.stderr, result.exception)
+    return result
+
+
+def skann_process(*args, env=None, timeout=600):
+    """The installed console script in a fresh process."""
+    return subprocess.run(["skann", *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env=env, cwd=REPO)
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_everywhere(command):
+    result = run(*([command] if command else []), "--help")
+    assert "Usage: " in result.output and "--help" in result.output
+    if command not in (None, "info"):
+        assert "--quiet" in result.output
+
+
+@pytest.fixture(scope="module")
+def housing_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "housing.skann"
+    result = run("--quiet", "fit", "housing", "-p", "epochs=2", "-p", "n_neurons=16", "--out", path, "--sample")
+    assert result.stderr == ""  # --quiet: no progress bar, no notices
+    return path, result.output
+
+
+def test_fit_evaluate_info(housing_model):
+    path, fit_output = housing_model
+    model = skann.load(path)
+    assert model.n_iter_ == 2 and model.n_neurons == 16
+    split = load_book_split("housing", sample=True)
+    rmse = float(np.sqrt(np.mean((model.predict(split.X_test) - split.y_test) ** 2)))
+    assert f"test RMSE {rmse:.4f}" in fit_output
+
+    scores = json.loads(run("evaluate", path, "--sample", "--json").output)
+    assert scores["rmse"] == pytest.approx(rmse, rel=1e-6) and scores["n_test"] == 5160
+    assert run("evaluate", path, "housing", "--sample").output.count("rmse") == 1
+
+    info = run("info", path).output
+    for text in ("HousingMLPRegressor", "epochs=2, n_neurons=16", "fitted:      2 epochs on 8 features",
+                 "hidden3", "skann pickle-free v1", "keras 3."):
+        assert text in info, info
+
+
+def test_predict_npy_and_csv_columns_by_name(housing_model, tmp_path):
+    path, _ = housing_model
+    model = skann.load(path)
+    X = load_book_split("housing", sample=True).X_test[:5]
+    expected = model.predict(X)
+    np.save(tmp_path / "x.npy", X)
+    # Columns in another order plus the target column: taken by name.
+    names = list(CALIFORNIA_FEATURE_NAMES)[::-1] + ["MedHouseVal"]
+    with open(tmp_path / "x.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(names)
+        writer.writerows([list(row[::-1]) + [1.0] for row in X])
+    for source in ("x.npy", "x.csv"):
+        rows = list(csv.reader(io.StringIO(run("predict", path, tmp_path / source).output)))
+        assert rows[0] == ["prediction"]
+        np.testing.assert_allclose([float(r[0]) for r in rows[1:]], expected, rtol=1e-5)
+    # No header: the number of columns must match.
+    np.savetxt(tmp_path / "plain.csv", X[:, :5], delimiter=",")
+    result = run("predict", path, tmp_path / "plain.csv", ok=False)
+    assert result.exit_code == 1 and "has 5 columns; the model takes 8" in result.stderr
+    with open(tmp_path / "wrong.csv", "w") as handle:
+        handle.write("MedInc,HouseAge\n1,2\n")
+    result = run("predict", path, tmp_path / "wrong.csv", ok=False)
+    assert result.exit_code == 1 and "lacks the column(s) AveRooms" in result.stderr
+
+
+def test_fashion_images_and_probabilities(tmp_path):
+    model_path = tmp_path / "fashion.skann"
+    run("-q", "fit", "fashion", "-p", "epochs=1", "-p", "n_neurons=(32, 16)", "--out", model_path, "--sample")
+    model = skann.load(model_path)
+    split = load_book_split("fashion", sample=True)
+    images = []
+    for i in range(4):
+        images.append(tmp_path / f"item{i}.png")
+        Image.fromarray(split.X_test[i]).save(images[-1])
+    rows = list(csv.reader(io.StringIO(run("predict", model_path, *images).output)))
+    expected = model.predict(split.X_test[:4])
+    assert rows[0] == ["prediction", "class_name"]
+    assert [(int(r[0]), r[1]) for r in rows[1:]] == [(int(p), FASHION_CLASS_NAMES[p]) for p in expected]
+
+    rows = list(csv.reader(io.StringIO(run("predict", model_path, images[0], "--proba").output)))
+    assert rows[0] == list(FASHION_CLASS_NAMES)
+    np.testing.assert_allclose([float(v) for v in rows[1]], model.predict_proba(split.X_test[:1])[0], atol=1e-6)
+
+    Image.fromarray(split.X_test[0]).resize((32, 32)).save(tmp_path / "big.png")
+    result = run("predict", model_path, tmp_path / "big.png", ok=False)
+    assert result.exit_code == 1 and "is 32x32 pixels; this model takes 28x28" in result.stderr
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    result = run("predict", model_path, tmp_path / "broken.png", ok=False)
+    assert result.exit_code == 1 and "is not a readable image" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "mnist", "--out", "m.skann"], "'mnist' is not one of"),
+        (["fit", "housing", "-p", "epochz=3", "--out", "m.skann"], "Invalid parameter 'epochz'"),
+        (["fit", "housing", "-p", "epochs=0", "--out", "m.skann"], "'epochs' parameter"),
+        (["fit", "housing", "-p", "epochs", "--out", "m.skann"], "is not name=value"),
+        (["fit", "housing"], "Missing option '--out'"),
+        (["evaluate", "no-such-file.skann"], "does not exist"),
+        (["search", "housing", "--dask", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+        (["search", "fashion", "--model", "housing"], "is for the housing data"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_usage_errors_exit_2(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(*args, ok=False)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_wrong_dataset_and_unknown_input_type(housing_model, tmp_path):
+    path, _ = housing_model
+    result = run("evaluate", path, "fashion", "--sample", ok=False)
+    assert result.exit_code == 2 and "made for the housing data" in result.stderr
+    (tmp_path / "x.txt").write_text("1,2\n")
+    result = run("predict", path, tmp_path / "x.txt", ok=False)
+    assert result.exit_code == 2 and "unknown input type '.txt'" in result.stderr
+
+
+def test_pickles_need_trust(tmp_path):
+    model = skann.HousingMLPRegressor()
+    joblib.dump(model, tmp_path / "m.joblib")
+    result = run("info", tmp_path / "m.joblib", ok=False)
+    assert result.exit_code == 1 and "--trust-pickle" in result.stderr
+    assert "fitted:      no" in run("info", tmp_path / "m.joblib", "--trust-pickle").output
+
+
+def test_errors_are_one_line_without_traceback_unless_debug(housing_model, tmp_path):
+    """In a fresh process, through the installed console script."""
+    path, _ = housing_model
+    np.save(tmp_path / "three.npy", np.zeros((2, 3)))
+    result = skann_process("predict", path, tmp_path / "three.npy")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: X has 3 features, but HousingMLPRegressor is expecting 8 features as input. "
+        "(run with --debug for the traceback)"
+    ]
+    assert result.stdout == ""
+    result = skann_process("--debug", "predict", path, tmp_path / "three.npy")
+    assert result.returncode == 1 and "Traceback (most recent call last)" in result.stderr
+
+
+def test_search_random_with_plot_and_best_model(tmp_path):
+    out, png = tmp_path / "best.skann", tmp_path / "search.png"
+    result = run("search", "housing", "--n-iter", "2", "--cv", "2", "--epochs", "1", "--sample",
+                 "--out", out, "--plot", png)
+    assert "2 candidates, 2-fold CV" in result.output and "CV R²" in result.output
+    assert "best model: test RMSE" in result.output
+    best = skann.load(out)
+    assert best.epochs == 1 and best.callbacks is None  # the progress counter is not saved
+    assert_png(png)
+
+
+def test_search_on_a_local_dask_cluster():
+    result = skann_process("--quiet", "search", "housing", "--n-iter", "2", "--cv", "2", "--epochs", "1",
+                           "--sample", "--dask", "--n-jobs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "2 candidates, 2-fold CV" in result.stdout
+    assert result.stderr == ""  # Dask's logs stay quiet too
+
+
+def test_demo_main_job(tmp_path, no_data_env):
+    """`skann demo --quick --offline` with no data set up: the bundled sample, said in one line."""
+    out = tmp_path / "demo"
+    env = dict(os.environ)
+    result = skann_process("demo", "--quick", "--offline", "--out", out, env=env)
+    assert result.returncode == 0, result.stderr
+    notices = [line for line in result.stderr.splitlines() if "not found" in line]
+    assert notices == [
+        "Full Fashion-MNIST not found (point SKANN_DATA at it, see docs/installation.md): "
+        "using the bundled 3,000 + 1,000 image sample."
+    ]
+    assert "Traceback" not in result.stderr and "WARNING" not in result.stderr
+    for name in ("FashionMLPClassifier", "PerceptronBaseline", "HousingMLPRegressor", "WideDeepRegressor"):
+        assert name in result.stdout
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["model"] for r in rows] == ["FashionMLPClassifier", "PerceptronBaseline",
+                                          "HousingMLPRegressor", "WideDeepRegressor"]
+    assert rows[0]["metrics"]["accuracy"] > 0.6 and rows[2]["metrics"]["rmse"] < 0.8
+    for name in ("fashion", "perceptron", "housing", "wide-deep"):
+        assert skann.load(out / "models" / f"{name}.skann").n_features_in_ if name != "perceptron" else True
+    pngs = sorted(p.name for p in (out / "plots").iterdir())
+    assert "fashion_confusion_matrix.png" in pngs and "housing_predicted_vs_actual.png" in pngs
+    for png in (out / "plots").iterdir():
+        assert_png(png)
+    assert (out / "results.md").read_text().startswith("| model | data |")

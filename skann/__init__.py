@@ -1,13 +1,19 @@
 """skann: scikit-learn compatible Keras neural networks, following the book's chapter on
 artificial neural networks with Keras.
 
-The estimators load TensorFlow on first use (``from skann import FashionMLPClassifier``), so
-``import skann`` and the ``skann`` command line start quickly.
+``import skann`` imports TensorFlow without its start-up log spam (so a later ``import keras``
+is quiet too) and sizes its thread pools for this process. The ``skann`` command line defers
+that to the commands that need it, so ``skann --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+
+if os.path.basename(sys.argv[0] if sys.argv else "") != "skann":
+    import skann._backend  # noqa: F401
 
 __version__ = "0.1.0"
 

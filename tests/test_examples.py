@@ -10,12 +10,18 @@ import pytest
 from .conftest import REPO
 
 EXAMPLES = {
-    "quickstart.py": (
-        ["--fast"],
-        ["FashionMLPClassifier on", "PerceptronBaseline", "HousingMLPRegressor on", "WideDeepRegressor", "test RMSE"],
-    ),
-    "perceptron_xor.py": ([], ["training accuracy 1.00", "perceptron accuracy", "MLP with one hidden layer accuracy 1.00"]),
-    "search_fashion.py": (["--fast"], ["searched 3 candidates on 1500 images", "rank 1: CV accuracy", "test accuracy of the refit best model"]),
+    "perceptron_iris_xor.py": ([], ["training accuracy 1.00", "perceptron accuracy", "MLP with one hidden layer accuracy 1.00"]),
+    "fashion_classifier.py": (["--fast"], ["trained on 2,750 images of the bundled Fashion-MNIST sample, 2 epochs",
+                                           "test accuracy 0.", "probabilities for 3 test images", "predicted: ['"]),
+    "housing_regressor.py": (["--fast"], ["trained on 11,610 districts, 2 epochs", "test RMSE 0.", "predictions for 3 new districts"]),
+    "wide_deep.py": (["--fast"], ["functional API: test RMSE main output", "inputs: ['input_wide', 'input_deep']",
+                                  "outputs: ['output', 'aux_output']", "subclass API: test RMSE main output"]),
+    "callbacks.py": (["--fast"], ["epoch   1: val/train loss ratio", "(weights restored)", "reloaded with Keras: max difference",
+                                  "TensorBoard run folder: run_", "['train', 'validation']"]),
+    "persistence.py": (["--fast"], ["joblib:", "predictions identical after loading: True", "skann.save:",
+                                    "fresh process predicts", "refused by skann.save"]),
+    "search_fashion.py": (["--fast"], ["grid search: 4 combinations x 2 folds", "searched 3 candidates on 1500 images",
+                                       "rank 1: CV accuracy", "test accuracy of the refit best model"]),
     "halving_housing.py": (["--fast"], ["budget: 27 epochs per fold", "halving over epochs :   9 candidates", "random search       :   3 candidates", "test RMSE"]),
     "dask_search.py": (["--fast"], ["cluster: 2 workers at tcp://127.0.0.1:", "searched 4 candidates", "best CV R^2"]),
 }

@@ -1,6 +1,6 @@
 """The perceptron on iris (the book's example) and on XOR, next to a one-hidden-layer MLP.
 
-    python examples/perceptron_xor.py
+    python examples/perceptron_iris_xor.py
 """
 
 from __future__ import annotations

@@ -541,10 +541,7 @@ def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None
 @trust_option
 @common_options
 def info(model_file: Path, trust_pickle: bool) -> None:
-    """Describe a saved model: class, versions, parameters, training, network.
-
-    Data: the loaders read SKANN_DATA/fashion-mnist and SKANN_DATA/california-housing.
-    """
+    """Describe a saved model: class, versions, parameters, training, network."""
     from sklearn.pipeline import Pipeline
 
     from skann._registry import final_estimator

@@ -22,7 +22,9 @@ from skann import FashionMLPClassifier, HousingMLPRegressor
 distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed (pip install 'skann[dask]')")
 from distributed import Client, LocalCluster  # noqa: E402
 
-pytestmark = pytest.mark.timeout(600)
+# One LocalCluster per xdist worker: the tests using it share a group (pytest --dist loadgroup).
+pytestmark = [pytest.mark.timeout(600)]
+uses_cluster = pytest.mark.xdist_group("dask-local-cluster")
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,7 @@ def _assert_same_search(dask_search, local_search):
             np.testing.assert_allclose(dask_search.cv_results_[key], local_search.cv_results_[key], rtol=1e-6)
 
 
+@uses_cluster
 def test_search_on_a_local_cluster_equals_the_local_search(cluster, housing_sample, blobs):
     X, y = housing_sample
     X, y = X[:400], y[:400]
@@ -108,6 +111,22 @@ def test_search_on_a_scheduler_given_by_address(tmp_path, housing_sample):
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@uses_cluster
+def test_cli_search_on_a_scheduler_address(cluster):
+    """`skann search --scheduler ADDRESS`: fits on the cluster's workers, progress counted there."""
+    from click.testing import CliRunner
+
+    from skann.cli import main
+
+    transitions = cluster.scheduler.transition_counter
+    result = CliRunner().invoke(main, ["search", "housing", "--n-iter", "2", "--cv", "2", "--epochs", "1",
+                                       "--sample", "--scheduler", cluster.scheduler_address])
+    assert result.exit_code == 0, (result.output, result.stderr, result.exception)
+    assert "2 candidates, 2-fold CV" in result.output and "best model: test RMSE" in result.output
+    assert "fits" in result.stderr  # the progress bar (stderr is not a terminal: its label only)
+    assert cluster.scheduler.transition_counter > transitions  # the fits went through this scheduler
 
 
 def _search_killing_workers(client, fit, n_killed: int) -> dict:

@@ -20,7 +20,7 @@ EXAMPLES = {
                                   "TensorBoard run folder: run_", "['train', 'validation']"]),
     "persistence.py": (["--fast"], ["joblib:", "predictions identical after loading: True", "skann.save:",
                                     "fresh process predicts", "refused by skann.save"]),
-    "search_fashion.py": (["--fast"], ["grid search: 4 combinations x 2 folds", "searched 3 candidates on 1500 images",
+    "search_fashion.py": (["--fast", "--n-jobs", "1"], ["grid search: 4 combinations x 2 folds", "searched 3 candidates on 1500 images",
                                        "rank 1: CV accuracy", "test accuracy of the refit best model"]),
     "halving_housing.py": (["--fast"], ["budget: 27 epochs per fold", "halving over epochs :   9 candidates", "random search       :   3 candidates", "test RMSE"]),
     "dask_search.py": (["--fast"], ["cluster: 2 workers at tcp://127.0.0.1:", "searched 4 candidates", "best CV R^2"]),

@@ -139,6 +139,25 @@ def _needs_every_batch(callback: keras.callbacks.Callback) -> bool:
     return False
 
 
+def _build_training_state(model: keras.Model, batch: tuple) -> None:
+    """Create the optimizer's, the compiled loss's and the metrics' variables before training.
+
+    Keras otherwise creates them inside the first traced training step, and a tf.function
+    that creates variables is traced twice: building them first halves the fixed cost of a
+    fit (about 0.8 s), most of the time of a small fit in a search or cross-validation. The
+    variables, and so the training, are the same. ``batch`` only lends its shapes and dtypes.
+    """
+    symbolic_build = getattr(model, "_symbolic_build", None)  # Keras' own pre-fit build
+    if symbolic_build is not None:
+        try:
+            symbolic_build(data_batch=batch)
+            return
+        except Exception:  # a Keras version without it: fit builds lazily, only slower
+            pass
+    if model.built and model.trainable_variables and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
 def new_run_dir(log_dir: str | os.PathLike) -> str:
     """Create and return a fresh ``log_dir/run_YYYY_MM_DD_HH_MM_SS`` folder for one fit.
 
@@ -388,6 +407,11 @@ class SkannKerasBase:
             if not reuse_model:
                 self.model_ = self._build_model(X)
                 self._compile(self.model_)
+                _build_training_state(self.model_, (
+                    self._model_inputs(X[:1]),
+                    self._model_targets(y_enc[:1]),
+                    None if sample_weight is None else sample_weight[:1],
+                ))
             batch_size = self._fit_batch_size()
             self._apply_steps_per_execution(self.model_, math.ceil(len(X) / batch_size) * epochs)
             initial_epoch = self.current_epoch if reuse_model else 0

@@ -224,3 +224,26 @@ def test_invalid_steps_per_execution_is_refused_before_training(housing):
     with pytest.raises(ValueError, match="steps_per_execution"):
         reg.fit(X, y)
     assert not hasattr(reg, "model_")
+
+
+@pytest.mark.parametrize("api", ["functional", "subclass"])
+def test_the_training_step_is_traced_once_and_learns_the_same(api, monkeypatch):
+    """Optimizer variables exist before the first step, so tf.function traces it once, not twice."""
+    from keras.src.backend.tensorflow import trainer
+
+    from skann import _base
+
+    X = np.random.RandomState(0).rand(200, 8)
+    y = X.sum(axis=1)
+    traces = []
+    train_step = trainer.TensorFlowTrainer.train_step
+    monkeypatch.setattr(trainer.TensorFlowTrainer, "train_step",
+                        lambda self, data: traces.append(1) or train_step(self, data))
+    fast = WideDeepRegressor(epochs=3, api=api, random_state=0).fit(X, y)
+    assert len(traces) == 1
+    monkeypatch.setattr(_base, "_build_training_state", lambda model, batch: None)  # Keras' lazy build
+    traces.clear()
+    lazy = WideDeepRegressor(epochs=3, api=api, random_state=0).fit(X, y)
+    assert len(traces) == 2
+    for a, b in zip(fast.model_.get_weights(), lazy.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -71,7 +71,7 @@ def run_demo(
             {
                 "model": TITLES[name],
                 "data": f"{split.source} ({len(split.y_train):,} train / {len(split.y_test):,} test)",
-                "setting": ("quick: " if quick else "book: ") + _describe(settings) + f" ({est.n_iter_} run)",
+                "setting": ("quick: " if quick else "book: ") + _describe(settings) + f" ({est.n_iter_} epochs run)",
                 "result": headline(metrics),
                 "book": kind.book_figure,
                 "metrics": metrics,
@@ -90,7 +90,7 @@ def _plots(plot, name: str, model, est, split, folder: Path) -> None:
         plot.plot_learning_curves(est, title=TITLES[name], path=folder / f"{name}_learning_curves.png")
     y_pred = model.predict(split.X_test)
     if split.name == "fashion":
-        plot.plot_confusion_matrix(split.y_test, y_pred, class_names=FASHION_CLASS_NAMES,
+        plot.plot_confusion_matrix(split.y_test, y_pred, class_names=FASHION_CLASS_NAMES, title=TITLES[name],
                                    path=folder / f"{name}_confusion_matrix.png")
         if name == "fashion":
             plot.plot_image_grid(split.X_test, split.y_test, y_pred, class_names=FASHION_CLASS_NAMES,

@@ -128,6 +128,7 @@ def plot_confusion_matrix(
     *,
     class_names: Sequence[str] | None = None,
     normalize: str | None = None,
+    title: str | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike | None = None,
 ) -> Figure:
@@ -140,6 +141,8 @@ def plot_confusion_matrix(
         Display names of the sorted class labels (e.g. ``FASHION_CLASS_NAMES``).
     normalize : {"true", "pred", "all"} or None, default=None
         As in :func:`sklearn.metrics.confusion_matrix`.
+    title : str, default=None
+        Shown with the accuracy.
     ax : matplotlib Axes, default=None
     path : str or path-like, default=None
 
@@ -170,6 +173,8 @@ def plot_confusion_matrix(
         xticks_rotation=45,
         values_format=".2f" if normalize else "d",
     )
+    accuracy = float(np.mean(np.asarray(y_true).ravel() == np.asarray(y_pred).ravel()))
+    axes[0, 0].set_title(f"{title + ': ' if title else ''}accuracy {accuracy:.4f}")
     return _finish(fig, path)
 
 

@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import math
+import os
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -139,10 +140,21 @@ def epochs_of(model) -> int:
     return int(getattr(est, "epochs", None) or getattr(est, "max_iter"))
 
 
+def check_writable(path: Path | None) -> None:
+    """Fail before training, not after it, when the output cannot be written."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"Cannot create the folder for {path} ({_one_line(exc)}).") from None
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.ClickException(f"Cannot write {path}: permission denied.")
+
+
 def save_model(model, path: Path) -> str:
     """``.joblib``/``.pkl`` → joblib; anything else → skann's pickle-free format."""
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True)
     if path.suffix in (".joblib", ".pkl", ".pickle"):
         import joblib
 
@@ -256,6 +268,7 @@ def fit(kind: str, params: tuple[str, ...], out_file: Path, log_dir: str | None,
     if log_dir is not None:
         settings["log_dir"] = log_dir
     model = build_model(kind, settings)
+    check_writable(out_file)
     split = load_split(KINDS[kind].dataset, sample, offline)
     fit_on_split(model, split, progress_callbacks(f"{kind} ({split.source})", epochs_of(model)))
     metrics = score_metrics(model, split.X_test, split.y_test)
@@ -466,6 +479,8 @@ def search(dataset, kind, n_iter, cv, epochs, n_jobs, halving, use_dask, schedul
     if KINDS[kind].dataset != dataset:
         raise click.UsageError(f"--model {kind} is for the {KINDS[kind].dataset} data, not {dataset}.")
     model = build_model(kind, {})
+    check_writable(out_file)
+    check_writable(plot_file)
     resource = epochs_parameter(model)
     model.set_params(**{resource: epochs})
     split = load_split(dataset, sample, offline)

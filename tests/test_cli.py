@@ -214,3 +214,10 @@ def test_demo_main_job(tmp_path, no_data_env):
     for png in (out / "plots").iterdir():
         assert_png(png)
     assert (out / "results.md").read_text().startswith("| model | data |")
+
+
+def test_an_unwritable_output_fails_before_training(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    result = run("fit", "housing", "--out", tmp_path / "a-file" / "m.skann", "--sample", ok=False)
+    assert result.exit_code == 1 and "Cannot create the folder" in result.stderr
+    assert "test RMSE" not in result.output  # nothing was trained

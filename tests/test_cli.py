@@ -7,7 +7,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 
 import joblib
 import numpy as np

@@ -581,7 +581,7 @@ def info(model_file: Path, trust_pickle: bool) -> None:
         click.echo("fitted:      no")
         return
     click.echo(f"fitted:      {est.n_iter_} epochs on {est.n_features_in_} features"
-               + (f", classes {list(est.classes_)}" if hasattr(est, "classes_") else ""))
+               + (f", classes {np.asarray(est.classes_).tolist()}" if hasattr(est, "classes_") else ""))
     last = {k: v[-1] for k, v in est.history_.items() if v}
     click.echo("last epoch:  " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k != "learning_rate"))
     network = est.model_

@@ -144,8 +144,7 @@ def machine_description() -> str:
 
 def load_fashion(n_train: int | None = None):
     """Fashion-MNIST as the book splits it: 55,000 train, 5,000 validation, 10,000 test."""
-    from skann.datasets import load_fashion_mnist
+    from skann.datasets import load_book_split
 
-    (X_full, y_full), (X_test, y_test) = load_fashion_mnist(download=False)
-    n = 55000 if n_train is None else n_train
-    return X_full[:n], y_full[:n], X_full[55000:], y_full[55000:], X_test, y_test
+    s = load_book_split("fashion", download=False)
+    return s.X_train[:n_train], s.y_train[:n_train], s.X_valid, s.y_valid, s.X_test, s.y_test

@@ -152,7 +152,7 @@ def _build_training_state(model: keras.Model, batch: tuple) -> None:
         try:
             symbolic_build(data_batch=batch)
             return
-        except Exception:  # a Keras version without it: fit builds lazily, only slower
+        except Exception:  # a model Keras cannot build symbolically: fit builds it lazily, only slower
             pass
     if model.built and model.trainable_variables and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)

@@ -23,15 +23,19 @@ SEED = 42
 class ModelKind:
     name: str
     dataset: str
-    estimator: Callable[[], BaseEstimator]
+    estimator_class: type
     book: dict = field(default_factory=dict)  # the chapter's settings (the demo's default)
     quick: dict = field(default_factory=dict)  # a few minutes on 2 cores for the whole demo
     book_figure: str = ""
     needs_pipeline: bool = False
 
+    @property
+    def title(self) -> str:
+        return self.estimator_class.__name__
+
     def make(self, params: dict | None = None) -> BaseEstimator:
         """A fresh model with ``params`` set on its skann estimator (invalid ones raise)."""
-        est = self.estimator()
+        est = self.estimator_class(random_state=SEED)
         if params:
             est.set_params(**params)
         est._validate_params()
@@ -45,21 +49,21 @@ KINDS: dict[str, ModelKind] = {
     kind.name: kind
     for kind in (
         ModelKind(
-            "fashion", "fashion", lambda: FashionMLPClassifier(random_state=SEED),
+            "fashion", "fashion", FashionMLPClassifier,
             book={"epochs": 30}, quick={"epochs": 5}, book_figure="accuracy 0.8864",
         ),
         ModelKind(
-            "perceptron", "fashion", lambda: PerceptronBaseline(random_state=SEED),
+            "perceptron", "fashion", PerceptronBaseline,
             book={"max_iter": 5}, quick={"max_iter": 1}, needs_pipeline=True,
             book_figure="- (linear baseline)",
         ),
         ModelKind(
-            "housing", "housing", lambda: HousingMLPRegressor(random_state=SEED),
+            "housing", "housing", HousingMLPRegressor,
             book={"epochs": 20, "early_stopping": False}, quick={"epochs": 10, "early_stopping": False},
             book_figure="RMSE about 0.53",
         ),
         ModelKind(
-            "wide-deep", "housing", lambda: WideDeepRegressor(random_state=SEED),
+            "wide-deep", "housing", WideDeepRegressor,
             book={"epochs": 20, "early_stopping": False, "aux_weight": 0.1},
             quick={"epochs": 10, "early_stopping": False, "aux_weight": 0.1},
             book_figure="RMSE 0.568 (book's code)",
@@ -75,10 +79,13 @@ def final_estimator(model: BaseEstimator) -> BaseEstimator:
 def kind_of(model: BaseEstimator) -> ModelKind | None:
     """The kind a loaded model belongs to (by its skann estimator's class), if any."""
     cls = type(final_estimator(model))
-    for kind in KINDS.values():
-        if type(final_estimator(kind.estimator())) is cls:
-            return kind
-    return None
+    return next((kind for kind in KINDS.values() if kind.estimator_class is cls), None)
+
+
+def epochs_of(model: BaseEstimator) -> int:
+    """Epochs a fit of ``model`` runs at most (``epochs``; ``max_iter`` for the perceptron)."""
+    est = final_estimator(model)
+    return int(getattr(est, "epochs", None) or est.max_iter)
 
 
 def fit_on_split(model: BaseEstimator, split: BookSplit, callbacks: list | None = None) -> BaseEstimator:
@@ -109,8 +116,10 @@ def score_metrics(model: BaseEstimator, X, y) -> dict[str, float]:
 
 
 def headline(metrics: dict[str, float]) -> str:
-    key = "accuracy" if "accuracy" in metrics else "rmse"
-    return f"{'accuracy' if key == 'accuracy' else 'RMSE'} {metrics[key]:.4f}"
+    """The one figure the chapter reports: test accuracy, or test RMSE."""
+    if "accuracy" in metrics:
+        return f"accuracy {metrics['accuracy']:.4f}"
+    return f"RMSE {metrics['rmse']:.4f}"
 
 
 def load_or_sample(

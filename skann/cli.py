@@ -24,6 +24,8 @@ import numpy as np
 from skann import __version__
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# The names of skann._registry.KINDS and skann.datasets.DATASETS, spelled out so that the
+# command line and --help start without importing TensorFlow (a test keeps them equal).
 MODEL_KINDS = ("fashion", "housing", "wide-deep", "perceptron")
 DATASET_NAMES = ("fashion", "housing")
 
@@ -131,13 +133,6 @@ def progress_callbacks(label: str, epochs: int) -> list:
     from skann._progress import EpochProgress
 
     return [] if _settings().quiet else [EpochProgress(label, epochs)]
-
-
-def epochs_of(model) -> int:
-    from skann._registry import final_estimator
-
-    est = final_estimator(model)
-    return int(getattr(est, "epochs", None) or getattr(est, "max_iter"))
 
 
 def check_writable(path: Path | None) -> None:
@@ -262,7 +257,7 @@ def fit(kind: str, params: tuple[str, ...], out_file: Path, log_dir: str | None,
 
     The model validates on the book's validation split; the test score is printed.
     """
-    from skann._registry import KINDS, fit_on_split, headline, score_metrics
+    from skann._registry import KINDS, epochs_of, fit_on_split, headline, score_metrics
 
     settings = parse_params(params)
     if log_dir is not None:
@@ -353,6 +348,8 @@ def _read_csv(path: Path, expected: list[str] | None, n_features: int | None) ->
 
     header = None if numeric(rows[0]) else [c.strip() for c in rows[0]]
     body = rows[1:] if header is not None else rows
+    if not body:
+        raise click.ClickException(f"{path} holds no data rows.")
     if header is not None and expected is not None:
         missing = [name for name in expected if name not in header]
         if missing:
@@ -363,9 +360,9 @@ def _read_csv(path: Path, expected: list[str] | None, n_features: int | None) ->
             )
         order = [header.index(name) for name in expected]
         body = [[row[i] for i in order] for row in body]
-    elif n_features is not None and rows and len(body[0] if body else rows[0]) != n_features:
+    elif n_features is not None and body and len(body[0]) != n_features:
         raise click.ClickException(
-            f"{path} has {len(body[0]) if body else 0} columns; the model takes {n_features}"
+            f"{path} has {len(body[0])} columns; the model takes {n_features}"
             + (f" ({', '.join(expected[:8])}{' ...' if len(expected) > 8 else ''})." if expected else ".")
         )
     try:
@@ -493,10 +490,9 @@ def search(dataset, kind, n_iter, cv, epochs, n_jobs, halving, use_dask, schedul
         searcher = RandomizedSearchCV(model, search_space(model), n_iter=n_iter, cv=cv, n_jobs=n_jobs,
                                       random_state=random_state)
         total = n_iter * cv + 1
-    callbacks_param = resource.rsplit("__", 1)[0] + "__callbacks" if "__" in resource else "callbacks"
     with count_fits("fits", total, enabled=not _settings().quiet) as counter:
         if counter is not None:
-            searcher.estimator.set_params(**{callbacks_param: [counter]})
+            final_estimator(model).set_params(callbacks=[counter])  # cloned into every fit
         if use_dask or scheduler:
             _search_on_dask(searcher, split, scheduler, n_jobs)
         else:

@@ -8,16 +8,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from skann._registry import KINDS, final_estimator, fit_on_split, headline, load_or_sample, score_metrics
+from skann._registry import (
+    KINDS,
+    epochs_of,
+    final_estimator,
+    fit_on_split,
+    headline,
+    load_or_sample,
+    score_metrics,
+)
 from skann.datasets import FASHION_CLASS_NAMES
 
 ORDER = ("fashion", "perceptron", "housing", "wide-deep")
-TITLES = {
-    "fashion": "FashionMLPClassifier",
-    "perceptron": "PerceptronBaseline",
-    "housing": "HousingMLPRegressor",
-    "wide-deep": "WideDeepRegressor",
-}
 
 
 def _describe(settings: dict) -> str:
@@ -58,18 +60,17 @@ def run_demo(
         split = splits[kind.dataset]
         settings = kind.quick if quick else kind.book
         model = kind.make(settings)
-        epochs = settings.get("epochs", settings.get("max_iter"))
         start = time.perf_counter()
-        fit_on_split(model, split, callbacks(f"{TITLES[name]:<21}", epochs))
+        fit_on_split(model, split, callbacks(f"{kind.title:<21}", epochs_of(model)))
         seconds = time.perf_counter() - start
         metrics = score_metrics(model, split.X_test, split.y_test)
         est = final_estimator(model)
         skann.save(model, out_dir / "models" / f"{name}.skann")
         if plot is not None:
-            _plots(plot, name, model, est, split, out_dir / "plots")
+            _plots(plot, kind, model, est, split, out_dir / "plots")
         rows.append(
             {
-                "model": TITLES[name],
+                "model": kind.title,
                 "data": f"{split.source} ({len(split.y_train):,} train / {len(split.y_test):,} test)",
                 "setting": ("quick: " if quick else "book: ") + _describe(settings) + f" ({est.n_iter_} epochs run)",
                 "result": headline(metrics),
@@ -85,16 +86,17 @@ def run_demo(
     return rows
 
 
-def _plots(plot, name: str, model, est, split, folder: Path) -> None:
+def _plots(plot, kind, model, est, split, folder: Path) -> None:
+    name, title = kind.name, kind.title
     if name != "perceptron":
-        plot.plot_learning_curves(est, title=TITLES[name], path=folder / f"{name}_learning_curves.png")
+        plot.plot_learning_curves(est, title=title, path=folder / f"{name}_learning_curves.png")
     y_pred = model.predict(split.X_test)
     if split.name == "fashion":
-        plot.plot_confusion_matrix(split.y_test, y_pred, class_names=FASHION_CLASS_NAMES, title=TITLES[name],
+        plot.plot_confusion_matrix(split.y_test, y_pred, class_names=FASHION_CLASS_NAMES, title=title,
                                    path=folder / f"{name}_confusion_matrix.png")
         if name == "fashion":
             plot.plot_image_grid(split.X_test, split.y_test, y_pred, class_names=FASHION_CLASS_NAMES,
                                  path=folder / "fashion_predictions.png")
     else:
-        plot.plot_predicted_vs_actual(split.y_test, y_pred, title=TITLES[name],
+        plot.plot_predicted_vs_actual(split.y_test, y_pred, title=title,
                                       path=folder / f"{name}_predicted_vs_actual.png")

@@ -45,6 +45,14 @@ def test_help_everywhere(command):
         assert "--quiet" in result.output
 
 
+def test_the_cli_names_match_the_registry():
+    from skann._registry import KINDS
+    from skann.cli import DATASET_NAMES, MODEL_KINDS
+    from skann.datasets import DATASETS
+
+    assert sorted(MODEL_KINDS) == sorted(KINDS) and sorted(DATASET_NAMES) == sorted(DATASETS)
+
+
 @pytest.fixture(scope="module")
 def housing_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "housing.skann"

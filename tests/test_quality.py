@@ -9,13 +9,12 @@ import time
 
 import pytest
 from sklearn.metrics import root_mean_squared_error
-from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skann import FashionMLPClassifier, HousingMLPRegressor, ImageFlattener, PerceptronBaseline, PixelScaler, WideDeepRegressor
-from skann.datasets import load_california_housing, load_fashion_mnist
+from skann.datasets import load_book_split
 
 from benchmarks.book_keras import fashion_mlp_accuracy, wide_deep_rmse
 
@@ -26,10 +25,8 @@ pytestmark = [pytest.mark.slow, requires_real_data]
 
 @pytest.fixture(scope="module")
 def housing_split(real_data_dir):
-    X, y = load_california_housing(data_home=real_data_dir, download=False, return_X_y=True)
-    X_train_full, X_test, y_train_full, y_test = train_test_split(X, y, random_state=42)
-    X_train, X_valid, y_train, y_valid = train_test_split(X_train_full, y_train_full, random_state=42)
-    return X_train, X_valid, X_test, y_train, y_valid, y_test
+    s = load_book_split("housing", data_home=real_data_dir, download=False)
+    return s.X_train, s.X_valid, s.X_test, s.y_train, s.y_valid, s.y_test
 
 
 def test_fashion_default_accuracy_matches_the_books_keras_code(real_data_dir):
@@ -40,9 +37,8 @@ def test_fashion_default_accuracy_matches_the_books_keras_code(real_data_dir):
     benchmarks/fashion_accuracy_seeds.py). The test therefore holds skann to the book's code:
     within 0.5 point, and >= 0.87.
     """
-    (X_train_full, y_train_full), (X_test, y_test) = load_fashion_mnist(data_home=real_data_dir, download=False)
-    X_train, y_train = X_train_full[:55000], y_train_full[:55000]
-    X_valid, y_valid = X_train_full[55000:], y_train_full[55000:]
+    s = load_book_split("fashion", data_home=real_data_dir, download=False)
+    X_train, y_train, X_valid, y_valid, X_test, y_test = s.X_train, s.y_train, s.X_valid, s.y_valid, s.X_test, s.y_test
     clf = FashionMLPClassifier(random_state=42)
     start = time.perf_counter()
     clf.fit(X_train, y_train, validation_data=(X_valid, y_valid))
@@ -98,11 +94,11 @@ def test_wide_deep_book_settings_and_default(housing_split):
 
 
 def test_perceptron_on_fashion(real_data_dir):
-    (X_train, y_train), (X_test, y_test) = load_fashion_mnist(data_home=real_data_dir, download=False)
+    s = load_book_split("fashion", data_home=real_data_dir, download=False)
     pipe = make_pipeline(ImageFlattener(), PixelScaler(), PerceptronBaseline(max_iter=5, random_state=42))
     start = time.perf_counter()
-    pipe.fit(X_train[:55000], y_train[:55000])
-    accuracy = pipe.score(X_test, y_test)
+    pipe.fit(s.X_train, s.y_train)
+    accuracy = pipe.score(s.X_test, s.y_test)
     print(f"\nPerceptronBaseline on Fashion-MNIST (5 epochs): test accuracy {accuracy:.4f} "
           f"({time.perf_counter() - start:.0f} s)")
     assert accuracy > 0.75

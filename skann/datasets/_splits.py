@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,13 @@ class BookSplit:
     """True when the bundled subset stands in for the full data."""
 
 
-def load_book_split(name: str, *, sample: bool = False, download: bool = True) -> BookSplit:
+def load_book_split(
+    name: str,
+    *,
+    data_home: str | os.PathLike | None = None,
+    sample: bool = False,
+    download: bool = True,
+) -> BookSplit:
     """Load ``"fashion"`` or ``"housing"`` split as the chapter does.
 
     Fashion-MNIST: the last 1/12 of the training images (5,000 of 60,000) for validation,
@@ -40,6 +47,8 @@ def load_book_split(name: str, *, sample: bool = False, download: bool = True) -
     Parameters
     ----------
     name : {"fashion", "housing"}
+    data_home : str or path-like, default=None
+        Searched first, as by ``load_fashion_mnist`` and ``load_california_housing``.
     sample : bool, default=False
         Use the bundled data (a 3,000 + 1,000 image Fashion-MNIST subset; the complete
         California table).
@@ -63,7 +72,7 @@ def load_book_split(name: str, *, sample: bool = False, download: bool = True) -
     ((11610, 8), (3870, 8), (5160, 8))
     """
     if name == "fashion":
-        (X_full, y_full), (X_test, y_test) = load_fashion_mnist(sample=sample, download=download)
+        (X_full, y_full), (X_test, y_test) = load_fashion_mnist(data_home=data_home, sample=sample, download=download)
         n_valid = len(X_full) // 12
         source = "bundled Fashion-MNIST sample" if sample else "full Fashion-MNIST"
         return BookSplit(
@@ -71,7 +80,9 @@ def load_book_split(name: str, *, sample: bool = False, download: bool = True) -
             X_test, y_test, source, sample,
         )
     if name == "housing":
-        X, y = load_california_housing(sample=sample, download=download, return_X_y=True)
+        X, y = load_california_housing(
+            data_home=data_home, sample=sample, download=download, return_X_y=True
+        )
         X_train_full, X_test, y_train_full, y_test = train_test_split(X, y, random_state=42)
         X_train, X_valid, y_train, y_valid = train_test_split(X_train_full, y_train_full, random_state=42)
         # The bundled copy is the complete table, so it is never "a sample".

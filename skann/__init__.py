@@ -18,6 +18,8 @@ if os.path.basename(sys.argv[0] if sys.argv else "") != "skann":
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "KerasClassifier": "skann.wrappers",
+    "KerasRegressor": "skann.wrappers",
     "FashionMLPClassifier": "skann.estimators",
     "HousingMLPRegressor": "skann.estimators",
     "PerceptronBaseline": "skann.perceptron",

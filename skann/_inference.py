@@ -130,6 +130,11 @@ def _graph(model: keras.Model):
     return None
 
 
+def _as_input(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x.reshape(-1, 1) if x.ndim == 1 else x
+
+
 def numpy_forward(model: keras.Model) -> Callable | None:
     """Compile ``model`` into a NumPy function of its inputs, or None if any part is unsupported.
 
@@ -152,10 +157,14 @@ def numpy_forward(model: keras.Model) -> Callable | None:
         calls[id(layer)] = call
 
     def forward(inputs):
-        if isinstance(inputs, (list, tuple)):
-            inputs = [np.asarray(x, dtype=np.float32) for x in inputs]
-        else:
-            inputs = np.asarray(inputs, dtype=np.float32)
-        return graph._run_through_graph(inputs, operation_fn=lambda layer: calls[id(layer)])
+        # As Keras does: float32 arrays, a 1-D input is one column, and a model whose outputs
+        # are a list of one gives that one array.
+        inputs = keras.tree.map_structure(_as_input, inputs)
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        outputs = graph._run_through_graph(inputs, operation_fn=lambda layer: calls[id(layer)])
+        if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
+            return outputs[0]
+        return outputs
 
     return forward

@@ -38,8 +38,7 @@ class ModelKind:
         est = self.estimator_class(random_state=SEED)
         if params:
             est.set_params(**params)
-        est._validate_params()
-        est._check_routed_params()
+        est._check_params()
         if self.needs_pipeline:  # the perceptron takes scaled pixel rows
             return make_pipeline(ImageFlattener(), PixelScaler(), est)
         return est

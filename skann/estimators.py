@@ -9,8 +9,9 @@ import keras
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
-from skann._base import SkannClassifierBase, SkannRegressorBase
+from skann._book import BOOK_CONSTRAINTS, BookNetwork
 from skann.builders import build_classification_mlp, build_regression_mlp
+from skann.wrappers import KerasClassifier, KerasRegressor
 
 __all__ = ["FashionMLPClassifier", "HousingMLPRegressor"]
 
@@ -81,7 +82,7 @@ _COMMON_ATTRS_DOC = """
         Column names seen in fit, when X was a DataFrame with string column names."""
 
 
-class FashionMLPClassifier(SkannClassifierBase):
+class FashionMLPClassifier(BookNetwork, KerasClassifier):
     __doc__ = f"""Multilayer perceptron classifier, by default the book's Fashion-MNIST model.
 
     Input (28, 28) -> Flatten -> Dense(300, relu) -> Dense(100, relu) -> Dense(10, softmax),
@@ -125,11 +126,7 @@ class FashionMLPClassifier(SkannClassifierBase):
     (3, 10)
     """
 
-    _accepts_images = True
-    _parameter_constraints = {
-        **SkannClassifierBase._parameter_constraints,
-        "scale_pixels": ["boolean", StrOptions({"auto"})],
-    }
+    _parameter_constraints = {**BOOK_CONSTRAINTS, "scale_pixels": ["boolean", StrOptions({"auto"})]}
 
     def __init__(
         self,
@@ -175,11 +172,21 @@ class FashionMLPClassifier(SkannClassifierBase):
         self.verbose = verbose
         vars(self).update(kwargs)
 
-    def _encode_features(self, X: np.ndarray, *, reset: bool) -> np.ndarray:
-        scale = self.scale_pixels
-        if scale == "auto":
-            scale = X.dtype.kind in "biu"
-            if reset and not scale and X.size and np.max(X) > 1.0:
+    def _input_ranks(self) -> None:
+        return None  # rows (n, h*w*c) or images (n, h, w[, c])
+
+    def _validate_data(self, X=None, y=None, reset: bool = False, y_numeric: bool = False):
+        # Images (n, h, w[, c]) are validated as rows of h*w*c features; the model gets the
+        # sample shape seen in fit back in _encode_features.
+        X = np.asarray(X) if isinstance(X, (list, tuple)) else X
+        shape = None
+        if X is not None and getattr(X, "ndim", 2) >= 3 and not hasattr(X, "columns"):
+            shape = tuple(X.shape[1:])
+            X = np.asarray(X).reshape(len(X), int(np.prod(shape)))
+        X, y = super()._validate_data(X, y, reset=reset, y_numeric=y_numeric)
+        if reset:
+            self.sample_shape_ = shape
+            if self.scale_pixels == "auto" and X.dtype.kind == "f" and X.size and np.max(X) > 1.0:
                 warnings.warn(
                     f"{type(self).__name__}: float input with values up to {np.max(X):g} is "
                     "used unscaled (scale_pixels='auto' divides only integer pixels by 255). "
@@ -187,15 +194,20 @@ class FashionMLPClassifier(SkannClassifierBase):
                     UserWarning,
                     stacklevel=6,  # the caller of fit
                 )
+        return X, y
+
+    def _encode_features(self, X: np.ndarray) -> np.ndarray:
+        scale = X.dtype.kind in "biu" if self.scale_pixels == "auto" else self.scale_pixels
         if scale:
             X = X.astype(np.float32)  # one float32 copy, never float64
             X /= np.float32(255.0)
-        return super()._encode_features(X, reset=reset)
+        X = super()._encode_features(X)
+        return X if self.sample_shape_ is None else X.reshape((len(X), *self.sample_shape_))
 
-    def _build_model(self, X: np.ndarray) -> keras.Model:
+    def _build_keras_model(self) -> keras.Model:
         return build_classification_mlp(
-            X.shape[1:],
-            self.target_encoder_.n_outputs_expected_,
+            self.sample_shape_ or (self.n_features_in_,),
+            self.target_encoder_.output_units,
             n_hidden=self.n_hidden,
             n_neurons=self.n_neurons,
             activation=self.activation,
@@ -203,8 +215,14 @@ class FashionMLPClassifier(SkannClassifierBase):
             seed=self._seed,
         )
 
+    def _loss(self) -> str:
+        return self.target_encoder_.default_loss
 
-class HousingMLPRegressor(SkannRegressorBase):
+    def _metrics(self) -> list:
+        return ["binary_accuracy" if self.target_type_ == "multilabel-indicator" else "accuracy"]
+
+
+class HousingMLPRegressor(BookNetwork, KerasRegressor):
     __doc__ = f"""Multilayer perceptron regressor, by default the book's California housing model.
 
     Normalization (adapted to the training data inside ``fit``, so no separate scaler is
@@ -243,7 +261,7 @@ class HousingMLPRegressor(SkannRegressorBase):
     """
 
     _parameter_constraints = {
-        **SkannRegressorBase._parameter_constraints,
+        **BOOK_CONSTRAINTS,
         "output_activation": [StrOptions({"relu", "softplus", "sigmoid", "tanh"}), None],
         "loss": [StrOptions({"mse", "huber", "mae"})],
     }
@@ -292,12 +310,15 @@ class HousingMLPRegressor(SkannRegressorBase):
         self.verbose = verbose
         vars(self).update(kwargs)
 
-    def _loss(self):
+    def _loss(self) -> str:
         return self.loss
 
-    def _build_model(self, X: np.ndarray) -> keras.Model:
-        model = build_regression_mlp(
-            X.shape[1],
+    def _metrics(self) -> list:
+        return [keras.metrics.RootMeanSquaredError()]
+
+    def _build_keras_model(self) -> keras.Model:
+        return build_regression_mlp(
+            self.n_features_in_,
             self.n_outputs_,
             n_hidden=self.n_hidden,
             n_neurons=self.n_neurons,
@@ -305,5 +326,6 @@ class HousingMLPRegressor(SkannRegressorBase):
             output_activation=self.output_activation,
             seed=self._seed,
         )
-        model.get_layer("normalization").adapt(X)
-        return model
+
+    def _adapt_model(self, X: np.ndarray) -> None:
+        self.model_.get_layer("normalization").adapt(X)

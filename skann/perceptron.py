@@ -11,8 +11,9 @@ from keras import ops
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 
-from skann._base import SkannClassifierBase
+from skann._book import BOOK_CONSTRAINTS, BookNetwork
 from skann.builders import build_perceptron
+from skann.wrappers import KerasClassifier
 
 __all__ = ["PerceptronBaseline", "perceptron_loss"]
 
@@ -46,7 +47,7 @@ def _no_probabilities(estimator) -> bool:
     return False
 
 
-class PerceptronBaseline(SkannClassifierBase):
+class PerceptronBaseline(BookNetwork, KerasClassifier):
     """Rosenblatt's perceptron in Keras: the linear baseline next to the MLPs.
 
     One layer of threshold logic units: scores ``XW + b``, Heaviside step for prediction
@@ -136,13 +137,10 @@ class PerceptronBaseline(SkannClassifierBase):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
-        "class_weight": SkannClassifierBase._parameter_constraints["class_weight"],
-        "callbacks": SkannClassifierBase._parameter_constraints["callbacks"],
-        "log_dir": SkannClassifierBase._parameter_constraints["log_dir"],
-        "warm_start": ["boolean"],
-        "random_state": ["random_state"],
-        "steps_per_execution": SkannClassifierBase._parameter_constraints["steps_per_execution"],
-        "verbose": ["verbose"],
+        **{
+            name: BOOK_CONSTRAINTS[name]
+            for name in ("class_weight", "callbacks", "log_dir", "warm_start", "random_state", "steps_per_execution", "verbose")
+        },
     }
     # One instance per step: many steps per call so that Python is not the bottleneck.
     _auto_steps_per_execution = 256
@@ -184,42 +182,38 @@ class PerceptronBaseline(SkannClassifierBase):
         vars(self).update(kwargs)
 
     # The perceptron names its settings as scikit-learn's Perceptron does.
-    def _fit_epochs(self) -> int:
+    def _default_epochs(self) -> int:
         return self.max_iter
 
-    def _fit_batch_size(self) -> int:
-        return 1
+    def _fit_args(self, X) -> dict:
+        return {**super()._fit_args(X), "batch_size": 1}  # one instance per step
 
     @property
     def patience(self) -> int:
         return self.n_iter_no_change
 
     def _check_params(self) -> None:
-        pass
+        KerasClassifier._check_params(self)  # no hidden layers to check
 
-    def _model_targets(self, y: np.ndarray):
+    def _encode_targets(self, y: np.ndarray):
         # {-1, +1} per unit: one unit for two classes, one per class (one-vs-rest) otherwise.
-        if self.target_encoder_.kind_ == "binary":
-            return (2.0 * y - 1.0).astype(np.float32).reshape(-1, 1)
-        if self.target_encoder_.kind_ == "multilabel":
-            return (2.0 * y - 1.0).astype(np.float32)
-        onehot = np.eye(self.target_encoder_.n_outputs_expected_, dtype=np.float32)[y]
-        return 2.0 * onehot - 1.0
+        codes = super()._encode_targets(y)
+        if self.target_type_ == "multiclass":
+            codes = np.eye(self.target_encoder_.output_units, dtype=np.float32)[codes.astype(int).ravel()]
+        return (2.0 * np.asarray(codes, dtype=np.float32) - 1.0)
 
-    def _build_model(self, X: np.ndarray) -> keras.Model:
-        return build_perceptron(
-            X.shape[1], self.target_encoder_.n_outputs_expected_, fit_intercept=self.fit_intercept
-        )
+    def _build_keras_model(self) -> keras.Model:
+        return build_perceptron(self.n_features_in_, self.target_encoder_.output_units, fit_intercept=self.fit_intercept)
 
-    def _compile(self, model: keras.Model) -> None:
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=self.eta0),
-            loss=perceptron_loss,
-            metrics=[mistakes],
-        )
+    def _get_compile_kwargs(self) -> dict:
+        return {
+            "optimizer": keras.optimizers.SGD(learning_rate=self.eta0),
+            "loss": perceptron_loss,
+            "metrics": [mistakes],
+        }
 
-    def _callbacks(self, *, has_validation: bool) -> list:
-        callbacks = super()._callbacks(has_validation=has_validation)
+    def _extra_callbacks(self, has_validation: bool) -> list:
+        callbacks = super()._extra_callbacks(has_validation)
         callbacks.append(_StopWhenNoMistakes())
         if self.tol is not None and not self.early_stopping:
             callbacks.append(
@@ -237,7 +231,7 @@ class PerceptronBaseline(SkannClassifierBase):
     def predict(self, X) -> np.ndarray:
         """Heaviside step of the scores (two classes), else the class with the highest score."""
         scores = self._predict_raw(X)
-        if self.target_encoder_.kind_ == "multilabel":
+        if self.target_type_ == "multilabel-indicator":
             return (scores > 0).astype(int)
         if scores.shape[1] == 1:
             return self.classes_[(scores.ravel() > 0).astype(int)]

@@ -28,7 +28,7 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import HalvingRandomSearchCV
 from sklearn.pipeline import Pipeline
 
-from skann._base import SkannKerasBase
+from skann.wrappers import BaseWrapper
 
 __all__ = [
     "LearningRateFinderResult",
@@ -46,7 +46,7 @@ def _final_step(estimator) -> tuple[BaseEstimator, str]:
     while isinstance(estimator, Pipeline):
         name, estimator = estimator.steps[-1]
         prefix += name + "__"
-    if not isinstance(estimator, SkannKerasBase):
+    if not isinstance(estimator, BaseWrapper):
         raise TypeError(
             f"Expected a skann estimator (or a Pipeline ending in one); got {type(estimator).__name__}."
         )
@@ -312,7 +312,7 @@ def find_learning_rate(
     factor = (max_lr / min_lr) ** (1.0 / (n_steps - 1))
     recorder = _ExponentialLearningRate(min_lr, factor, n_steps, divergence)
     probe = clone(estimator)
-    batch_size = probe._fit_batch_size()
+    batch_size = probe._fit_args(X).get("batch_size") or 32
     steps_per_epoch = max(1, math.ceil(len(X) / batch_size))
     epochs = math.ceil(n_steps / steps_per_epoch)
     settings = {"callbacks": [recorder], "early_stopping": False, "warm_start": False,

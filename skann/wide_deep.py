@@ -8,19 +8,19 @@ import numbers
 import keras
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from skann._base import SkannRegressorBase
+from skann._book import BOOK_CONSTRAINTS, BookNetwork
 from skann.builders import WideAndDeepModel, build_wide_deep
 from skann.estimators import _COMMON_ATTRS_DOC, _COMMON_PARAMS_DOC
 from skann.transformers import FeatureSplitter, resolve_columns
+from skann.wrappers import KerasRegressor
 
 __all__ = ["WideDeepRegressor"]
 
 _OUTPUTS = ("output", "aux_output")
 
 
-class WideDeepRegressor(SkannRegressorBase):
+class WideDeepRegressor(BookNetwork, KerasRegressor):
     __doc__ = f"""Wide & Deep regressor (Cheng et al., 2016), as built in the book.
 
     The **wide** features go (normalized) straight to the output layer; the **deep** features
@@ -69,7 +69,7 @@ class WideDeepRegressor(SkannRegressorBase):
     """
 
     _parameter_constraints = {
-        **SkannRegressorBase._parameter_constraints,
+        **BOOK_CONSTRAINTS,
         "wide_features": "no_validation",  # resolved (with clear errors) by FeatureSplitter
         "deep_features": "no_validation",
         "aux_weight": [Interval(numbers.Real, 0, 1, closed="left"), None],
@@ -124,25 +124,24 @@ class WideDeepRegressor(SkannRegressorBase):
         self.verbose = verbose
         vars(self).update(kwargs)
 
-    def _validate_X(self, X, *, reset: bool, y=None):
-        X, y = super()._validate_X(X, reset=reset, y=y)
-        if reset:
-            # Column names are resolved against the names seen by validate_data; the
-            # splitter then works on the validated array.
-            names = getattr(self, "feature_names_in_", None)
-            wide = resolve_columns(self.wide_features, self.n_features_in_, names, "wide_features")
-            deep = resolve_columns(self.deep_features, self.n_features_in_, names, "deep_features")
-            self.feature_encoder_ = FeatureSplitter(wide=wide, deep=deep).fit(X)
-        return X, y
+    @property
+    def feature_encoder(self) -> FeatureSplitter:
+        # Column names are resolved against the names seen by validate_data; the splitter then
+        # works on the validated array.
+        names = getattr(self, "feature_names_in_", None)
+        wide = resolve_columns(self.wide_features, self.n_features_in_, names, "wide_features")
+        deep = resolve_columns(self.deep_features, self.n_features_in_, names, "deep_features")
+        return FeatureSplitter(wide=wide, deep=deep)
 
-    def _model_inputs(self, X: np.ndarray):
-        return self.feature_encoder_.transform(X)
+    def _encode_features(self, X: np.ndarray):
+        return self.feature_encoder_.transform(super()._encode_features(X))
 
-    def _model_targets(self, y: np.ndarray):
+    def _encode_targets(self, y: np.ndarray):
+        y = super()._encode_targets(y)
         return (y, y) if self.has_aux_output_ else y
 
-    def _build_model(self, X: np.ndarray) -> keras.Model:
-        X_wide, X_deep = self.feature_encoder_.transform(X)
+    def _build_keras_model(self) -> keras.Model:
+        n_wide, n_deep = (len(columns) for columns in (self.feature_encoder_.wide_indices_, self.feature_encoder_.deep_indices_))
         settings = dict(
             n_hidden=self.n_hidden,
             n_neurons=self.n_neurons,
@@ -151,33 +150,44 @@ class WideDeepRegressor(SkannRegressorBase):
             seed=self._seed,
         )
         self.has_aux_output_ = bool(self.aux_weight)
+        self.n_outputs_expected_ = 2 if self.has_aux_output_ else 1
         if self.api == "functional":
-            model = build_wide_deep(X_wide.shape[1], X_deep.shape[1], self.n_outputs_, **settings)
-        else:
-            model = WideAndDeepModel(n_outputs=self.n_outputs_, **settings)
-        model.get_layer("normalization_wide").adapt(X_wide)
-        model.get_layer("normalization_deep").adapt(X_deep)
-        return model
+            return build_wide_deep(n_wide, n_deep, self.n_outputs_, **settings)
+        return WideAndDeepModel(n_outputs=self.n_outputs_, **settings)
 
-    def _compile(self, model: keras.Model) -> None:
+    def _adapt_model(self, X) -> None:
+        X_wide, X_deep = X
+        self.model_.get_layer("normalization_wide").adapt(X_wide)
+        self.model_.get_layer("normalization_deep").adapt(X_deep)
+
+    def _loss(self) -> str:
+        return "mse"
+
+    def _metrics(self) -> list:
+        return [keras.metrics.RootMeanSquaredError()]
+
+    def _get_compile_kwargs(self) -> dict:
+        kwargs = super()._get_compile_kwargs()
         if not self.has_aux_output_:
-            return super()._compile(model)
+            return kwargs
         # Named losses and metrics give the same history_ keys for both APIs:
         # output_loss, aux_output_loss, output_root_mean_squared_error, ...
         prefix = "" if self.api == "functional" else "{}_"
-        model.compile(
-            optimizer=self._make_optimizer(),
-            loss=[keras.losses.MeanSquaredError(name=name) for name in _OUTPUTS],
-            loss_weights=[1.0 - self.aux_weight, self.aux_weight],
-            metrics=[
-                [keras.metrics.RootMeanSquaredError(name=prefix.format(name) + "root_mean_squared_error")]
-                for name in _OUTPUTS
-            ],
-        )
+        kwargs["loss"] = [keras.losses.MeanSquaredError(name=name) for name in _OUTPUTS]
+        kwargs["loss_weights"] = [1.0 - self.aux_weight, self.aux_weight]
+        kwargs["metrics"] = [
+            [keras.metrics.RootMeanSquaredError(name=prefix.format(name) + "root_mean_squared_error")]
+            for name in _OUTPUTS
+        ]
+        return kwargs
+
+    def _predict_raw(self, X, **kwargs):
+        raw = super()._predict_raw(X, **kwargs)
+        return raw[0] if self.has_aux_output_ else raw
 
     def predict_aux(self, X) -> np.ndarray:
         """Predictions of the auxiliary output (on the deep path), shaped like ``predict``'s."""
-        check_is_fitted(self, "model_")
-        if not self.has_aux_output_:
+        if self.initialized_ and not self.has_aux_output_:
             raise AttributeError("This WideDeepRegressor has no auxiliary output (aux_weight is 0 or None).")
-        return self.target_encoder_.inverse_transform(self._predict_raw(X, output=1))
+        raw = super()._predict_raw(X)
+        return self.target_encoder_.inverse_transform(raw[1])

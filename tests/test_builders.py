@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from scikeras.wrappers import KerasRegressor
+from skann import KerasRegressor
 
 from skann.builders import build_classification_mlp, build_regression_mlp, hidden_layer_sizes
 
@@ -46,7 +46,7 @@ def test_regression_mlp_layers_and_normalization():
     assert [layer.name for layer in plain.layers] == ["hidden1", "output"]
 
 
-def test_builder_works_inside_scikeras(housing_sample):
+def test_builder_works_inside_the_wrapper(housing_sample):
     X, y = housing_sample
     reg = KerasRegressor(
         model=build_regression_mlp,

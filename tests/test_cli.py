@@ -135,7 +135,7 @@ def test_fashion_images_and_probabilities(tmp_path):
     "args, message",
     [
         (["fit", "mnist", "--out", "m.skann"], "'mnist' is not one of"),
-        (["fit", "housing", "-p", "epochz=3", "--out", "m.skann"], "Invalid parameter 'epochz'"),
+        (["fit", "housing", "-p", "epochz=3", "--out", "m.skann"], "Invalid parameter epochz"),
         (["fit", "housing", "-p", "epochs=0", "--out", "m.skann"], "'epochs' parameter"),
         (["fit", "housing", "-p", "epochs", "--out", "m.skann"], "is not name=value"),
         (["fit", "housing"], "Missing option '--out'"),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline, WideDeepRegressor
-from skann._base import _needs_every_batch
+from skann.wrappers import _needs_every_batch
 from skann._inference import numpy_forward
 from skann.builders import build_classification_mlp, build_regression_mlp, build_wide_deep
 
@@ -27,8 +27,8 @@ def housing(housing_sample):
 
 
 def _keras_inputs(est, X):
-    X, _ = est._validate_X(X, reset=False)
-    return est._model_inputs(X)
+    X, _ = est._validate_data(X, reset=False)
+    return est._encode_features(X)
 
 
 def _assert_numpy_path_matches_keras(est, X, output=0):
@@ -128,12 +128,12 @@ def test_weights_changed_by_hand_are_seen_at_once(housing):
 
 
 def test_predictions_are_chunked_and_identical_across_chunks(housing, monkeypatch):
-    import skann._base
+    import skann.wrappers
 
     X, y, X_test = housing
     reg = HousingMLPRegressor(epochs=1, early_stopping=False, random_state=0).fit(X, y)
     whole = reg.predict(X_test)
-    monkeypatch.setattr(skann._base, "PREDICT_CHUNK", 7)
+    monkeypatch.setattr(skann.wrappers, "PREDICT_CHUNK", 7)
     # BLAS picks other kernels for other row counts: equal up to float32 rounding.
     np.testing.assert_allclose(reg.predict(X_test), whole, rtol=1e-6)
 
@@ -231,7 +231,7 @@ def test_the_training_step_is_traced_once_and_learns_the_same(api, monkeypatch):
     """Optimizer variables exist before the first step, so tf.function traces it once, not twice."""
     from keras.src.backend.tensorflow import trainer
 
-    from skann import _base
+    from skann import wrappers
 
     X = np.random.RandomState(0).rand(200, 8)
     y = X.sum(axis=1)
@@ -241,7 +241,7 @@ def test_the_training_step_is_traced_once_and_learns_the_same(api, monkeypatch):
                         lambda self, data: traces.append(1) or train_step(self, data))
     fast = WideDeepRegressor(epochs=3, api=api, random_state=0).fit(X, y)
     assert len(traces) == 1
-    monkeypatch.setattr(_base, "_build_training_state", lambda model, batch: None)  # Keras' lazy build
+    monkeypatch.setattr(wrappers, "_build_training_state", lambda model, batch: None)  # Keras' lazy build
     traces.clear()
     lazy = WideDeepRegressor(epochs=3, api=api, random_state=0).fit(X, y)
     assert len(traces) == 2

@@ -1,52 +1,120 @@
-"""scikit-learn's own estimator checks over skann's Keras estimators.
+"""scikit-learn's own estimator checks over skann's estimators: the four book networks and
+the general wrappers around three users' networks (Dense, convolutional, multi-output).
 
-Settings are small and fast (one hidden layer of 16 units, 10 epochs) but still learn the
-checks' toy problems well enough for their score thresholds: ``poor_score`` is not set.
+Settings are small and fast but still learn the checks' toy problems well enough for their
+score thresholds: ``poor_score`` is not set.
 """
 
 from __future__ import annotations
 
 import warnings
 
+import keras
+import pytest
+from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline, WideDeepRegressor
+from skann import (
+    FashionMLPClassifier,
+    HousingMLPRegressor,
+    KerasClassifier,
+    KerasRegressor,
+    PerceptronBaseline,
+    WideDeepRegressor,
+)
 
-# Each entry is a check a stochastic mini-batch network cannot pass, or one that inspects a
-# class we are required to subclass; the reason is shown by pytest as the xfail reason.
+# Each entry is a check a stochastic mini-batch network cannot pass; pytest shows the reason.
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": (
         "stochastic gradient descent on shuffled data: weight 2 on a sample is one scaled "
         "step, the sample repeated is two steps at other points of the epoch (and changes "
         "the batches), so the fits differ"
     ),
-    "check_estimator_tags_renamed": (
-        "SciKeras' BaseWrapper (which skann must subclass) still defines the pre-1.6 "
-        "`_more_tags`; skann's tags are in `__sklearn_tags__` and are tested directly"
-    ),
 }
 
 FAST = dict(n_hidden=1, n_neurons=16, epochs=10, batch_size=32, random_state=0)
+# Routed constructor keywords (optimizer__learning_rate=...) are parameters, but not in the
+# signature, which check_no_attributes_set_in_init reads: the checks get an optimizer instance.
+USER = dict(optimizer=keras.optimizers.Adam(0.03), epochs=10, batch_size=32, random_state=0)
+
+
+def _output_for(meta, compile_kwargs):
+    """The output layer and loss that fit the target (binary, multiclass or multilabel)."""
+    if meta["target_type_"] == "binary":
+        units, activation, loss = 1, "sigmoid", "binary_crossentropy"
+    elif meta["target_type_"] == "multilabel-indicator":
+        units, activation, loss = meta["n_classes_"], "sigmoid", "binary_crossentropy"
+    else:
+        units, activation, loss = meta["n_classes_"], "softmax", "sparse_categorical_crossentropy"
+    compile_kwargs["loss"] = loss
+    return keras.layers.Dense(units, activation=activation)
+
+
+def dense_classifier(meta, compile_kwargs, hidden=16):
+    """A user's Dense classifier, compiled in the builder."""
+    model = keras.Sequential([
+        keras.Input((meta["n_features_in_"],)),
+        keras.layers.Dense(hidden, activation="relu"),
+        _output_for(meta, compile_kwargs),
+    ])
+    model.compile(**compile_kwargs)
+    return model
+
+
+def conv_classifier(meta, compile_kwargs, filters=8):
+    """A user's convolutional classifier: each row seen as a one-pixel-wide image."""
+    n = meta["n_features_in_"]
+    model = keras.Sequential([
+        keras.Input((n,)),
+        keras.layers.Reshape((n, 1, 1)),
+        keras.layers.Conv2D(filters, (1, 1), activation="relu"),
+        keras.layers.Flatten(),
+        _output_for(meta, compile_kwargs),
+    ])
+    model.compile(**compile_kwargs)
+    return model
+
+
+def multi_output_regressor(meta, hidden=16):
+    """A user's functional regressor with one unit per target column."""
+    inputs = keras.Input((meta["n_features_in_"],))
+    hidden_layer = keras.layers.Dense(hidden, activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(meta["n_outputs_"])(hidden_layer))
 
 
 def _expected_failures(estimator):
     return EXPECTED_FAILED_CHECKS
 
 
-@parametrize_with_checks(
+def _id(value) -> str:
+    """Stable test ids (the default ones hold the builders' memory addresses, which differ
+    between xdist workers)."""
+    if isinstance(value, BaseEstimator):
+        model = value.get_params().get("model")
+        return type(value).__name__ + (f"[{model.__name__}]" if callable(model) else "")
+    func, keywords = getattr(value, "func", value), getattr(value, "keywords", {})
+    return func.__name__ + (f"({','.join(f'{k}={v}' for k, v in keywords.items())})" if keywords else "")
+
+
+_CHECKS = parametrize_with_checks(
     [
         FashionMLPClassifier(optimizer="adam", learning_rate=0.03, **FAST),
         HousingMLPRegressor(early_stopping=False, learning_rate=0.01, **FAST),
         # The checks' data has 1-10 features: the book's column sets (0-4, 2-7) cannot apply.
         WideDeepRegressor(wide_features=[0], deep_features=slice(None), early_stopping=False, learning_rate=0.01, **FAST),
         PerceptronBaseline(max_iter=20, random_state=0),
+        KerasClassifier(dense_classifier, **USER),
+        KerasClassifier(conv_classifier, **USER),
+        KerasRegressor(multi_output_regressor, loss="mse", **USER),
     ],
     expected_failed_checks=_expected_failures,
 )
+
+
+@pytest.mark.parametrize(_CHECKS.args[0], list(_CHECKS.args[1]), ids=_id)
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         # The checks feed generic float data to the Fashion classifier, which (rightly)
         # warns that float input is used unscaled.
         warnings.filterwarnings("ignore", message=".*used unscaled", category=UserWarning)
         check(estimator)
-

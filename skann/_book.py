@@ -1,0 +1,114 @@
+"""What the book's four estimators add to the wrappers: flat book parameters and early stopping.
+
+``FashionMLPClassifier`` and the others are ``BookNetwork`` + :class:`skann.KerasClassifier` (or
+``KerasRegressor``): the wrapper does the work (validation, the guarded fit, training,
+prediction, pickling); this layer maps the book's flat parameters (``n_hidden``, ``n_neurons``,
+``learning_rate`` ...) to a fixed model-building function and its compile settings, holds out a
+stratified validation fraction for early stopping, and gives the network float32 rows.
+"""
+
+from __future__ import annotations
+
+import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
+import numbers
+import os
+
+import keras
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from skann.builders import hidden_layer_sizes
+from skann._routing import route_params
+from skann.wrappers import make_optimizer
+
+# Parameter constraints shared by the book estimators (scikit-learn's validation, at fit).
+BOOK_CONSTRAINTS: dict = {
+    "n_hidden": [Interval(numbers.Integral, 0, None, closed="left")],
+    "n_neurons": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
+    "activation": [str, callable],
+    "optimizer": [str, type, keras.optimizers.Optimizer],
+    "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+    "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+    "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+    "callbacks": [list, tuple, keras.callbacks.Callback, None],
+    "log_dir": [str, os.PathLike, None],
+    "shuffle": ["boolean"],
+    "warm_start": ["boolean"],
+    "random_state": ["random_state"],
+    "steps_per_execution": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "verbose": ["verbose"],
+    "class_weight": [dict, StrOptions({"balanced"}), None],
+}
+
+
+class BookNetwork:
+    """Mixin put before KerasClassifier/KerasRegressor by the four book estimators."""
+
+    # The book estimators build a fixed network: extra keywords must be routed ones.
+    _user_params_go_to_builder = False
+    _routing_prefixes = frozenset({"fit", "predict", "optimizer", "callbacks", "score"})
+    _parameter_constraints = BOOK_CONSTRAINTS
+
+    def _input_ranks(self) -> list[int] | None:
+        return [2]
+
+    _allow_nd = False  # rows of features (FashionMLPClassifier flattens images first)
+
+    def _initialize(self, X, y, **kwargs):
+        X, y = super()._initialize(X, y, **kwargs)
+        if is_classifier(self) and self.n_classes_ is not None and self.n_classes_ < 2:
+            raise ValueError(
+                "The target needs samples of at least 2 classes; it holds only one class: "
+                f"{self.classes_[0]!r}."
+            )
+        return X, y
+
+    def _encode_features(self, X):
+        return X.astype(np.float32, copy=False)
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        hidden_layer_sizes(self.n_hidden, self.n_neurons)  # one int, or one size per layer
+
+    def _get_compile_kwargs(self) -> dict:
+        optimizer_args = route_params(self.get_params(), "optimizer", pass_filter=(), strict=True)
+        return {
+            "optimizer": make_optimizer(self.optimizer, self.learning_rate, optimizer_args),
+            "loss": self._loss(),
+            "metrics": self._metrics(),
+        }
+
+    def _validation_split(self, X, y, sample_weight, validation_data):
+        if validation_data is not None or not self.early_stopping:
+            return super()._validation_split(X, y, sample_weight, validation_data)
+        n_val = int(np.ceil(self.validation_fraction * len(X)))
+        if n_val < 1 or len(X) - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs a validation set: validation_fraction="
+                f"{self.validation_fraction} of {len(X)} samples leaves none for training or "
+                "validation. Use more samples, another validation_fraction, or validation_data."
+            )
+        stratify = None
+        if is_classifier(self) and y.ndim == 1:
+            _, counts = np.unique(y, return_counts=True)
+            if counts.min() >= 2 and n_val >= counts.size:
+                stratify = y
+        train, val = train_test_split(np.arange(len(X)), test_size=n_val, random_state=self._seed, stratify=stratify)
+        validation = (X[val], y[val]) if sample_weight is None else (X[val], y[val], sample_weight[val])
+        return X[train], y[train], (None if sample_weight is None else sample_weight[train]), validation
+
+    def _extra_callbacks(self, has_validation: bool) -> list:
+        if not self.early_stopping:
+            return []
+        return [
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss" if has_validation else "loss",
+                patience=self.patience,
+                restore_best_weights=True,
+            )
+        ]

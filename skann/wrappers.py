@@ -1,0 +1,1321 @@
+"""scikit-learn estimators around any Keras model: :class:`KerasClassifier`, :class:`KerasRegressor`.
+
+They speak SciKeras' API (``model=`` a builder or a ``keras.Model``, routed parameters such as
+``model__units`` or ``optimizer__momentum``, ``meta``/``compile_kwargs`` for builders that ask
+for them, feature and target encoders, ``initialize``, ``partial_fit``, ``history_``), so SciKeras
+code runs after changing its import, and they are correct scikit-learn citizens on today's
+scikit-learn and Keras: tags (stratified CV for classifiers), input validation with
+scikit-learn's utilities, ``feature_names_in_``, fits that either succeed or leave the
+estimator as it was, pickling through Keras' own format without patching Keras, prediction
+without ``Model.predict``'s per-call cost, and TensorFlow sized to the share of the CPU a
+parallel worker was given.
+
+:class:`BaseWrapper` does all the work; skann's book estimators (``FashionMLPClassifier`` ...)
+are thin subclasses of the two wrappers with a fixed model-building function.
+"""
+
+from __future__ import annotations
+
+import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
+import contextlib
+import functools
+import importlib.util
+import inspect
+import itertools
+import math
+import numbers
+import os
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from skann._inference import numpy_forward
+from skann._routing import accepts_kwargs, build_routed, has_param, route_params
+from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, TargetReshaper
+from skann.persistence import model_from_bytes, model_to_bytes
+
+__all__ = [
+    "BaseWrapper",
+    "ClassifierLabelEncoder",
+    "KerasClassifier",
+    "KerasRegressor",
+    "RegressorTargetEncoder",
+    "TargetReshaper",
+]
+
+# Rows per call of the prediction function: bounds the memory of large predictions.
+PREDICT_CHUNK = 8192
+
+
+# ---------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def seeded(seed: int | None):
+    """Seed Python, NumPy and the Keras backend for reproducible builds and fits.
+
+    The caller's Python and NumPy random states and TensorFlow's global seed are restored
+    afterwards, so unseeded fits elsewhere stay unseeded.
+    """
+    if seed is None:
+        yield
+        return
+    from tensorflow.python.eager import context
+
+    py_state, np_state, tf_seed = random.getstate(), np.random.get_state(), context.global_seed()
+    try:
+        keras.utils.set_random_seed(seed)
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        import tensorflow as tf
+
+        tf.random.set_seed(tf_seed)
+
+
+def _model_variables(model) -> list:
+    optimizer = getattr(model, "optimizer", None)
+    return list(model.variables) + (list(optimizer.variables) if optimizer is not None else [])
+
+
+def _snapshot_variables(model) -> list[np.ndarray]:
+    return [np.array(v.numpy()) for v in _model_variables(model)]
+
+
+def _restore_variables(model, values: list[np.ndarray]) -> None:
+    for variable, value in zip(_model_variables(model), values):
+        variable.assign(value)
+
+
+def make_optimizer(optimizer, learning_rate: float, extra: dict) -> keras.optimizers.Optimizer:
+    """A fresh optimizer from a name, class or instance, with ``learning_rate`` applied."""
+    cls = _optimizer_class(optimizer)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        # Never reuse the instance: its slots belong to one model, and clones must not share it.
+        return cls.from_config(optimizer.get_config() | {"learning_rate": learning_rate} | extra)
+    return cls(learning_rate=learning_rate, **extra)
+
+
+def _optimizer_class(optimizer) -> type:
+    if isinstance(optimizer, str):
+        try:
+            return type(keras.optimizers.get(optimizer))
+        except ValueError:
+            raise ValueError(
+                f"Could not interpret optimizer {optimizer!r}; use a Keras optimizer name such as "
+                "'sgd', 'adam', 'rmsprop', 'nadam', 'adamw', or a keras.optimizers.Optimizer."
+            ) from None
+    if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):
+        return optimizer
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return type(optimizer)
+    raise ValueError(
+        f"optimizer must be a name, a keras.optimizers.Optimizer class or instance; got {optimizer!r}."
+    )
+
+
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+_PREDICT_HOOKS = ("on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
+
+
+def _overrides(callback: keras.callbacks.Callback, hooks) -> bool:
+    for hook in hooks:
+        method = getattr(callback, hook)  # LambdaCallback sets its hooks on the instance
+        if getattr(method, "__func__", method) is not getattr(keras.callbacks.Callback, hook):
+            return True
+    return False
+
+
+def _needs_every_batch(callback: keras.callbacks.Callback) -> bool:
+    """Whether a callback does something per training batch (not only per epoch)."""
+    if isinstance(callback, keras.callbacks.ModelCheckpoint):
+        return callback.save_freq != "epoch"
+    if isinstance(callback, keras.callbacks.TensorBoard):
+        return callback.update_freq != "epoch"
+    return _overrides(callback, _BATCH_HOOKS)
+
+
+def _build_training_state(model: keras.Model, batch: tuple) -> None:
+    """Create the optimizer's, the compiled loss's and the metrics' variables before training.
+
+    Keras otherwise creates them inside the first traced training step, and a tf.function
+    that creates variables is traced twice: building them first halves the fixed cost of a
+    fit (about 0.8 s), most of the time of a small fit in a search or cross-validation. The
+    variables, and so the training, are the same. ``batch`` only lends its shapes and dtypes.
+    """
+    symbolic_build = getattr(model, "_symbolic_build", None)  # Keras' own pre-fit build
+    if symbolic_build is not None:
+        try:
+            symbolic_build(data_batch=batch)
+            return
+        except Exception:  # a model Keras cannot build symbolically: fit builds it lazily, only slower
+            pass
+    if model.built and model.trainable_variables and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
+def new_run_dir(log_dir: str | os.PathLike) -> str:
+    """Create and return a fresh ``log_dir/run_YYYY_MM_DD_HH_MM_SS`` folder for one fit.
+
+    Fits started in the same second (a search, parallel workers) get ``_2``, ``_3`` ...
+    suffixes; ``os.mkdir`` makes the choice atomic across processes.
+    """
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ImportError(
+            "log_dir needs the tensorboard package, which TensorFlow no longer installs: "
+            'pip install "skann[tensorboard]" (or pip install tensorboard).'
+        )
+    os.makedirs(log_dir, exist_ok=True)
+    stem = os.path.join(os.fspath(log_dir), time.strftime("run_%Y_%m_%d_%H_%M_%S"))
+    for n in itertools.count(1):
+        path = stem if n == 1 else f"{stem}_{n}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+
+
+def _rows(data, start: int, stop: int):
+    """Rows ``start:stop`` of an array, or of every array in a list/tuple/dict of them."""
+    return keras.tree.map_structure(lambda a: a[start:stop], data)
+
+
+def _n_rows(data) -> int:
+    return len(keras.tree.flatten(data)[0])
+
+
+def _as_numpy(raw):
+    return keras.tree.map_structure(np.asarray, raw)
+
+
+def _history_key(key: str) -> str:
+    """A Keras history key with metric shorthands spelt out (``mae`` -> ``mean_absolute_error``)."""
+    prefix = "val_" if key.startswith("val_") else ""
+    name = key[len(prefix) :]
+    if name == "loss":
+        return key
+    try:
+        metric = keras.metrics.get(name)
+    except (ValueError, TypeError):
+        return key  # a custom or composite name (output_loss, custom_metric ...)
+    full = metric.name if isinstance(metric, keras.metrics.Metric) else getattr(metric, "__name__", name)
+    return prefix + full
+
+
+def _loss_name(loss) -> str | None:
+    """snake_case name of a loss given as a name, function, class or instance (None: unknown)."""
+    if isinstance(loss, type):
+        loss = loss()
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError:
+            return loss
+    fn = getattr(loss, "fn", None) if type(loss).__name__ == "LossFunctionWrapper" else None
+    if fn is not None:
+        return fn.__name__
+    if isinstance(loss, keras.losses.Loss):
+        name = type(loss).__name__
+        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    return getattr(loss, "__name__", None)
+
+
+def _resolve_names(items, kind: str):
+    """Check loss/metric names early (Keras would fail mid-fit) and turn the names of classes
+    into classes when routed parameters must build them."""
+    getter = keras.losses.get if kind == "loss" else keras.metrics.get
+    if isinstance(items, str):
+        if kind == "metric" and items in ("acc", "accuracy", "ce", "crossentropy"):
+            return items  # Keras picks the variant that fits the loss
+        try:
+            getter(items)
+        except ValueError:
+            raise ValueError(
+                f"Could not interpret {kind} identifier {items!r}: use a Keras {kind} name "
+                f"(e.g. {'binary_crossentropy' if kind == 'loss' else 'accuracy'}), class, "
+                "instance or function."
+            ) from None
+        return items
+    if isinstance(items, (list, tuple)):
+        return type(items)(_resolve_names(v, kind) for v in items)
+    if isinstance(items, dict):
+        return {k: _resolve_names(v, kind) for k, v in items.items()}
+    return items
+
+
+def _class_of_name(items, module):
+    """Replace names of classes in ``module`` (``"BinaryCrossentropy"``) by the classes."""
+    if isinstance(items, str):
+        candidate = getattr(module, items, None)
+        if candidate is None:
+            camel = "".join(part.capitalize() for part in items.split("_"))
+            candidate = getattr(module, camel, None)
+        return candidate if isinstance(candidate, type) else items
+    if isinstance(items, (list, tuple)):
+        return type(items)(_class_of_name(v, module) for v in items)
+    if isinstance(items, dict):
+        return {k: _class_of_name(v, module) for k, v in items.items()}
+    return items
+
+
+def _copy_model(model: keras.Model) -> keras.Model:
+    """A new model with ``model``'s architecture, weights and compile settings (fresh optimizer)."""
+    try:
+        copy = keras.models.clone_model(model)
+    except Exception as exc:
+        raise TypeError(
+            f"skann could not clone the Keras model given as model= ({type(exc).__name__}: {exc}). "
+            "Pass a function that builds the model instead (model=build_fn), or make the model's "
+            "class serializable (get_config/from_config)."
+        ) from exc
+    if model.built and model.weights:
+        if not copy.built:
+            copy.build_from_config(model.get_build_config())
+        copy.set_weights(model.get_weights())
+    if getattr(model, "compiled", False):
+        settings = dict(model._compile_config.config)
+        settings["optimizer"] = type(model.optimizer).from_config(model.optimizer.get_config())
+        copy.compile(**settings)
+    return copy
+
+
+class _PackedKerasModel:
+    """A Keras model as .keras bytes inside a pickle."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+
+# ---------------------------------------------------------------------- the base
+class BaseWrapper(BaseEstimator):
+    """The scikit-learn API around a Keras model: what :class:`KerasClassifier` and
+    :class:`KerasRegressor` share (use them, or subclass this for other estimator kinds such as
+    transformers).
+
+    Parameters
+    ----------
+    model : keras.Model, callable or None, default=None
+        The network. A callable (a model-building function, or ``functools.partial``) is called
+        at every new fit with the parameters it declares: plain ones (``hidden=10``) and those
+        routed to it (``model__hidden=10``), plus ``meta`` (what fit learnt about the data:
+        ``n_features_in_``, ``X_shape_``, ``n_classes_``, ``target_type_`` ...),
+        ``compile_kwargs`` (optimizer, loss, metrics built from the parameters below) and
+        ``params`` (all parameters) when it declares them or ``**kwargs``. It may return a
+        compiled model or an uncompiled one (then compiled with ``compile_kwargs``). A
+        ``keras.Model`` instance is copied at every fit (architecture, weights, compile
+        settings), so fitting never trains your object and every fit starts from the same
+        weights; ``initialize`` wraps the instance itself, for inference. None: the subclass
+        implements ``_keras_build_fn``.
+    build_fn : deprecated alias of ``model``.
+    warm_start : bool, default=False
+        ``fit`` continues training the current network (weights, optimizer state, epoch
+        count and ``history_``) instead of building a new one, as scikit-learn's MLPs do.
+    random_state : int, RandomState or None, default=None
+        Seeds model building and training: two fits with the same int give identical
+        predictions. The global random states of Python, NumPy and TensorFlow are restored.
+    optimizer : str, keras optimizer class or instance, default="rmsprop"
+        Built fresh for every new fit; its arguments are routed: ``optimizer__learning_rate``.
+    loss : str, keras loss, class, function, list/dict of them, or None, default=None
+        Classes (and class names) are built with routed arguments (``loss__from_logits``).
+    metrics : list/dict of metrics or None, default=None
+        As ``loss``: ``metrics__0__name`` routes to the first one.
+    batch_size : int or None, default=None
+        Samples per gradient step (Keras' default 32 when None); -1 uses all samples. Route
+        ``fit__batch_size`` and ``predict__batch_size`` for different values.
+    validation_batch_size : int or None, default=None
+    verbose : int, default=0
+        Keras' progress output in ``fit`` (0 silent, 1 progress bar, 2 one line per epoch).
+    callbacks : callback, callback class, list or dict of them, or None, default=None
+        Keras callbacks; classes are built at every fit with routed arguments
+        (``callbacks__0__patience=3``). ``fit__callbacks`` and ``predict__callbacks`` add
+        callbacks for one of the two.
+    validation_split : float, default=0.0
+        Fraction of the training data Keras holds out (the last rows) for validation.
+    shuffle : bool, default=True
+    run_eagerly : bool, default=False
+    epochs : int, default=1
+        Epochs per ``fit`` (``partial_fit`` trains one).
+    steps_per_execution : int or "auto", default="auto"
+        Training batches per call into TensorFlow. "auto": 64 when the fit runs at least
+        1,000 batches (about twice as fast per epoch at batch size 32, identical learning),
+        else 1 (multi-step execution costs one more graph trace); 1 when a callback acts on
+        every batch; a value the model was compiled with is kept.
+    log_dir : str, path-like or None, default=None
+        Write TensorBoard logs under this folder: each new fit gets its own
+        ``run_YYYY_MM_DD_HH_MM_SS`` folder (``log_run_dir_``); ``warm_start`` and
+        ``partial_fit`` continue the run. Needs ``pip install "skann[tensorboard]"``.
+    **kwargs
+        Routed parameters (``model__``, ``fit__``, ``predict__``, ``compile__``,
+        ``optimizer__``, ``loss__``, ``metrics__``, ``callbacks__``, ``score__``) and plain
+        parameters of the model-building function.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The compiled, trained Keras model.
+    history_ : dict of str to list of float
+        Per-epoch loss and metrics of all training so far (metric shorthands spelt out:
+        ``mae`` is ``mean_absolute_error``).
+    current_epoch : int
+        Epochs trained so far.
+    initialized_ : bool
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        When X was a DataFrame with string column names.
+    X_shape_, X_dtype_, y_dtype_, y_ndim_, target_type_ : what ``fit`` saw.
+    feature_encoder_, target_encoder_ : the fitted encoders.
+    n_outputs_expected_ : int
+        Outputs the Keras model must have.
+    log_run_dir_ : str
+        The TensorBoard run folder (only with ``log_dir``).
+    """
+
+    _fit_kwargs = frozenset(
+        {
+            "batch_size",
+            "epochs",
+            "verbose",
+            "validation_split",
+            "shuffle",
+            "class_weight",
+            "sample_weight",
+            "initial_epoch",
+            "validation_steps",
+            "validation_batch_size",
+            "validation_freq",
+        }
+    )
+    _predict_kwargs = frozenset({"batch_size", "verbose", "steps"})
+    _compile_kwargs = frozenset(
+        {"optimizer", "loss", "metrics", "loss_weights", "weighted_metrics", "run_eagerly"}
+    )
+    _routing_prefixes = frozenset(
+        {"model", "fit", "compile", "predict", "optimizer", "loss", "metrics", "callbacks", "score"}
+    )
+    # Whether plain extra keywords are parameters of the model-building function.
+    _user_params_go_to_builder = True
+    # Whether fit and partial_fit need y (the classifier and the regressor do).
+    _requires_y = False
+    # Whether X may have more than two dimensions (images, sequences).
+    _allow_nd = True
+
+    _parameter_constraints: dict = {
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), Options(numbers.Integral, {-1}), None],
+        "validation_batch_size": [Interval(numbers.Integral, 1, None, closed="left"), Options(numbers.Integral, {-1}), None],
+        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+        "validation_split": [Interval(numbers.Real, 0, 1, closed="left")],
+        "shuffle": ["boolean"],
+        "run_eagerly": ["boolean"],
+        "steps_per_execution": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "log_dir": [str, os.PathLike, None],
+    }
+    # Batches run per call into TensorFlow when steps_per_execution="auto": large enough that
+    # Python's per-call overhead stops mattering, small enough that a progress bar still moves.
+    _auto_steps_per_execution = 64
+    # Keras traces the training step twice for multi-step execution (~0.7 s more per fit),
+    # which only pays off once a fit runs about this many batches.
+    _auto_min_batches = 1000
+
+    def __init__(
+        self,
+        model=None,
+        *,
+        build_fn=None,
+        warm_start=False,
+        random_state=None,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        batch_size=None,
+        validation_batch_size=None,
+        verbose=0,
+        callbacks=None,
+        validation_split=0.0,
+        shuffle=True,
+        run_eagerly=False,
+        epochs=1,
+        steps_per_execution="auto",
+        log_dir=None,
+        **kwargs,
+    ):
+        self.model = model
+        self.build_fn = build_fn
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.optimizer = optimizer
+        self.loss = loss
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.validation_batch_size = validation_batch_size
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.validation_split = validation_split
+        self.shuffle = shuffle
+        self.run_eagerly = run_eagerly
+        self.epochs = epochs
+        self.steps_per_execution = steps_per_execution
+        self.log_dir = log_dir
+        vars(self).update(kwargs)
+
+    # ------------------------------------------------------------------ parameters
+    def _get_param_names(self):
+        # Every public attribute set in __init__ is a parameter: the explicit arguments, the
+        # routed ones and the builder's (as in SciKeras), so clone() and searches see them all.
+        return sorted(k for k in vars(self) if not k.startswith("_") and not k.endswith("_"))
+
+    def set_params(self, **params):
+        """Set parameters; routed ones (``model__units``, ``optimizer__momentum`` ...) may be new."""
+        known = set(self.get_params(deep=False))
+        for key, value in params.items():
+            head = key.split("__", 1)[0]
+            if "__" in key and head in self._routing_prefixes:
+                setattr(self, key, value)
+            elif key in known or ("__" in key and head in known):
+                BaseEstimator.set_params(self, **{key: value})
+            else:
+                name = type(self).__name__
+                raise ValueError(
+                    f"Invalid parameter {key} for estimator {name}. This issue can likely be "
+                    f"resolved by setting this parameter in the {name} constructor: "
+                    f"{name}({key}=...). Valid parameters: {sorted(known)}; routed parameters "
+                    f"start with {sorted(p + '__' for p in self._routing_prefixes)}."
+                )
+        return self
+
+    @classmethod
+    def _declared_params(cls) -> set[str]:
+        """Parameter names of the ``__init__`` of this class and of the wrappers it extends."""
+        names = set()
+        for klass in cls.__mro__:
+            if issubclass(klass, BaseWrapper) and "__init__" in vars(klass):
+                names |= set(inspect.signature(klass.__init__).parameters) - {"self", "kwargs"}
+        return names
+
+    def _check_params(self) -> None:
+        """Parameter checks at fit: constraints, and extra keywords that have nowhere to go."""
+        self._validate_params()
+        declared = self._declared_params()
+        bad = []
+        for key in self.get_params(deep=False):
+            if key in declared:
+                continue
+            if "__" in key:
+                if key.split("__", 1)[0] not in self._routing_prefixes:
+                    bad.append(key)
+            elif not self._user_params_go_to_builder:
+                bad.append(key)
+        if bad:
+            raise ValueError(
+                f"{type(self).__name__} has no parameter(s) {bad}. Extra keywords must be routed "
+                f"parameters starting with one of {sorted(p + '__' for p in self._routing_prefixes)} "
+                "(e.g. optimizer__momentum=0.9); see get_params() for the rest."
+            )
+
+    @property
+    def _seed(self) -> int | None:
+        if self.random_state is None:
+            return None
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        # A RandomState: draw one seed from a copy, so the caller's generator is untouched
+        # and the same RandomState always gives the same fit.
+        state = np.random.RandomState()
+        state.set_state(check_random_state(self.random_state).get_state())
+        return int(state.randint(np.iinfo(np.int32).max))
+
+    @property
+    def __name__(self) -> str:  # SciKeras' error messages (and users) refer to it
+        return type(self).__name__
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        ranks = self._input_ranks()
+        tags.input_tags.two_d_array = ranks is None or all(r == 2 for r in ranks)
+        tags.input_tags.three_d_array = ranks is None or any(r >= 3 for r in ranks)
+        tags.target_tags.required = self._requires_y
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _input_ranks(self) -> list[int] | None:
+        """Ranks of the inputs the network takes (with the batch axis), when known before fit."""
+        model = getattr(self, "model", None)
+        if isinstance(model, keras.Model):
+            try:
+                return [len(t.shape) for t in keras.tree.flatten(model.inputs)]
+            except (AttributeError, ValueError):  # a subclassed model not built yet
+                return None
+        return None
+
+    # ------------------------------------------------------------------ encoders
+    @property
+    def feature_encoder(self):
+        """The (unfitted) transformer from validated X to the model's inputs; override it for
+        multi-input models (e.g. return ``FunctionTransformer(lambda X: [X[:, :2], X[:, 2:]])``)."""
+        return FunctionTransformer()
+
+    @property
+    def target_encoder(self):
+        """The (unfitted) transformer from y to the model's targets and back
+        (``inverse_transform``); override it for multi-output models."""
+        return FunctionTransformer()
+
+    # ------------------------------------------------------------------ validation
+    def _validate_data(self, X=None, y=None, reset: bool = False, y_numeric: bool = False):
+        """Validate X and/or y with scikit-learn (NaN, infinities, sparse and empty input are
+        refused with a clear error) and record (``reset``) or check their shape and dtype."""
+        name = type(self).__name__
+        if X is None:
+            return None, self._validate_y(y, reset)
+        dtype = _input_dtype(X)
+        kwargs = dict(accept_sparse=False, allow_nd=self._allow_nd, dtype=dtype, ensure_all_finite=True, reset=reset)
+        if y is None:
+            X = validate_data(self, X, **kwargs)
+        else:
+            X, y = validate_data(self, X, y, multi_output=True, y_numeric=y_numeric, **kwargs)
+            y = self._validate_y(y, reset)
+        if reset:
+            self.X_dtype_ = X.dtype
+            self.X_shape_ = X.shape
+        else:
+            if X.ndim != len(self.X_shape_):
+                raise ValueError(
+                    f"X has {X.ndim} dimensions, but this {name} is expecting "
+                    f"{len(self.X_shape_)} dimensions in X."
+                )
+            if X.shape[1:] != self.X_shape_[1:]:
+                raise ValueError(
+                    f"X has shape {X.shape[1:]} per sample, but this {name} is expecting X of "
+                    f"shape {self.X_shape_[1:]}."
+                )
+        return X, y
+
+    def _validate_y(self, y, reset: bool):
+        if y is None:
+            return None
+        y = np.asarray(y)
+        if reset:
+            self.target_type_ = self._type_of_target(y)
+            self.y_dtype_ = y.dtype
+            self.y_ndim_ = y.ndim
+        elif self.y_ndim_ != y.ndim:
+            raise ValueError(
+                f"y has {y.ndim} dimensions, but this {type(self).__name__} is expecting "
+                f"{self.y_ndim_} dimensions in y."
+            )
+        return y
+
+    def _check_dtype_unchanged(self, X) -> None:
+        """A network trained further must get X of the dtype it was trained on (or one safely
+        cast to it): float pixels after integer ones, say, are scaled differently. (y is checked
+        by the target encoder: known classes, same number of columns.)"""
+        if not np.can_cast(X.dtype, self.X_dtype_):
+            raise ValueError(
+                f"Got X with dtype {X.dtype}, but this {type(self).__name__} expected "
+                f"{self.X_dtype_} and casting from {X.dtype} to {self.X_dtype_} is not safe! Cast "
+                f"X to {self.X_dtype_}, or refit (warm_start=False) to train on the new dtype."
+            )
+
+    def _type_of_target(self, y) -> str:
+        from sklearn.utils.multiclass import type_of_target
+
+        return type_of_target(y)
+
+    # ------------------------------------------------------------------ building
+    def _check_model_param(self):
+        """The function that builds the model: from ``model``, ``build_fn`` or ``_keras_build_fn``."""
+        model = self.model
+        if model is None and self.build_fn is not None:
+            import warnings
+
+            warnings.warn(
+                "``build_fn`` will be renamed to ``model`` in a future release, at which point use "
+                "of ``build_fn`` will raise an Error instead: pass model=... instead.",
+                UserWarning,
+                stacklevel=5,
+            )
+            model = self.build_fn
+        if model is None:
+            if not hasattr(self, "_keras_build_fn"):
+                raise ValueError(
+                    "No model: pass model= (a keras.Model or a function that builds one), or, in a "
+                    "subclass, you must implement ``_keras_build_fn``."
+                )
+            return self._keras_build_fn
+        if isinstance(model, keras.Model):
+            return functools.partial(_copy_model, model)
+        if callable(model):
+            if hasattr(self, "_keras_build_fn"):
+                raise ValueError(
+                    "This class cannot implement ``_keras_build_fn`` if using the `model` parameter:"
+                    " give one or the other."
+                )
+            return model
+        raise TypeError(
+            f"``model`` must be a callable, a Keras Model instance or None; got {type(model).__name__}."
+        )
+
+    def _get_metadata(self) -> dict[str, Any]:
+        """What fit learnt about the data (public attributes ending in one underscore)."""
+        return {k: v for k, v in vars(self).items() if len(k) > 1 and k.endswith("_") and not k.endswith("__") and not k.startswith("_")}
+
+    def _get_compile_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``Model.compile`` from the parameters: the optimizer, losses
+        and metrics built (classes, names of classes) with their routed arguments."""
+        params = self.get_params()
+        kwargs = route_params(params, "compile", pass_filter=self._compile_kwargs)
+        optimizer_args = route_params(params, "optimizer", pass_filter=(), strict=True)
+        optimizer = kwargs.get("optimizer")
+        if optimizer is not None:
+            if isinstance(optimizer, keras.optimizers.Optimizer):
+                optimizer = type(optimizer).from_config(optimizer.get_config() | optimizer_args)
+            else:
+                optimizer = _optimizer_class(optimizer)(**optimizer_args)
+        kwargs["optimizer"] = optimizer
+        for key, module, kind in (("loss", keras.losses, "loss"), ("metrics", keras.metrics, "metric")):
+            routed = route_params(params, key, pass_filter=())
+            value = _resolve_names(kwargs.get(key), kind)
+            if routed:
+                value = _class_of_name(value, module)
+            kwargs[key] = build_routed(value, routed)
+        if kwargs["metrics"] is not None and not isinstance(kwargs["metrics"], (list, dict)):
+            kwargs["metrics"] = [kwargs["metrics"]]
+        return kwargs
+
+    def _build_keras_model(self) -> keras.Model:
+        """Call the model-building function with the parameters it declares."""
+        build = self._check_model_param()
+        params = self.get_params()
+        user = {k for k in params if "__" not in k} - self._declared_params()
+        arguments = route_params(params, "model", pass_filter=user, strict=True)
+        takes_all = accepts_kwargs(build)
+        if takes_all or has_param(build, "meta"):
+            arguments["meta"] = self._get_metadata()
+        if takes_all or has_param(build, "compile_kwargs"):
+            arguments["compile_kwargs"] = self._get_compile_kwargs()
+        if takes_all or has_param(build, "params"):
+            arguments["params"] = params
+        model = build(**arguments)
+        if not isinstance(model, keras.Model):
+            raise TypeError(
+                f"The model-building function returned {type(model).__name__}, not a keras.Model."
+            )
+        return model
+
+    def _ensure_compiled_model(self) -> None:
+        if not self.model_.compiled:
+            self.model_.compile(**self._get_compile_kwargs())
+        if not getattr(self.model_, "optimizer", None):
+            raise ValueError(
+                "You must provide an optimizer or a compiled model: set optimizer= (e.g. 'adam') "
+                "or compile the model in the model-building function."
+            )
+        loss = getattr(self.model_, "loss", None)
+        leaves = [v for v in keras.tree.flatten(loss) if v is not None] if loss is not None else []
+        if not leaves:
+            raise ValueError(
+                "No loss function: you must provide a loss (loss=..., e.g. 'mse' or "
+                "'sparse_categorical_crossentropy') or compile the model with one."
+            )
+
+    def _check_model_compatibility(self, y) -> None:
+        """Clear errors where Keras would fail later: outputs that do not match the target, and a
+        ``loss`` parameter contradicted by the loss the model was compiled with."""
+        expected = getattr(self, "n_outputs_expected_", None)
+        outputs = getattr(self.model_, "outputs", None)  # None for a subclassed model
+        if expected and outputs is not None and expected != len(outputs):
+            raise ValueError(
+                f"Detected a Keras model input of size {expected} (outputs the target needs), but "
+                f"{self.model_.name} has {len(self.model_.outputs)} outputs. Make the model's "
+                "outputs match the target, or change the target_encoder."
+            )
+        given = getattr(self, "loss", None)
+        got = getattr(self.model_, "loss", None)
+        if given is None or not all(isinstance(v, (str, keras.losses.Loss, type)) or callable(v) for v in (given, got)):
+            return
+        default = inspect.signature(type(self).__init__).parameters.get("loss")
+        default_name = _loss_name(default.default) if default is not None and default.default is not None else None
+        if _loss_name(given) not in (default_name, _loss_name(got)):
+            raise ValueError(
+                f"loss={given!r} but model compiled with {got!r}. Data may not match loss "
+                "function! Remove the loss parameter or compile the model with it."
+            )
+
+    # ------------------------------------------------------------------ fitting
+    @property
+    def current_epoch(self) -> int:
+        """Epochs trained so far."""
+        return len(getattr(self, "history_", {}).get("loss", []))
+
+    @property
+    def initialized_(self) -> bool:
+        return hasattr(self, "model_")
+
+    def initialize(self, X, y=None):
+        """Build (and compile) the network for ``X`` (and ``y``) without training it.
+
+        For a pre-trained ``keras.Model`` given as ``model``, this wraps that very model, so
+        ``predict`` uses it at once. A later ``fit`` builds a new network (unless
+        ``warm_start``); ``partial_fit`` trains this one.
+        """
+        before = dict(vars(self))
+        try:
+            with seeded(self._seed):
+                self._check_params()
+                X, _ = self._initialize(X, y, copy_model=False)
+                self._adapt_model(self._encode_features(X))
+                self._ensure_compiled_model()
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+        return self
+
+    def _initialize(self, X, y, *, copy_model: bool = True, classes=None):
+        for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, key)  # nothing of an earlier fit reaches the builder's meta
+        self._classes_hint = classes
+        try:
+            X, y = self._validate_data(X, y, reset=True)
+            self.target_encoder_ = self.target_encoder.fit(y)
+            vars(self).update(getattr(self.target_encoder_, "get_metadata", dict)())
+            self.feature_encoder_ = self.feature_encoder.fit(X)
+            vars(self).update(getattr(self.feature_encoder_, "get_metadata", dict)())
+        finally:
+            del self._classes_hint
+        model = getattr(self, "model", None)
+        if not copy_model and isinstance(model, keras.Model):
+            self.model_ = model
+        else:
+            self.model_ = self._build_keras_model()
+        return X, y
+
+    # Hooks between validated data and the Keras model (subclasses with several inputs or
+    # outputs, or preprocessing layers, override them).
+    def _encode_features(self, X):
+        """What the model is called on, from validated X."""
+        return self.feature_encoder_.transform(X)
+
+    def _encode_targets(self, y):
+        """What the model trains on, from validated y."""
+        return self.target_encoder_.transform(y)
+
+    def _adapt_model(self, X) -> None:
+        """Adapt preprocessing layers of a new network to its (encoded) training inputs."""
+
+    def fit(self, X, y=None, sample_weight=None, **kwargs):
+        """Build a new network (unless ``warm_start``) and train it on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+        **kwargs
+            Passed on to ``keras.Model.fit`` for this call (``epochs``, ``batch_size``,
+            ``validation_data`` ... win over the parameters). ``validation_data`` goes through
+            the same validation and encoders as ``X`` and ``y``.
+
+        Returns
+        -------
+        self
+        """
+        epochs = kwargs.pop("epochs", None)
+        if epochs is None:
+            epochs = self._default_epochs()
+        kwargs.pop("initial_epoch", None)
+        return self._guarded_fit(
+            X, y, sample_weight, kwargs, continue_training=self.warm_start and self.initialized_, epochs=epochs
+        )
+
+    def partial_fit(self, X, y=None, sample_weight=None, **kwargs):
+        """Train for one epoch, continuing from the current weights, optimizer state and epoch.
+
+        The first call builds the network, as ``fit`` would.
+        """
+        for key in ("epochs", "initial_epoch"):
+            if key in kwargs:
+                raise TypeError(
+                    f"Invalid argument `{key}` to `partial_fit`: partial_fit always trains for one "
+                    "epoch, from the current epoch. Use fit (with warm_start=True) for more."
+                )
+        return self._guarded_fit(X, y, sample_weight, kwargs, continue_training=self.initialized_, epochs=1)
+
+    def _default_epochs(self) -> int:
+        return getattr(self, "fit__epochs", self.epochs)
+
+    def _guarded_fit(self, X, y, sample_weight, kwargs, *, continue_training: bool, epochs: int, classes=None):
+        # A failed or interrupted fit (Ctrl-C included) leaves the estimator exactly as it was
+        # before the call: attributes, and the weights and optimizer state of a network that
+        # was being trained further (warm_start, partial_fit).
+        before = dict(vars(self))
+        saved_variables = _snapshot_variables(self.model_) if continue_training else None
+        try:
+            self._fit(X, y, sample_weight, kwargs, continue_training, epochs, classes)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            if saved_variables is not None:
+                _restore_variables(self.model_, saved_variables)
+            raise
+        return self
+
+    def _fit(self, X, y, sample_weight, kwargs, continue_training, epochs, classes):
+        self._check_params()
+        if y is None and self._requires_y:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        seed = self._seed
+        with seeded(seed):
+            if continue_training:
+                X, y = self._validate_data(X, y, reset=False)
+                self._check_dtype_unchanged(X)
+            else:
+                X, y = self._initialize(X, y, classes=classes)
+            self._ensure_compiled_model()
+            if not continue_training:
+                self._compiled_steps = self.model_.steps_per_execution
+            X, y, sample_weight = self._sample_weight(X, y, sample_weight)
+            validation_data = kwargs.pop("validation_data", None)
+            X, y, sample_weight, validation = self._validation_split(X, y, sample_weight, validation_data)
+            y_enc = self._encode_targets(y)
+            X_enc = self._encode_features(X)
+            if not continue_training:
+                self._adapt_model(X_enc)
+            self._check_model_compatibility(y_enc)
+            if validation is not None:
+                X_val, y_val, *sw_val = validation
+                validation = (self._encode_features(X_val), self._encode_targets(y_val), *sw_val)
+            if self.log_dir is not None and not (continue_training and hasattr(self, "log_run_dir_")):
+                self.log_run_dir_ = new_run_dir(self.log_dir)
+            self._fit_keras_model(
+                X_enc, y_enc, sample_weight, validation, epochs,
+                initial_epoch=self.current_epoch if continue_training else 0,
+                new_model=not continue_training, **kwargs,
+            )
+
+    def _sample_weight(self, X, y, sample_weight):
+        """Validated sample weights (times class weights); samples of weight 0 are dropped, which
+        is what a weight of 0 means (and makes it equal to leaving the sample out)."""
+        class_weight = getattr(self, "class_weight", None)
+        if sample_weight is None and class_weight is None:
+            return X, y, None
+        sw = _check_sample_weight(
+            sample_weight, X, dtype=np.dtype(keras.backend.floatx()), ensure_non_negative=True, allow_all_zero_weights=True
+        )
+        if class_weight is not None:
+            sw = sw * compute_sample_weight(class_weight, y).astype(sw.dtype)
+        if not np.any(sw > 0):
+            raise ValueError(
+                "No training samples had any weight: only zeros were passed in sample_weight, so "
+                "there is nothing to train on."
+            )
+        keep = sw > 0
+        if keep.all():
+            return X, y, sw
+        return X[keep], (None if y is None else y[keep]), sw[keep]
+
+    def _validation_split(self, X, y, sample_weight, validation_data):
+        """``(X, y, sample_weight, validation)``: ``validation_data`` validated like the training
+        data (subclasses may hold a fraction out here)."""
+        if validation_data is None:
+            return X, y, sample_weight, None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a tuple (X_val, y_val[, sample_weight_val]).")
+        X_val, y_val = self._validate_data(validation_data[0], validation_data[1], reset=False)
+        validation = (X_val, y_val)
+        if len(validation_data) == 3:
+            validation += (_check_sample_weight(validation_data[2], X_val, dtype=np.float32),)
+        return X, y, sample_weight, validation
+
+    def _fit_args(self, X) -> dict[str, Any]:
+        """Arguments for ``keras.Model.fit`` from the parameters (``fit__`` ones win)."""
+        args = route_params(self.get_params(), "fit", pass_filter=self._fit_kwargs, strict=True)
+        args = {k: v for k, v in args.items() if not k.startswith("callbacks")}
+        return args
+
+    def _fit_keras_model(self, X, y, sample_weight, validation, epochs, *, initial_epoch, new_model, **kwargs):
+        args = self._fit_args(X)
+        args.update(kwargs)
+        for key in ("batch_size", "validation_batch_size"):
+            if args.get(key) == -1:
+                if not hasattr(X, "shape"):
+                    raise ValueError(f"`{key}=-1` requires that `X` implement `shape` (one array).")
+                args[key] = X.shape[0]
+        args["epochs"] = initial_epoch + epochs
+        args["initial_epoch"] = initial_epoch
+        if sample_weight is not None:
+            args["sample_weight"] = sample_weight
+        if validation is not None:
+            args["validation_data"] = validation
+        has_validation = validation is not None or bool(args.get("validation_split"))
+        args["callbacks"] = self._fit_callbacks(has_validation)
+        if new_model:
+            _build_training_state(self.model_, (_rows(X, 0, 1), _rows(y, 0, 1), None if sample_weight is None else sample_weight[:1]))
+        batch_size = args.get("batch_size") or 32
+        self._apply_steps_per_execution(self.model_, math.ceil(_n_rows(X) / batch_size) * epochs, args["callbacks"])
+        history = self.model_.fit(x=X, y=y, **args)
+        if new_model or not hasattr(self, "history_"):
+            self.history_ = {}
+        for key, values in history.history.items():
+            self.history_.setdefault(_history_key(key), []).extend(float(v) for v in values)
+        self.n_iter_ = self.current_epoch
+
+    # ------------------------------------------------------------------ callbacks
+    def _callbacks_from(self, destination: str) -> list:
+        params = self.get_params()
+        given = params.get(destination)
+        if given is None:
+            return []
+        built = build_routed(given, route_params(params, destination, pass_filter=()))
+        if isinstance(built, Mapping):
+            built = list(built.values())
+        elif isinstance(built, keras.callbacks.Callback):
+            built = [built]
+        flat = []
+        for item in built if isinstance(built, (list, tuple)) else [built]:
+            flat.extend(item if isinstance(item, (list, tuple)) else [item])
+        for cb in flat:
+            if not isinstance(cb, keras.callbacks.Callback):
+                raise TypeError(
+                    f"{destination} must be a keras.callbacks.Callback, a callback class, or a list or "
+                    f"dict of them (lists may be nested); got {cb!r}."
+                )
+        return flat
+
+    def _fit_callbacks(self, has_validation: bool) -> list:
+        callbacks = self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
+        if self.log_dir is not None:
+            callbacks.append(keras.callbacks.TensorBoard(self.log_run_dir_))
+        return callbacks + self._extra_callbacks(has_validation)
+
+    def _extra_callbacks(self, has_validation: bool) -> list:
+        """Callbacks a subclass adds to every fit (early stopping ...)."""
+        return []
+
+    def _steps_per_execution(self, batches: int, callbacks: list | None = None) -> int:
+        """``steps_per_execution`` for a fit of ``batches`` training batches with ``callbacks``
+        (the ``callbacks`` parameter's when None)."""
+        if callbacks is None:
+            callbacks = self._callbacks_from("callbacks")
+        if self.steps_per_execution != "auto":
+            return int(self.steps_per_execution)
+        # Keras calls batch hooks once per execution: a callback that acts on every batch gets
+        # one batch per execution.
+        if batches < self._auto_min_batches or any(_needs_every_batch(cb) for cb in callbacks):
+            return 1
+        return self._auto_steps_per_execution
+
+    def _apply_steps_per_execution(self, model: keras.Model, batches: int, callbacks: list) -> None:
+        # Set after compile, before the first step function is traced; a network trained
+        # further (warm_start, partial_fit) gets its step functions rebuilt only on change.
+        # A value the user compiled the model with is theirs to keep.
+        if self.steps_per_execution == "auto" and getattr(self, "_compiled_steps", 1) != 1:
+            return
+        steps = self._steps_per_execution(batches, callbacks)
+        if model.steps_per_execution != steps:
+            model.steps_per_execution = steps
+            model.train_function = model.test_function = model.predict_function = None
+
+    # ------------------------------------------------------------------ prediction
+    def _predict_raw(self, X, **kwargs):
+        """The model's raw output for X (all outputs of a multi-output model)."""
+        if not self.initialized_:
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' (or "
+                "'initialize') with appropriate arguments before using this estimator."
+            )
+        X, _ = self._validate_data(X, reset=False)
+        X = self._encode_features(X)
+        params = self.get_params()
+        routed = route_params(params, "predict", pass_filter=(), strict=True)
+        routed.pop("callbacks", None)
+        callbacks = self._callbacks_from("callbacks") + self._callbacks_from("predict__callbacks")
+        callbacks = [cb for cb in callbacks if _overrides(cb, _PREDICT_HOOKS)]
+        if routed or kwargs or callbacks:
+            # Keras' predict loop, as asked for: predict__ arguments, call keywords, or
+            # callbacks that act during prediction.
+            args = route_params(params, "predict", pass_filter=self._predict_kwargs, strict=True)
+            args = {k: v for k, v in args.items() if not k.startswith("callbacks")}
+            args.update(kwargs)
+            if args.get("batch_size") == -1:
+                if not hasattr(X, "shape"):
+                    raise ValueError("`batch_size=-1` requires that `X` implement `shape` (one array).")
+                args["batch_size"] = X.shape[0]
+            return self.model_.predict(x=X, callbacks=callbacks, **args)
+        return self._forward(X)
+
+    def _forward(self, X, output: int | None = None):
+        """The model on X in chunks, through NumPy when every layer allows it (else Keras'
+        ``predict_on_batch``, never ``Model.predict`` and its per-call data pipeline)."""
+        n = _n_rows(X)
+        if n == 0:
+            raise ValueError("X holds no samples.")
+        forward = self._inference_function()
+        outs = []
+        for start in range(0, n, PREDICT_CHUNK):
+            raw = _as_numpy(forward(_rows(X, start, start + PREDICT_CHUNK)))
+            if isinstance(raw, (list, tuple)) and len(raw) == 1:  # as Model.predict gives it
+                raw = raw[0]
+            outs.append(raw[output] if output is not None else raw)
+        if len(outs) == 1:
+            return outs[0]
+        return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *outs)
+
+    def _inference_function(self):
+        """NumPy forward pass of ``model_`` when every layer is supported, else Keras'.
+
+        Compiling the NumPy function takes ~15 microseconds, so nothing is cached: predict
+        leaves the estimator untouched and always sees the model's current layers.
+        """
+        return numpy_forward(self.model_) or self.model_.predict_on_batch
+
+    def predict(self, X, **kwargs):
+        """Predictions for X, decoded by the target encoder.
+
+        Keyword arguments go to ``keras.Model.predict`` for this call.
+        """
+        raw = self._predict_raw(X, **kwargs)
+        return self.target_encoder_.inverse_transform(raw)
+
+    @staticmethod
+    def scorer(y_true, y_pred, **kwargs) -> float:
+        """The score of ``score`` (accuracy for the classifier, R² for the regressor)."""
+        raise NotImplementedError("BaseWrapper has no score: use KerasClassifier or KerasRegressor, or override scorer.")
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """``scorer(y, predict(X))``, weighted by ``sample_weight``; ``score__`` parameters go to
+        the scorer."""
+        y = np.asarray(y)
+        y_pred = self.predict(X)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, y_pred)
+        routed = route_params(self.get_params(), "score", pass_filter=())
+        return float(self.scorer(y, y_pred, sample_weight=sample_weight, **routed))
+
+    # ------------------------------------------------------------------ pickling (joblib)
+    def __getstate__(self):
+        # The Keras model travels in Keras' own .keras format (architecture, weights and
+        # optimizer state); Keras' own classes are left as they are.
+        state = super().__getstate__()
+        if "model_" in state:
+            state = dict(state)
+            state["model_"] = _PackedKerasModel(model_to_bytes(state["model_"]))
+        return state
+
+    def __setstate__(self, state):
+        model = state.get("model_")
+        if isinstance(model, _PackedKerasModel):
+            state = dict(state)
+            state["model_"] = model_from_bytes(model.data, safe_mode=False)
+        super().__setstate__(state)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
+
+def _input_dtype(X):
+    """dtype for check_array: numeric input keeps its dtype; anything else becomes Keras' float."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is None and hasattr(X, "dtypes"):  # a DataFrame
+        kinds = {np.dtype(d).kind if isinstance(d, np.dtype) else "O" for d in X.dtypes}
+        return None if kinds <= set("biuf") else keras.backend.floatx()
+    if dtype is None:
+        return "numeric"
+    return None if np.dtype(dtype).kind in "biuf" else keras.backend.floatx()
+
+
+class KerasClassifier(ClassifierMixin, BaseWrapper):
+    __doc__ = BaseWrapper.__doc__.replace(
+        "The scikit-learn API around a Keras model: what :class:`KerasClassifier` and\n    :class:`KerasRegressor` share (use them, or subclass this for other estimator kinds such as\n    transformers).",
+        "A scikit-learn classifier around any Keras model.\n\n    Labels may be ints, strings or bools, 1-D or one column; one-hot and multilabel indicator\n    targets work too. The default target encoder (:class:`ClassifierLabelEncoder`) gives the\n    model class indices (one-hot rows when the loss is categorical cross-entropy), and turns\n    its probabilities back into labels: ``predict_proba`` has one column per class (two for a\n    single sigmoid unit).",
+    ).replace(
+        "    **kwargs\n",
+        "    class_weight : dict, \"balanced\" or None, default=None\n        Weights per class, multiplied into ``sample_weight``.\n    **kwargs\n",
+    ) + """
+    Examples
+    --------
+    >>> import keras
+    >>> from sklearn.datasets import load_iris
+    >>> from skann import KerasClassifier
+    >>> def build(meta, hidden=16):
+    ...     return keras.Sequential([
+    ...         keras.Input((meta["n_features_in_"],)),
+    ...         keras.layers.Dense(hidden, activation="relu"),
+    ...         keras.layers.Dense(meta["n_classes_"], activation="softmax"),
+    ...     ])
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = KerasClassifier(build, loss="sparse_categorical_crossentropy", optimizer="adam",
+    ...                       model__hidden=32, epochs=5, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _estimator_type = "classifier"  # for libraries that predate scikit-learn's tags
+    _requires_y = True
+    _parameter_constraints = {
+        **BaseWrapper._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        model=None,
+        *,
+        build_fn=None,
+        warm_start=False,
+        random_state=None,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        batch_size=None,
+        validation_batch_size=None,
+        verbose=0,
+        callbacks=None,
+        validation_split=0.0,
+        shuffle=True,
+        run_eagerly=False,
+        epochs=1,
+        class_weight=None,
+        steps_per_execution="auto",
+        log_dir=None,
+        **kwargs,
+    ):
+        super().__init__(
+            model=model,
+            build_fn=build_fn,
+            warm_start=warm_start,
+            random_state=random_state,
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            batch_size=batch_size,
+            validation_batch_size=validation_batch_size,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            shuffle=shuffle,
+            run_eagerly=run_eagerly,
+            epochs=epochs,
+            steps_per_execution=steps_per_execution,
+            log_dir=log_dir,
+            **kwargs,
+        )
+        self.class_weight = class_weight
+
+    # class_weight becomes sample weights (so it works with any target encoding)
+    _fit_kwargs = BaseWrapper._fit_kwargs - {"class_weight"}
+
+    @property
+    def target_encoder(self):
+        classes = getattr(self, "_classes_hint", None)
+        return ClassifierLabelEncoder(
+            loss=getattr(self, "loss", None), categories="auto" if classes is None else [np.asarray(classes)]
+        )
+
+    def _type_of_target(self, y) -> str:
+        target_type = super()._type_of_target(y)
+        classes = getattr(self, "_classes_hint", None)
+        if target_type == "binary" and classes is not None:
+            target_type = super()._type_of_target(np.asarray(classes))
+        return target_type
+
+    def fit(self, X, y, sample_weight=None, **kwargs):
+        return super().fit(X, y, sample_weight, **kwargs)
+
+    fit.__doc__ = BaseWrapper.fit.__doc__
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None, **kwargs):
+        """Train for one epoch, continuing from the current weights, optimizer state and epoch.
+
+        ``classes`` lists every class on the first call, when the first ``y`` lacks some.
+        """
+        for key in ("epochs", "initial_epoch"):
+            if key in kwargs:
+                raise TypeError(
+                    f"Invalid argument `{key}` to `partial_fit`: partial_fit always trains for one "
+                    "epoch, from the current epoch. Use fit (with warm_start=True) for more."
+                )
+        return self._guarded_fit(
+            X, y, sample_weight, kwargs, continue_training=self.initialized_, epochs=1,
+            classes=None if self.initialized_ else classes,
+        )
+
+    def predict_proba(self, X, **kwargs):
+        """Class probabilities, shape (n_samples, n_classes) (rows sum to 1 for one label)."""
+        raw = self._predict_raw(X, **kwargs)
+        return self.target_encoder_.inverse_transform(raw, return_proba=True)
+
+    @staticmethod
+    def scorer(y_true, y_pred, **kwargs) -> float:
+        """Accuracy (override to change what ``score`` measures)."""
+        return accuracy_score(y_true, y_pred, **kwargs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class KerasRegressor(RegressorMixin, BaseWrapper):
+    __doc__ = BaseWrapper.__doc__.replace(
+        "The scikit-learn API around a Keras model: what :class:`KerasClassifier` and\n    :class:`KerasRegressor` share (use them, or subclass this for other estimator kinds such as\n    transformers).",
+        "A scikit-learn regressor around any Keras model.\n\n    ``y`` of shape (n,) or (n, n_targets) goes to the model as it is; predictions come back\n    in float64 and in the shape of ``y``.",
+    ) + """
+    Examples
+    --------
+    >>> import keras
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skann import KerasRegressor
+    >>> def build(meta):
+    ...     return keras.Sequential([
+    ...         keras.Input((meta["n_features_in_"],)),
+    ...         keras.layers.Dense(32, activation="relu"),
+    ...         keras.layers.Dense(meta["n_outputs_"]),
+    ...     ])
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = KerasRegressor(build, loss="mse", optimizer="adam", epochs=3, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    _estimator_type = "regressor"  # for libraries that predate scikit-learn's tags
+    _requires_y = True
+
+    @property
+    def target_encoder(self):
+        return RegressorTargetEncoder()
+
+    def _validate_data(self, X=None, y=None, reset: bool = False, y_numeric: bool = True):
+        return super()._validate_data(X, y, reset=reset, y_numeric=True)
+
+    def fit(self, X, y, sample_weight=None, **kwargs):
+        return super().fit(X, y, sample_weight, **kwargs)
+
+    fit.__doc__ = BaseWrapper.fit.__doc__
+
+    def partial_fit(self, X, y, sample_weight=None, **kwargs):
+        return super().partial_fit(X, y, sample_weight, **kwargs)
+
+    partial_fit.__doc__ = BaseWrapper.partial_fit.__doc__
+
+    @staticmethod
+    def scorer(y_true, y_pred, **kwargs) -> float:
+        """R² (override to change what ``score`` measures)."""
+        return r2_score(y_true, y_pred, **kwargs)

@@ -43,8 +43,13 @@ SAFE_CLASSES = frozenset(
         "skann.transformers.ImageReshaper",
         "skann.transformers.PixelScaler",
         "skann.transformers.FeatureSplitter",
-        "skann._targets.ClassificationTarget",
-        "skann._targets.RegressionTarget",
+        "skann.wrappers.KerasClassifier",
+        "skann.wrappers.KerasRegressor",
+        "skann._targets.ClassifierLabelEncoder",
+        "skann._targets.RegressorTargetEncoder",
+        "skann._targets.TargetReshaper",
+        # only ever rebuilt with plain values: a function cannot be stored, so none comes back
+        "sklearn.preprocessing._function_transformer.FunctionTransformer",
         "sklearn.pipeline.Pipeline",
         "sklearn.preprocessing._data.StandardScaler",
         "sklearn.preprocessing._data.MinMaxScaler",
@@ -72,12 +77,59 @@ def model_to_bytes(model) -> bytes:
 
 
 def model_from_bytes(data: bytes, *, safe_mode: bool = True):
+    """The Keras model in ``data`` (.keras bytes).
+
+    With ``safe_mode`` (the safe format) only Keras' own and registered classes are rebuilt; a
+    class that is not registered gets an error saying how to register it. Without it (joblib,
+    pickle: trusted files) classes are also found by importing the module named in the file,
+    as unpickling does.
+    """
     import keras
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.keras")
         Path(path).write_bytes(data)
-        return keras.saving.load_model(path, compile=True, safe_mode=safe_mode)
+        custom = {} if safe_mode else _importable_classes(path)
+        try:
+            return keras.saving.load_model(path, compile=True, safe_mode=safe_mode, custom_objects=custom)
+        except TypeError as exc:
+            if "Could not locate" not in str(exc):
+                raise
+            name = str(exc).split("'")[1] if "'" in str(exc) else "a custom class"
+            raise UnsafeObjectError(
+                f"The Keras model uses {name}, which is not registered with Keras. Decorate it "
+                "with @keras.saving.register_keras_serializable() (at module level, not inside a "
+                "function), and import its module before loading."
+            ) from None
+
+
+def _importable_classes(path: str) -> dict:
+    """Custom classes and functions named in a .keras file's config, found by importing their
+    module (what unpickling does); those that cannot be imported are left to Keras' error."""
+    import keras
+
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    found = {}
+
+    def visit(node):
+        if isinstance(node, dict):
+            module, name = node.get("module"), node.get("class_name")
+            if isinstance(module, str) and isinstance(name, str) and not module.startswith("keras"):
+                key = node.get("registered_name") or name
+                if keras.saving.get_registered_object(key) is None:
+                    try:
+                        found[key] = getattr(importlib.import_module(module), name)
+                    except (ImportError, AttributeError):
+                        pass
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(config)
+    return found
 
 
 # ---------------------------------------------------------------- the safe format
@@ -238,6 +290,10 @@ def _encode(value, models: dict[str, bytes], where: str) -> Any:
         return int(value)
     if isinstance(value, (float, np.floating)):
         return {"__float__": repr(float(value))}  # keeps nan/inf and exact values
+    if isinstance(value, np.dtype):
+        if value.kind not in _PLAIN_DTYPE_KINDS or value.subdtype is not None:
+            raise UnsafeObjectError(f"{where}: dtype {value} cannot be stored.")
+        return {"__dtype__": value.str}
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             if not all(isinstance(v, str) for v in value.ravel()):
@@ -260,6 +316,13 @@ def _encode(value, models: dict[str, bytes], where: str) -> Any:
         name = f"model_{len(models)}.keras"
         models[name] = model_to_bytes(value)
         return {"__keras_model__": name}
+    keras_object = _keras_object_config(value)
+    if keras_object is not None:
+        return {"__keras_object__": keras_object}
+    if callable(value) and where.endswith((".model", ".build_fn")):
+        # A model-building function is code: the file names it, and the loaded estimator has
+        # model=None (it predicts and trains further; give model= again to fit anew).
+        return {"__function__": f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}"}
     class_path = _class_path(value)
     if class_path in SAFE_CLASSES:
         state = {k: v for k, v in vars(value).items() if k != "_sklearn_version"}
@@ -272,6 +335,27 @@ def _encode(value, models: dict[str, bytes], where: str) -> Any:
         "objects, scikit-learn Pipelines and scalers, and plain values). Use joblib for it, or "
         "remove it (e.g. set callbacks=None) before saving."
     )
+
+
+# dtypes the safe format stores: booleans, numbers, strings.
+_PLAIN_DTYPE_KINDS = frozenset("biufUS")
+
+
+def _keras_object_config(value) -> dict | None:
+    """Keras' own serialization of a loss, metric, optimizer or Keras function given as a
+    parameter (None for anything else). Loading uses Keras' safe mode."""
+    try:
+        import keras
+    except ImportError:  # pragma: no cover
+        return None
+    kinds = (keras.losses.Loss, keras.metrics.Metric, keras.optimizers.Optimizer)
+    is_keras_function = callable(value) and not isinstance(value, type) and str(getattr(value, "__module__", "")).startswith("keras")
+    if not (isinstance(value, kinds) or is_keras_function):
+        return None
+    try:
+        return keras.saving.serialize_keras_object(value)
+    except Exception:  # not serializable: the caller reports it
+        return None
 
 
 def _is_keras_model(value) -> bool:
@@ -289,6 +373,17 @@ def _decode(spec, members: dict[str, bytes]):
         return spec
     if "__float__" in spec:
         return float(spec["__float__"])
+    if "__dtype__" in spec:
+        dtype = np.dtype(str(spec["__dtype__"]))
+        if dtype.kind not in _PLAIN_DTYPE_KINDS or dtype.subdtype is not None:
+            raise SkannFileError(f"Unsupported dtype in skann model file: {spec['__dtype__']!r}.")
+        return dtype
+    if "__keras_object__" in spec:
+        import keras
+
+        return keras.saving.deserialize_keras_object(spec["__keras_object__"], safe_mode=True)
+    if "__function__" in spec:
+        return None
     if "__ndarray__" in spec:
         dtype = object if spec["dtype"] == "object" else np.dtype(spec["dtype"])
         return np.array(spec["__ndarray__"], dtype=dtype).reshape(spec["shape"])

@@ -315,15 +315,16 @@ def find_learning_rate(
     batch_size = probe._fit_args(X).get("batch_size") or 32
     steps_per_epoch = max(1, math.ceil(len(X) / batch_size))
     epochs = math.ceil(n_steps / steps_per_epoch)
-    settings = {"callbacks": [recorder], "early_stopping": False, "warm_start": False,
-                "steps_per_execution": 1}
-    settings[epochs_parameter(probe)] = epochs
-    if "learning_rate" in probe.get_params():
-        settings["learning_rate"] = min_lr
-    else:
-        settings["eta0"] = min_lr
-    if "tol" in probe.get_params():
-        settings["tol"] = None
+    params = probe.get_params()
+    settings = {"warm_start": False, "steps_per_execution": 1, epochs_parameter(probe): epochs}
+    # The recorder joins the estimator's own callbacks for this fit only.
+    settings["fit__callbacks"] = [recorder]
+    # The learning rate: a book estimator's parameter, else the optimizer's routed argument.
+    rate_name = next((n for n in ("learning_rate", "eta0") if n in params), "optimizer__learning_rate")
+    settings[rate_name] = min_lr
+    for name, off in (("early_stopping", False), ("tol", None)):  # nothing may stop the sweep
+        if name in params:
+            settings[name] = off
     probe.set_params(**settings)
     probe.fit(X, y)
     rates = np.asarray(recorder.rates)

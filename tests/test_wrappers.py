@@ -1,0 +1,355 @@
+"""skann.KerasClassifier / KerasRegressor around users' own Keras models."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import keras
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+import sklearn
+
+import skann
+from skann import KerasClassifier, KerasRegressor
+from skann.persistence import UnsafeObjectError
+
+
+def mlp(meta, hidden=16, compile_kwargs=None):
+    """A user's builder: Dense layers sized from what fit saw."""
+    return keras.Sequential([
+        keras.Input((meta["n_features_in_"],)),
+        keras.layers.Dense(hidden, activation="relu"),
+        keras.layers.Dropout(0.1),
+        keras.layers.Dense(meta["n_classes_"], activation="softmax"),
+    ])
+
+
+def cnn(meta, filters=4):
+    """A small CNN on images (n, h, w, 1)."""
+    return keras.Sequential([
+        keras.Input(meta["X_shape_"][1:]),
+        keras.layers.Conv2D(filters, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(meta["n_classes_"], activation="softmax"),
+    ])
+
+
+@keras.saving.register_keras_serializable(package="skann_tests")
+class Scale(keras.layers.Layer):
+    """A registered custom layer."""
+
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+class Unregistered(keras.layers.Layer):
+    def call(self, x):
+        return x
+
+
+def _regressor_with(layer, meta):
+    return keras.Sequential([keras.Input((meta["n_features_in_"],)), layer, keras.layers.Dense(meta["n_outputs_"])])
+
+
+def scaled_regressor(meta):
+    """A regressor with a registered custom layer (module level, so that it pickles)."""
+    return _regressor_with(Scale(), meta)
+
+
+def unregistered_regressor(meta):
+    return _regressor_with(Unregistered(), meta)
+
+
+CLF = dict(loss="sparse_categorical_crossentropy", optimizer="adam", epochs=3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(blobs):
+    X, y = blobs
+    return KerasClassifier(mlp, model__hidden=8, **CLF).fit(X, y)
+
+
+def test_builder_gets_routed_and_plain_params_and_meta(blobs):
+    X, y = blobs
+    seen = {}
+
+    def build(meta, compile_kwargs, hidden, width=3):
+        seen.update(meta=meta, compile_kwargs=compile_kwargs, hidden=hidden, width=width)
+        return mlp(meta, hidden)
+
+    clf = KerasClassifier(build, hidden=5, model__width=7, **CLF).fit(X, y)
+    assert seen["hidden"] == 5 and seen["width"] == 7
+    assert seen["meta"]["n_features_in_"] == 4 and seen["meta"]["n_classes_"] == 3
+    assert seen["meta"]["target_type_"] == "multiclass"
+    assert isinstance(seen["compile_kwargs"]["optimizer"], keras.optimizers.Adam)
+    assert clf.model_.layers[0].units == 5
+    assert clf.predict_proba(X[:3]).shape == (3, 3)
+    np.testing.assert_allclose(clf.predict_proba(X[:3]).sum(axis=1), 1, rtol=1e-5)
+
+
+def test_model_instance_is_copied_per_fit_and_never_trained(blobs):
+    X, y = blobs
+    user = mlp({"n_features_in_": 4, "n_classes_": 3}, 8)
+    user.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    before = [w.copy() for w in user.get_weights()]
+    clf = KerasClassifier(user, epochs=2, random_state=0).fit(X, y)
+    assert clf.model_ is not user
+    for a, b in zip(before, user.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the user's model is untouched
+    refit = clone(clf).fit(X, y)
+    for a, b in zip(clf.model_.get_weights(), refit.model_.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)  # every fit starts from the same weights
+    # initialize wraps the instance itself, for inference with a trained model
+    assert KerasClassifier(user).initialize(X, y).model_ is user
+
+
+def test_tags_follow_the_model_and_cv_is_stratified(blobs):
+    from sklearn.base import is_classifier, is_regressor
+
+    assert is_classifier(KerasClassifier(mlp)) and is_regressor(KerasRegressor(mlp))
+    image_model = cnn({"X_shape_": (None, 8, 8, 1), "n_classes_": 3})
+    tags = KerasClassifier(image_model).__sklearn_tags__()
+    assert tags.input_tags.three_d_array and not tags.input_tags.two_d_array
+    dense_model = mlp({"n_features_in_": 4, "n_classes_": 3})
+    tags = KerasClassifier(dense_model).__sklearn_tags__()
+    assert tags.input_tags.two_d_array and not tags.input_tags.three_d_array
+    X, y = blobs
+    order = np.argsort(y)  # sorted labels: unstratified folds would each miss a class
+    clf = KerasClassifier(mlp, **{**CLF, "epochs": 20}, optimizer__learning_rate=0.05)
+    scores = cross_val_score(clf, X[order], y[order], cv=3)
+    assert scores.min() > 0.5
+
+
+def test_cnn_on_images_in_a_grid_search(fashion_sample):
+    (X_train, y_train), _ = fashion_sample
+    X = X_train[:300, :, :, None].astype("float32") / 255.0
+    y = y_train[:300]
+    search = GridSearchCV(
+        KerasClassifier(cnn, **CLF), {"model__filters": [2, 4]}, cv=2
+    ).fit(X, y)
+    assert search.best_estimator_.model_.layers[0].filters in (2, 4)
+    assert search.predict(X[:5]).shape == (5,)
+    assert search.best_estimator_.n_features_in_ == 28  # rows of the images
+
+
+def test_multi_input_through_a_feature_encoder_and_multi_output_regression(housing_sample):
+    X, y = housing_sample
+    X, y = X[:400], y[:400]
+
+    def two_inputs(meta):
+        wide, deep = keras.Input((2,), name="wide"), keras.Input((6,), name="deep")
+        hidden = keras.layers.Dense(8, activation="relu")(deep)
+        out = keras.layers.Dense(meta["n_outputs_"])(keras.layers.Concatenate()([wide, hidden]))
+        return keras.Model([wide, deep], out)
+
+    class TwoInputRegressor(KerasRegressor):
+        @property
+        def feature_encoder(self):
+            return FunctionTransformer(lambda X: [X[:, :2], X[:, 2:]])
+
+    Y = np.column_stack([y, 2 * y])
+    reg = TwoInputRegressor(two_inputs, loss="mse", optimizer="adam", epochs=2, random_state=0)
+    pipe = make_pipeline(StandardScaler(), reg).fit(X, Y)
+    pred = pipe.predict(X[:7])
+    assert pred.shape == (7, 2) and pred.dtype == np.float64
+    keras_pred = reg.model_.predict([StandardScaler().fit(X).transform(X[:7])[:, :2],
+                                     StandardScaler().fit(X).transform(X[:7])[:, 2:]], verbose=0)
+    np.testing.assert_allclose(pred, keras_pred, rtol=1e-5, atol=1e-5)
+
+
+def test_partial_fit_initialize_history_and_current_epoch(blobs):
+    X, y = blobs
+    clf = KerasClassifier(mlp, metrics=["accuracy"], **CLF)
+    for k in range(1, 4):
+        clf.partial_fit(X, y)
+        assert clf.current_epoch == k == len(clf.history_["loss"]) == clf.n_iter_
+    model = clf.model_
+    clf.set_params(warm_start=True).fit(X, y)
+    assert clf.model_ is model and clf.current_epoch == 6  # warm_start continues, as sklearn's MLPs
+    clf.set_params(warm_start=False).fit(X, y)
+    assert clf.model_ is not model and clf.current_epoch == 3
+    assert set(clf.history_) == {"loss", "accuracy"}
+
+
+def test_random_state_reproducible_and_global_state_untouched(blobs):
+    X, y = blobs
+    state = np.random.get_state()[1].copy()
+    a = KerasClassifier(mlp, **CLF).fit(X, y).predict_proba(X)
+    b = KerasClassifier(mlp, **CLF).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(state, np.random.get_state()[1])
+
+
+def test_a_failed_fit_leaves_the_estimator_as_it_was(fitted, blobs):
+    X, y = blobs
+    clf = pickle.loads(pickle.dumps(fitted))
+    before = {k: v for k, v in vars(clf).items()}
+    weights = clf.model_.get_weights()
+
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("boom")
+
+    clf.set_params(fit__callbacks=[Boom()])
+    with pytest.raises(RuntimeError, match="boom"):
+        clf.partial_fit(X, y)
+    del clf.fit__callbacks
+    assert vars(clf).keys() == before.keys() and clf.current_epoch == fitted.current_epoch
+    for a, b in zip(weights, clf.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_clear_errors_for_bad_models_and_parameters(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="Could not interpret loss identifier 'sparse_crossentropy'"):
+        KerasClassifier(mlp, loss="sparse_crossentropy").fit(X, y)
+    with pytest.raises(ValueError, match="provide a loss"):
+        KerasClassifier(mlp).fit(X, y)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'hiden'"):
+        KerasClassifier(mlp, hiden=3, **CLF).fit(X, y)
+    with pytest.raises(TypeError, match="not a keras.Model"):
+        KerasClassifier(lambda: "not a model", **CLF).fit(X, y)
+    with pytest.raises(ValueError, match="NaN"):
+        KerasClassifier(mlp, **CLF).fit(np.full_like(X, np.nan), y)
+    assert not hasattr(KerasClassifier(mlp), "model_")
+
+
+def test_every_public_method_and_attribute_works(fitted, blobs, fashion_sample, housing_sample):
+    """Each public name of every skann estimator class, on a fitted instance: nothing inherited
+    that raises (SciKeras' initialize did, on the book estimators)."""
+    from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline, WideDeepRegressor
+
+    X, y = blobs
+    (Xf, yf), _ = fashion_sample
+    Xh, yh = housing_sample
+    cases = [
+        (fitted, X, y),
+        (KerasRegressor(scaled_regressor, loss="mse", epochs=1).fit(Xh[:200], yh[:200]), Xh[:200], yh[:200]),
+        (FashionMLPClassifier(n_neurons=(8, 8), epochs=1).fit(Xf[:200], yf[:200]), Xf[:200], yf[:200]),
+        (HousingMLPRegressor(n_neurons=8, epochs=2).fit(Xh[:200], yh[:200]), Xh[:200], yh[:200]),
+        (WideDeepRegressor(n_neurons=8, epochs=2).fit(Xh[:200], yh[:200]), Xh[:200], yh[:200]),
+        (PerceptronBaseline(max_iter=3).fit(X, y), X, y),
+    ]
+    calls = {
+        "fit": lambda e, X, y: e.fit(X, y), "partial_fit": lambda e, X, y: e.partial_fit(X, y),
+        "initialize": lambda e, X, y: e.initialize(X, y), "predict": lambda e, X, y: e.predict(X),
+        "predict_proba": lambda e, X, y: e.predict_proba(X), "score": lambda e, X, y: e.score(X, y),
+        "decision_function": lambda e, X, y: e.decision_function(X), "predict_aux": lambda e, X, y: e.predict_aux(X),
+        "scorer": lambda e, X, y: e.scorer(e.predict(X), e.predict(X)),
+        "get_params": lambda e, X, y: e.get_params(), "set_params": lambda e, X, y: e.set_params(),
+        "get_metadata_routing": lambda e, X, y: e.get_metadata_routing(),
+        "set_fit_request": lambda e, X, y: _routed(e.set_fit_request),
+        "set_partial_fit_request": lambda e, X, y: _routed(e.set_partial_fit_request),
+        "set_score_request": lambda e, X, y: _routed(e.set_score_request),
+    }
+    mutating = ("fit", "partial_fit", "initialize", "set_params")
+    for est, X_, y_ in cases:
+        names = [n for n in dir(est) if not n.startswith("_")]
+        for name in names:
+            value = getattr(est, name)  # every public attribute and property can be read
+            if callable(value) and not isinstance(value, (np.ndarray, keras.Model)) and name not in est.get_params():
+                assert name in calls, f"{type(est).__name__}.{name} is not exercised by this test"
+                calls[name](pickle.loads(pickle.dumps(est)) if name in mutating else est, X_, y_)
+
+
+def _routed(set_request):
+    with sklearn.config_context(enable_metadata_routing=True):
+        return set_request(sample_weight=True)
+
+
+def test_metadata_routing_sends_sample_weight_through_a_search(blobs):
+    X, y = blobs
+    weights = np.where(y == 0, 0.0, 1.0)  # class 0 weighs nothing: it is never learnt
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf = KerasClassifier(mlp, **CLF).set_fit_request(sample_weight=True).set_score_request(sample_weight=False)
+        search = GridSearchCV(clf, {"model__hidden": [8]}, cv=2).fit(X, y, sample_weight=weights)
+    assert 0 not in search.best_estimator_.predict(X[y == 0])
+
+
+def test_joblib_and_safe_format_for_user_models(tmp_path, housing_sample):
+    X, y = housing_sample
+    X, y = X[:300], y[:300]
+    reg = KerasRegressor(scaled_regressor, loss="mse", optimizer="adam", epochs=2, random_state=0).fit(X, y)
+    expected = reg.predict(X[:5])
+    joblib.dump(reg, tmp_path / "reg.joblib")
+    np.testing.assert_allclose(joblib.load(tmp_path / "reg.joblib").predict(X[:5]), expected, rtol=1e-6)
+    skann.save(reg, tmp_path / "reg.skann")
+    loaded = skann.load(tmp_path / "reg.skann")
+    np.testing.assert_allclose(loaded.predict(X[:5]), expected, rtol=1e-6)
+    assert loaded.model is None  # the file stores no code: the builder is not in it
+    loaded.partial_fit(X, y)  # trains further from the loaded state
+    assert loaded.current_epoch == 3
+    with pytest.raises(ValueError, match="pass model="):
+        loaded.fit(X, y)
+
+    unregistered = KerasRegressor(unregistered_regressor, loss="mse", epochs=1).fit(X, y)
+    skann.save(unregistered, tmp_path / "unregistered.skann")
+    with pytest.raises(UnsafeObjectError, match="register_keras_serializable"):
+        skann.load(tmp_path / "unregistered.skann")
+
+
+def test_search_helpers_work_with_user_models(blobs):
+    from skann.search import epochs_parameter, find_learning_rate, halving_search
+
+    X, y = blobs
+    clf = KerasClassifier(mlp, **CLF)
+    assert epochs_parameter(make_pipeline(StandardScaler(), clf)) == "kerasclassifier__epochs"
+    search = halving_search(clf, {"model__hidden": [4, 8, 16]}, max_epochs=4, factor=2, cv=2, random_state=0)
+    search.fit(X, y)
+    assert set(search.n_resources_) <= {1, 2, 4} and search.best_params_["model__hidden"] in (4, 8, 16)
+    result = find_learning_rate(clf, X, y, n_steps=20)
+    assert len(result.learning_rates) >= 2 and result.suggested_learning_rate > 0
+
+
+PICKLE_SCRIPT = textwrap.dedent(
+    """
+    import pickle, sys
+    if sys.argv[1] == "with":
+        import skann  # noqa: F401
+    import keras
+    class Net(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(2)
+        def call(self, x):
+            return self.dense(x)
+    net = Net()
+    net(keras.ops.zeros((1, 3)))
+    print(keras.Model.__reduce__.__qualname__, type(net).__reduce__.__qualname__)
+    try:
+        print(len(pickle.dumps(net)) > 0)
+    except Exception as exc:
+        print(type(exc).__name__)
+    """
+)
+
+
+def test_importing_skann_does_not_change_how_keras_models_pickle():
+    outputs = []
+    for mode in ("without", "with"):
+        done = subprocess.run(
+            [sys.executable, "-c", PICKLE_SCRIPT, mode], capture_output=True, text=True, timeout=240,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout.strip().splitlines())
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0].startswith("KerasSaveable.__reduce__")

@@ -156,6 +156,18 @@ def numpy_forward(model: keras.Model) -> Callable | None:
             return None
         calls[id(layer)] = call
 
+    if type(model) is keras.Sequential:
+        chain = [calls[id(layer)] for layer in model.layers]
+
+        def forward_chain(inputs):
+            # A chain of layers: no graph walk (a third of the time of a 1-row prediction).
+            x = _as_input(inputs)
+            for call in chain:
+                x = call(x)
+            return x
+
+        return forward_chain
+
     def forward(inputs):
         # As Keras does: float32 arrays, a 1-D input is one column, and a model whose outputs
         # are a list of one gives that one array.

@@ -434,7 +434,7 @@ def test_bad_predict_input(fitted_clf, fashion_small):
         fitted_clf.predict(sp.csr_matrix(Xt.reshape(len(Xt), -1)))
     with pytest.raises(ValueError, match="0 sample"):
         fitted_clf.predict(Xt[:0])
-    with pytest.raises(ValueError, match="labels not seen in fit"):
+    with pytest.raises(ValueError, match="unknown categories"):
         fitted_clf.partial_fit(Xt[:5], np.full(5, 99))
     assert fitted_clf.n_iter_ == 5  # the failed partial_fit changed nothing
 

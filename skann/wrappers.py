@@ -98,13 +98,13 @@ def _restore_variables(model, values: list[np.ndarray]) -> None:
         variable.assign(value)
 
 
-def make_optimizer(optimizer, learning_rate: float, extra: dict) -> keras.optimizers.Optimizer:
-    """A fresh optimizer from a name, class or instance, with ``learning_rate`` applied."""
+def make_optimizer(optimizer, arguments: dict) -> keras.optimizers.Optimizer:
+    """A fresh optimizer from a name, class or instance, with ``arguments`` applied."""
     cls = _optimizer_class(optimizer)
     if isinstance(optimizer, keras.optimizers.Optimizer):
         # Never reuse the instance: its slots belong to one model, and clones must not share it.
-        return cls.from_config(optimizer.get_config() | {"learning_rate": learning_rate} | extra)
-    return cls(learning_rate=learning_rate, **extra)
+        return cls.from_config(optimizer.get_config() | arguments)
+    return cls(**arguments)
 
 
 def _optimizer_class(optimizer) -> type:
@@ -289,6 +289,15 @@ def _copy_model(model: keras.Model) -> keras.Model:
         settings["optimizer"] = type(model.optimizer).from_config(model.optimizer.get_config())
         copy.compile(**settings)
     return copy
+
+
+def _all_samples_per_batch(args: dict, keys: tuple, X) -> None:
+    """Replace a batch size of -1 (SciKeras' "all samples in one batch") by the number of rows."""
+    for key in keys:
+        if args.get(key) == -1:
+            if not hasattr(X, "shape"):
+                raise ValueError(f"`{key}=-1` requires that `X` implement `shape` (one array).")
+            args[key] = X.shape[0]
 
 
 def _refuse_epoch_arguments(kwargs: dict) -> None:
@@ -742,12 +751,7 @@ class BaseWrapper(BaseEstimator):
         kwargs = route_params(params, "compile", pass_filter=self._compile_kwargs)
         optimizer_args = route_params(params, "optimizer", pass_filter=(), strict=True)
         optimizer = kwargs.get("optimizer")
-        if optimizer is not None:
-            if isinstance(optimizer, keras.optimizers.Optimizer):
-                optimizer = type(optimizer).from_config(optimizer.get_config() | optimizer_args)
-            else:
-                optimizer = _optimizer_class(optimizer)(**optimizer_args)
-        kwargs["optimizer"] = optimizer
+        kwargs["optimizer"] = None if optimizer is None else make_optimizer(optimizer, optimizer_args)
         for key, module, kind in (("loss", keras.losses, "loss"), ("metrics", keras.metrics, "metric")):
             routed = route_params(params, key, pass_filter=())
             value = _resolve_names(kwargs.get(key), kind)
@@ -1010,11 +1014,7 @@ class BaseWrapper(BaseEstimator):
     def _fit_keras_model(self, X, y, sample_weight, validation, epochs, *, initial_epoch, new_model, **kwargs):
         args = self._fit_args(X)
         args.update(kwargs)
-        for key in ("batch_size", "validation_batch_size"):
-            if args.get(key) == -1:
-                if not hasattr(X, "shape"):
-                    raise ValueError(f"`{key}=-1` requires that `X` implement `shape` (one array).")
-                args[key] = X.shape[0]
+        _all_samples_per_batch(args, ("batch_size", "validation_batch_size"), X)
         args["epochs"] = initial_epoch + epochs
         args["initial_epoch"] = initial_epoch
         if sample_weight is not None:
@@ -1118,10 +1118,7 @@ class BaseWrapper(BaseEstimator):
             args = route_params(params, "predict", pass_filter=self._predict_kwargs, strict=True)
             args = {k: v for k, v in args.items() if not k.startswith("callbacks")}
             args.update(kwargs)
-            if args.get("batch_size") == -1:
-                if not hasattr(X, "shape"):
-                    raise ValueError("`batch_size=-1` requires that `X` implement `shape` (one array).")
-                args["batch_size"] = X.shape[0]
+            _all_samples_per_batch(args, ("batch_size",), X)
             return self.model_.predict(x=X, callbacks=callbacks, **args)
         return self._forward(X)
 

@@ -37,14 +37,22 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="at most 4 epochs")
     parser.add_argument("--out", default=None, help="folder for the checkpoint and logs (default: a temporary one)")
     args = parser.parse_args()
-    out = args.out or tempfile.mkdtemp(prefix="skann-callbacks-")
+    if args.out:
+        run(args.out, args.fast)
+        return
+    with tempfile.TemporaryDirectory(prefix="skann-callbacks-") as out:  # removed at the end
+        run(out, args.fast)
+        print("(the checkpoint and logs were in a temporary folder, now removed: --out FOLDER keeps them)")
+
+
+def run(out: str, fast: bool) -> None:
     split = load_book_split("housing", sample=True)
 
     checkpoint = os.path.join(out, "best_housing.keras")
     reg = HousingMLPRegressor(
-        epochs=4 if args.fast else 100,
+        epochs=4 if fast else 100,
         early_stopping=True,
-        patience=2 if args.fast else 10,
+        patience=2 if fast else 10,
         callbacks=[
             keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True),
             PrintValTrainRatio(),

@@ -22,7 +22,7 @@ from sklearn.model_selection import RandomizedSearchCV
 
 from skann import HousingMLPRegressor
 from skann.datasets import load_california_housing
-from skann.search import fit_with_dask, search_space
+from skann.search import fit_with_dask, format_params, search_space
 
 
 def main() -> None:
@@ -58,8 +58,7 @@ def main() -> None:
         start = time.perf_counter()
         fit_with_dask(search, X, y, client=client)
         print(f"searched {len(search.cv_results_['params'])} candidates in {time.perf_counter() - start:.0f} s")
-        best = {k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in search.best_params_.items()}
-        print(f"best parameters: {best}")
+        print(f"best parameters: {format_params(search.best_params_)}")
         print(f"best CV R^2: {search.best_score_:.4f}")
     finally:
         client.close()

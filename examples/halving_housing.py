@@ -20,11 +20,7 @@ from sklearn.model_selection import RandomizedSearchCV, train_test_split
 
 from skann import HousingMLPRegressor
 from skann.datasets import load_california_housing
-from skann.search import halving_search, search_space
-
-
-def _fmt(params: dict) -> str:
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+from skann.search import format_params, halving_search, search_space
 
 
 def main() -> None:
@@ -65,7 +61,7 @@ def main() -> None:
     ):
         rmse = root_mean_squared_error(y_test, search.predict(X_test))
         print(f"{name:20s}: {tried:3d} candidates, {seconds:5.0f} s, test RMSE {rmse:.4f}, "
-              f"best: {_fmt(search.best_params_)}")
+              f"best: {format_params(search.best_params_)}")
 
 
 if __name__ == "__main__":

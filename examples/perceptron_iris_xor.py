@@ -16,9 +16,9 @@ def iris_setosa() -> None:
     iris = load_iris(as_frame=True)
     X = iris.data[["petal length (cm)", "petal width (cm)"]].values
     y = iris.target == 0  # Iris setosa
-    # shuffle=False: both see the samples in the same order, so the rule gives the same weights.
-    per_clf = PerceptronBaseline(shuffle=False).fit(X, y)
-    sk_clf = Perceptron(shuffle=False).fit(X, y)
+    # The book's call: the same random_state gives scikit-learn's sample order, so the same weights.
+    per_clf = PerceptronBaseline(random_state=42).fit(X, y)
+    sk_clf = Perceptron(random_state=42).fit(X, y)
     print("Iris setosa vs the rest (petal length, width):")
     print(f"  skann   training accuracy {per_clf.score(X, y):.2f}, weights {per_clf.coef_.ravel()}, bias {per_clf.intercept_}")
     print(f"  sklearn training accuracy {sk_clf.score(X, y):.2f}, weights {sk_clf.coef_.ravel()}, bias {sk_clf.intercept_}")

@@ -39,8 +39,11 @@ def main() -> None:
     pipe = make_pipeline(StandardScaler(), HousingMLPRegressor(epochs=1 if args.fast else 10, random_state=42))
     pipe.fit(split.X_train, split.y_train)
     expected = pipe.predict(split.X_test)
-    folder = tempfile.mkdtemp(prefix="skann-persistence-")
+    with tempfile.TemporaryDirectory(prefix="skann-persistence-") as folder:  # removed at the end
+        save_and_load(pipe, expected, split, folder)
 
+
+def save_and_load(pipe, expected, split, folder: str) -> None:
     pickle_path = os.path.join(folder, "pipeline.joblib")
     joblib.dump(pipe, pickle_path)
     same = np.array_equal(joblib.load(pickle_path).predict(split.X_test), expected)

@@ -20,7 +20,7 @@ from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
 from skann import FashionMLPClassifier
 from skann.datasets import load_fashion_mnist
-from skann.search import search_space
+from skann.search import format_params, search_space
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
     n_grid = 1000 if args.fast else len(X_train)
     grid.fit(X_train[:n_grid], y_train[:n_grid])
     print(f"grid search: {len(grid.cv_results_['params'])} combinations x {grid.n_splits_} folds; "
-          f"best {grid.best_params_}, CV accuracy {grid.best_score_:.4f}")
+          f"best {format_params(grid.best_params_)}, CV accuracy {grid.best_score_:.4f}")
 
     search = RandomizedSearchCV(
         FashionMLPClassifier(epochs=2 if args.fast else 10, random_state=42),
@@ -62,8 +62,8 @@ def main() -> None:
     for rank, params, score in sorted(zip(search.cv_results_["rank_test_score"],
                                           search.cv_results_["params"],
                                           search.cv_results_["mean_test_score"]), key=lambda t: t[0])[:5]:
-        print(f"  rank {rank}: CV accuracy {score:.4f}  {params}")
-    print(f"best parameters: {search.best_params_}")
+        print(f"  rank {rank}: CV accuracy {score:.4f}  {format_params(params)}")
+    print(f"best parameters: {format_params(search.best_params_)}")
     print(f"test accuracy of the refit best model: {search.score(X_test, y_test):.4f}")
 
 

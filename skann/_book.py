@@ -21,11 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skann.builders import hidden_layer_sizes
 from skann._routing import route_params
-from skann._threads import thread_limit
-from skann.wrappers import make_optimizer
-
-# Evaluation batch size: it changes speed only, not the validation figures.
-VALIDATION_BATCH = 1024
+from skann.wrappers import _optimizer_class, make_optimizer
 
 # Parameter constraints shared by the book estimators (scikit-learn's validation, at fit).
 BOOK_CONSTRAINTS: dict = {
@@ -79,6 +75,18 @@ class BookNetwork:
     def _check_params(self) -> None:
         super()._check_params()
         hidden_layer_sizes(self.n_hidden, self.n_neurons)  # one int, or one size per layer
+        # Names Keras would refuse only when the network is built, refused here at once.
+        for name in ("activation", "output_activation"):
+            value = getattr(self, name, None)
+            if isinstance(value, str):
+                try:
+                    keras.activations.get(value)
+                except ValueError:
+                    raise ValueError(
+                        f"{name}={value!r} is not a Keras activation; use a name such as 'relu', "
+                        "'tanh', 'sigmoid', 'selu', 'elu' or 'linear', or a function."
+                    ) from None
+        _optimizer_class(self.optimizer)
 
     def _get_compile_kwargs(self) -> dict:
         optimizer_args = route_params(self.get_params(), "optimizer", pass_filter=(), strict=True)
@@ -107,17 +115,6 @@ class BookNetwork:
         validation = (X[val], y[val]) if sample_weight is None else (X[val], y[val], sample_weight[val])
         return X[train], y[train], (None if sample_weight is None else sample_weight[train]), validation
 
-    def _keras_fit_data(self, X, y, args: dict) -> dict:
-        # An index-gather tf.data pipeline instead of Keras' array adapter, which rebuilds its
-        # pipeline every epoch: fits of many short epochs (the book's run up to 100) are
-        # ~1.6x faster.
-        batch_size, shuffle = args.pop("batch_size"), args.pop("shuffle", True)
-        validation = args.pop("validation_data", None)
-        if validation is not None:
-            args["validation_data"] = _dataset(validation, VALIDATION_BATCH)
-        args["shuffle"] = False  # the dataset shuffles itself
-        return {"x": _dataset((X, y, args.pop("sample_weight", None)), batch_size, shuffle, self._seed)}
-
     def _extra_callbacks(self, has_validation: bool) -> list:
         if not self.early_stopping:
             return []
@@ -128,26 +125,3 @@ class BookNetwork:
                 restore_best_weights=True,
             )
         ]
-
-
-def _dataset(arrays: tuple, batch_size: int, shuffle: bool = False, seed: int | None = None):
-    """A batched tf.data pipeline over ``(X, y[, sample_weight])`` already encoded for the model.
-
-    The arrays are converted to tensors once; each batch is gathered by (shuffled) index, so no
-    shuffle buffer holds a second copy of the data.
-    """
-    import tensorflow as tf
-
-    X, y, *weights = arrays
-    parts = (X, y) if not weights or weights[0] is None else (X, y, weights[0])
-    tensors = tf.nest.map_structure(tf.convert_to_tensor, parts)
-    indices = tf.data.Dataset.range(len(tf.nest.flatten(X)[0]))
-    if shuffle:
-        indices = indices.shuffle(len(tf.nest.flatten(X)[0]), seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size).map(lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors))
-    threads = thread_limit()
-    if threads is not None:  # tf.data's own pool stays within this worker's share too
-        options = tf.data.Options()
-        options.threading.private_threadpool_size = threads
-        batches = batches.with_options(options)
-    return batches.prefetch(2)

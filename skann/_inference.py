@@ -4,7 +4,8 @@ Keras' ``predict_on_batch`` costs about a millisecond per call whatever the batc
 TensorFlow function call plus conversions); the same dense network evaluated with NumPy
 takes tens of microseconds for one row. :func:`numpy_forward` compiles a model into a NumPy
 function when every layer in it is one we can evaluate exactly (Dense with a standard
-activation, Normalization, Flatten, Concatenate, Dropout, Activation, in float32), and
+activation, Normalization, Flatten, Concatenate, Dropout, Activation, all in float32 or all
+in float64), and
 returns None otherwise, so that callers fall back to Keras. Weights are read from the model
 at every call, so the NumPy path can never serve stale weights.
 """
@@ -47,7 +48,7 @@ except ImportError:  # pragma: no cover - another TensorFlow layout or backend
 
 
 def _weight(value) -> np.ndarray:
-    """Current value of a Keras variable (or a constant tensor) as a float32 array.
+    """Current value of a Keras variable (or a constant tensor) as an array of its dtype.
 
     With TensorFlow this is a zero-copy read-only view of a fresh read (TensorFlow copies on
     a later write, so the view never changes under us); ``.numpy()`` would copy, 0.1 ms for a
@@ -63,7 +64,7 @@ def _weight(value) -> np.ndarray:
     view = getattr(tensor, "_numpy", None)
     if view is not None:
         return view()
-    return np.asarray(tensor, dtype=np.float32)
+    return np.asarray(tensor)
 
 
 def _dense(layer) -> Callable | None:
@@ -86,12 +87,13 @@ def _dense(layer) -> Callable | None:
 def _normalization(layer) -> Callable | None:
     if layer.invert or layer.mean is None:
         return None
-    epsilon = np.float32(keras.config.epsilon())
+    dtype = np.dtype(layer.dtype_policy.compute_dtype)
+    epsilon = dtype.type(keras.config.epsilon())
     mean, variance = layer.mean, layer.variance
 
     def call(x, **_):
         scale = np.maximum(np.sqrt(_weight(variance)), epsilon)
-        return (np.asarray(x, np.float32) - _weight(mean)) / scale
+        return (np.asarray(x, dtype) - _weight(mean)) / scale
 
     return call
 
@@ -130,8 +132,8 @@ def _graph(model: keras.Model):
     return None
 
 
-def _as_input(x) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
+def _as_input(x, dtype=np.float32) -> np.ndarray:
+    x = np.asarray(x, dtype=dtype)
     return x.reshape(-1, 1) if x.ndim == 1 else x
 
 
@@ -139,17 +141,21 @@ def numpy_forward(model: keras.Model) -> Callable | None:
     """Compile ``model`` into a NumPy function of its inputs, or None if any part is unsupported.
 
     The function takes what the model takes (an array, or a list of arrays for several
-    inputs) and returns what ``model.predict_on_batch`` returns, in float32.
+    inputs) and returns what ``model.predict_on_batch`` returns, in the model's dtype.
     """
     graph = _graph(model)
     if graph is None:
         return None
     calls = {}
+    policies = {layer.dtype_policy.name for layer in graph.layers if not isinstance(layer, keras.layers.InputLayer)}
+    if len(policies) != 1 or not policies <= {"float32", "float64"}:
+        return None
+    dtype = np.dtype(policies.pop())
     for layer in graph.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         make = _LAYERS.get(type(layer))
-        if make is None or layer.dtype_policy.name != "float32":
+        if make is None:
             return None
         call = make(layer)
         if call is None:
@@ -161,7 +167,7 @@ def numpy_forward(model: keras.Model) -> Callable | None:
 
         def forward_chain(inputs):
             # A chain of layers: no graph walk (a third of the time of a 1-row prediction).
-            x = _as_input(inputs)
+            x = _as_input(inputs, dtype)
             for call in chain:
                 x = call(x)
             return x
@@ -169,9 +175,9 @@ def numpy_forward(model: keras.Model) -> Callable | None:
         return forward_chain
 
     def forward(inputs):
-        # As Keras does: float32 arrays, a 1-D input is one column, and a model whose outputs
-        # are a list of one gives that one array.
-        inputs = keras.tree.map_structure(_as_input, inputs)
+        # As Keras does: arrays of the model's dtype, a 1-D input is one column, and a model
+        # whose outputs are a list of one gives that one array.
+        inputs = keras.tree.map_structure(lambda x: _as_input(x, dtype), inputs)
         if isinstance(inputs, tuple):
             inputs = list(inputs)
         outputs = graph._run_through_graph(inputs, operation_fn=lambda layer: calls[id(layer)])

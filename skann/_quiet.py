@@ -11,11 +11,13 @@ Set the environment variable ``SKANN_TF_LOGS=1`` to see TensorFlow's start-up ou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
 import tempfile
+import threading
 
 # Harmless start-up notices of TensorFlow's CPU builds.
 _BENIGN = re.compile(
@@ -64,6 +66,37 @@ def import_tensorflow_quietly() -> None:
                 sys.stderr.write(leftover)
                 sys.stderr.flush()
     _quiet_python_loggers()
+
+
+_remapping_lock = threading.Lock()
+_remapping_users = 0
+_remapping_before = None
+
+
+@contextlib.contextmanager
+def float64_graphs_quietly():
+    """Run TensorFlow graphs of float64 ops without the grappler remapper's warning.
+
+    For every matmul-plus-bias in float64 the remapper logs "Not handling type DT_DOUBLE"
+    (a C++ warning, which no logger setting filters) and fuses nothing, as oneDNN has no
+    float64 kernels. It is switched off while such graphs are first run (where TensorFlow
+    optimises them), counted across threads, and restored after the last one.
+    """
+    import tensorflow as tf
+
+    global _remapping_users, _remapping_before
+    with _remapping_lock:
+        if _remapping_users == 0:
+            _remapping_before = tf.config.optimizer.get_experimental_options().get("remapping", True)
+            tf.config.optimizer.set_experimental_options({"remapping": False})
+        _remapping_users += 1
+    try:
+        yield
+    finally:
+        with _remapping_lock:
+            _remapping_users -= 1
+            if _remapping_users == 0:
+                tf.config.optimizer.set_experimental_options({"remapping": _remapping_before})
 
 
 def _quiet_python_loggers() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -10,7 +11,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from skann.datasets import BookSplit, load_book_split
+from skann.datasets import BookSplit, SampleDataWarning, load_book_split
 from skann.estimators import FashionMLPClassifier, HousingMLPRegressor
 from skann.perceptron import PerceptronBaseline
 from skann.transformers import ImageFlattener, PixelScaler
@@ -121,24 +122,22 @@ def headline(metrics: dict[str, float]) -> str:
     return f"RMSE {metrics['rmse']:.4f}"
 
 
+def plural(count: int, noun: str) -> str:
+    """``"1 epoch"``, ``"3 epochs"``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def load_or_sample(
     dataset: str, sample: bool, note: Callable[[str], None], *, download: bool = True
 ) -> BookSplit:
-    """The full data when found (SKANN_DATA, caches, download), else the bundled sample with a notice.
-
-    California housing is never downloaded: the bundled copy is the complete table.
-    """
-    if dataset == "housing":
-        try:
-            return load_book_split(dataset, sample=sample, download=False)
-        except FileNotFoundError:
-            return load_book_split(dataset, sample=True)
-    if not sample:
-        try:
-            return load_book_split(dataset, download=download)
-        except FileNotFoundError:
-            note(
-                "Full Fashion-MNIST not found (point SKANN_DATA at it, see docs/installation.md): "
-                "using the bundled 3,000 + 1,000 image sample."
-            )
-    return load_book_split(dataset, sample=True)
+    """``load_book_split``'s rule (the full data when found, else the bundled copy), with its
+    warning about a stand-in sample given to ``note``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        split = load_book_split(dataset, sample=True if sample else "auto", download=download)
+    for warning in caught:
+        if issubclass(warning.category, SampleDataWarning):
+            note(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return split

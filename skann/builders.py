@@ -261,21 +261,24 @@ class WideAndDeepModel(keras.Model):
         }
 
 
-def build_perceptron(n_features: int, n_outputs: int, *, fit_intercept: bool = True) -> keras.Sequential:
+def build_perceptron(
+    n_features: int, n_outputs: int, *, fit_intercept: bool = True, dtype: str = "float64"
+) -> keras.Sequential:
     """Rosenblatt's perceptron: one layer of threshold logic units.
 
     A linear ``Dense`` layer (named ``tlu``) computes the scores ``XW + b``; the Heaviside
     step is applied at prediction time (score > 0), one unit per class for one-vs-rest.
-    Weights start at zero, as in scikit-learn's ``Perceptron``.
+    Weights start at zero and are float64 by default, as in scikit-learn's ``Perceptron``.
     """
     return keras.Sequential(
         [
-            keras.Input(shape=(n_features,), name="input"),
+            keras.Input(shape=(n_features,), name="input", dtype=dtype),
             keras.layers.Dense(
                 n_outputs,
                 use_bias=fit_intercept,
                 kernel_initializer="zeros",
                 bias_initializer="zeros",
+                dtype=dtype,
                 name="tlu",
             ),
         ],

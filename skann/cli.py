@@ -29,6 +29,33 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MODEL_KINDS = ("fashion", "housing", "wide-deep", "perceptron")
 DATASET_NAMES = ("fashion", "housing")
 
+# Each kind's parameters and the literal types ``-p NAME=VALUE`` may give them, also spelled
+# out so that a misspelt name or a value of the wrong type is refused at once, before the
+# seconds TensorFlow takes to import (a test keeps them equal to the estimators' parameters).
+_INT, _REAL, _BOOL, _STR, _NONE, _TUPLE, _DICT = int, float, bool, str, type(None), tuple, dict
+_NETWORK = {
+    "activation": (_STR,), "batch_size": (_INT,), "early_stopping": (_BOOL,), "epochs": (_INT,),
+    "learning_rate": (_REAL,), "n_hidden": (_INT,), "n_neurons": (_INT, _TUPLE), "optimizer": (_STR,),
+    "patience": (_INT,),
+}
+_COMMON = {
+    "log_dir": (_STR, _NONE), "random_state": (_INT, _NONE), "shuffle": (_BOOL,),
+    "steps_per_execution": (_INT, _STR), "validation_fraction": (_REAL,), "verbose": (_INT,),
+    "warm_start": (_BOOL,),
+}
+KIND_PARAMS: dict[str, dict[str, tuple[type, ...]]] = {
+    "fashion": {**_COMMON, **_NETWORK, "class_weight": (_DICT, _STR, _NONE), "scale_pixels": (_STR, _BOOL)},
+    "housing": {**_COMMON, **_NETWORK, "loss": (_STR,), "output_activation": (_STR, _NONE)},
+    "wide-deep": {
+        **_COMMON, **_NETWORK, "api": (_STR,), "aux_weight": (_REAL,), "deep_features": (_TUPLE,),
+        "wide_features": (_TUPLE,),
+    },
+    "perceptron": {
+        **_COMMON, "class_weight": (_DICT, _STR, _NONE), "early_stopping": (_BOOL,), "eta0": (_REAL,),
+        "fit_intercept": (_BOOL,), "max_iter": (_INT,), "n_iter_no_change": (_INT,), "tol": (_REAL, _NONE),
+    },
+}
+
 
 @dataclass
 class Settings:
@@ -42,7 +69,25 @@ def _one_line(exc: BaseException) -> str:
 
 
 class SkannGroup(click.Group):
-    """Turns any unexpected exception into one line on stderr and exit code 1 (unless --debug)."""
+    """Turns any unexpected exception into one line on stderr and exit code 1 (unless --debug);
+    usage errors are one line too (exit 2), Ctrl-C exits 130."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {_one_line(exc.format_message())}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("\nAborted.", err=True)  # on its own line, not after a progress bar
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -112,6 +157,33 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
             value = text  # a plain string such as adam or relu
         params[name.strip()] = value
     return params
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {int: "an int", float: "a number", bool: "True or False", str: "a name", type(None): "None",
+             tuple: "a tuple such as (300, 100)", dict: "a dict"}
+    return " or ".join(names[t] for t in types)
+
+
+def check_params(kind_name: str, params: dict) -> None:
+    """Refuse unknown names (suggesting the nearest) and values of the wrong literal type."""
+    import difflib
+
+    known = KIND_PARAMS[kind_name]
+    for name, value in params.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise click.UsageError(
+                f"{kind_name} has no parameter {name!r}; {hint}its parameters: {', '.join(sorted(known))}."
+            )
+        types = known[name]
+        fits = any(
+            isinstance(value, t) and not (t in (int, float) and isinstance(value, bool)) or (t is float and type(value) is int)
+            for t in types
+        )
+        if not fits:
+            raise click.UsageError(f"{name} must be {_type_names(types)}; got {value!r}.")
 
 
 def build_model(kind_name: str, params: dict):
@@ -195,13 +267,10 @@ def model_dataset(model, given: str | None) -> str:
     return kind.dataset
 
 
-def print_table(rows: list[list[str]], header: list[str]) -> None:
+def print_table(rows: list[list[str]], header: list[str], indent: str = "") -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
-    click.echo(line)
-    click.echo("  ".join("-" * w for w in widths))
-    for row in rows:
-        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    for row in [header, ["-" * w for w in widths], *rows]:
+        click.echo(indent + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
 model_file = click.argument("model_file", metavar="FILE",
@@ -262,6 +331,7 @@ def fit(kind: str, params: tuple[str, ...], out_file: Path, log_dir: str | None,
     settings = parse_params(params)
     if log_dir is not None:
         settings["log_dir"] = log_dir
+    check_params(kind, settings)
     model = build_model(kind, settings)
     check_writable(out_file)
     split = load_split(KINDS[kind].dataset, sample, offline)
@@ -295,7 +365,7 @@ def evaluate(model_file: Path, dataset: str | None, sample: bool, offline: bool,
 
 
 # ---------------------------------------------------------------------- predict
-def _read_images(paths: list[Path], shape: tuple[int, ...]) -> np.ndarray:
+def _read_images(paths: list[Path], shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib
@@ -303,14 +373,26 @@ def _read_images(paths: list[Path], shape: tuple[int, ...]) -> np.ndarray:
     images = []
     for path in paths:
         try:
-            with Image.open(path) as image:
+            with Image.open(path) as image:  # reads the header only: the size is checked first
+                width, height = image.size
+                if (height, width) != tuple(shape):
+                    raise click.ClickException(
+                        f"{path} is {width}x{height} pixels; this model takes "
+                        f"{shape[1]}x{shape[0]} grayscale images (resize it first)."
+                    )
                 gray = np.asarray(image.convert("L"))
+        except click.ClickException:
+            raise
         except Exception as exc:
             raise click.ClickException(f"{path} is not a readable image ({_one_line(exc)}).") from None
-        if gray.shape != shape:
-            raise click.ClickException(
-                f"{path} is {gray.shape[1]}x{gray.shape[0]} pixels; this model takes "
-                f"{shape[1]}x{shape[0]} grayscale images (resize it first)."
+        if invert:
+            gray = 255 - gray
+        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+        if border.mean() > 127:
+            note(
+                f"Warning: {path.name} has a light border; Fashion-MNIST images are light garments on "
+                "a black background, so a dark garment on a light background is misread"
+                + (" (it was inverted by --invert: drop it?)." if invert else ": add --invert.")
             )
         images.append(gray)
     return np.stack(images)
@@ -371,16 +453,21 @@ def _read_csv(path: Path, expected: list[str] | None, n_features: int | None) ->
         raise click.ClickException(f"{path} holds non-numeric or ragged rows ({_one_line(exc)}).") from None
 
 
-def read_inputs(model, dataset: str | None, inputs: list[Path]) -> np.ndarray:
+def is_images(inputs: list[Path]) -> bool:
+    return {p.suffix.lower() for p in inputs} <= IMAGE_SUFFIXES
+
+
+def read_inputs(model, dataset: str | None, inputs: list[Path], invert: bool = False) -> np.ndarray:
     from skann._registry import final_estimator
 
     est = final_estimator(model)
-    suffixes = {p.suffix.lower() for p in inputs}
-    if suffixes <= IMAGE_SUFFIXES:
+    if is_images(inputs):
         shape = getattr(est, "sample_shape_", None) or (28, 28)
         if dataset != "fashion":
             raise click.ClickException("Image input is for Fashion-MNIST models; give this model a .csv or .npy file.")
-        return _read_images(inputs, tuple(shape))
+        return _read_images(inputs, tuple(shape), invert)
+    if invert:
+        raise click.UsageError("--invert is for image input.")
     if len(inputs) > 1:
         raise click.UsageError("Give one .npy or .csv file, or one or more image files.")
     path = inputs[0]
@@ -399,34 +486,41 @@ def read_inputs(model, dataset: str | None, inputs: list[Path]) -> np.ndarray:
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--proba", is_flag=True, help="Print class probabilities (classifiers with predict_proba).")
+@click.option("--invert", is_flag=True, help="Invert images first (for dark garments on a light background).")
 @trust_option
 @common_options
-def predict(model_file: Path, inputs: tuple[Path, ...], proba: bool, trust_pickle: bool) -> None:
+def predict(model_file: Path, inputs: tuple[Path, ...], proba: bool, invert: bool, trust_pickle: bool) -> None:
     """Predict for the rows of a .npy or .csv file, or for image files (Fashion models).
 
-    Prints CSV to stdout: one row per sample. Fashion predictions carry the class name.
+    Prints CSV to stdout: one row per sample (with a file column for images). Fashion
+    predictions carry the class name.
     """
-    from skann._registry import kind_of
+    from skann._registry import final_estimator, kind_of
     from skann.datasets import FASHION_CLASS_NAMES
 
     model = load_model(model_file, trust_pickle)
     kind = kind_of(model)
     dataset = kind.dataset if kind else None
-    X = read_inputs(model, dataset, list(inputs))
+    X = read_inputs(model, dataset, list(inputs), invert)
+    files = [[p.name] for p in inputs] if is_images(list(inputs)) else [[] for _ in range(len(X))]
+    file_column = ["file"] if is_images(list(inputs)) else []
     names = FASHION_CLASS_NAMES if dataset == "fashion" else None
     writer = csv.writer(sys.stdout, lineterminator="\n")
     if proba:
         if not hasattr(model, "predict_proba"):
-            raise click.UsageError(f"{type(model).__name__} gives no probabilities; drop --proba.")
+            raise click.UsageError(
+                f"{type(final_estimator(model)).__name__} gives no probabilities (it scores, it does not "
+                "estimate probabilities); drop --proba."
+            )
         probabilities = model.predict_proba(X)
         classes = model.classes_
-        writer.writerow([names[int(c)] if names else str(c) for c in classes])
-        writer.writerows([[f"{p:.6f}" for p in row] for row in probabilities])
+        writer.writerow(file_column + [names[int(c)] if names else str(c) for c in classes])
+        writer.writerows([f + [f"{p:.6f}" for p in row] for f, row in zip(files, probabilities)])
         return
     predictions = model.predict(X)
     if names is not None:
-        writer.writerow(["prediction", "class_name"])
-        writer.writerows([[int(p), names[int(p)]] for p in predictions])
+        writer.writerow(file_column + ["prediction", "class_name"])
+        writer.writerows([f + [int(p), names[int(p)]] for f, p in zip(files, predictions)])
     else:
         writer.writerow(["prediction"])
         writer.writerows([[f"{float(p):.6f}"] if np.ndim(p) == 0 else list(p) for p in predictions])
@@ -468,7 +562,7 @@ def search(dataset, kind, n_iter, cv, epochs, n_jobs, halving, use_dask, schedul
 
     from skann._progress import count_fits
     from skann._registry import KINDS, final_estimator, headline, score_metrics
-    from skann.search import epochs_parameter, halving_search, search_space
+    from skann.search import epochs_parameter, format_params, halving_search, search_space
 
     if use_dask and scheduler:
         raise click.UsageError("Use --dask or --scheduler ADDRESS, not both.")
@@ -502,10 +596,14 @@ def search(dataset, kind, n_iter, cv, epochs, n_jobs, halving, use_dask, schedul
     results = searcher.cv_results_
     order = np.argsort(results["rank_test_score"])[:5]
     score_name = "accuracy" if is_classifier(best) else "R²"
-    click.echo(f"{len(results['params'])} candidates, {cv}-fold CV on {split.source}:")
+    if halving:  # cv_results_ holds a row per candidate and round
+        click.echo(f"{searcher.n_candidates_[0]} candidates over {searcher.n_iterations_} rounds "
+                   f"({len(results['params'])} trainings), {cv}-fold CV on {split.source}:")
+    else:
+        click.echo(f"{len(results['params'])} candidates, {cv}-fold CV on {split.source}:")
     print_table(
         [[str(results["rank_test_score"][i]), f"{results['mean_test_score'][i]:.4f}",
-          ", ".join(f"{k.split('__')[-1]}={_short(v)}" for k, v in sorted(results["params"][i].items()))]
+          format_params({k.split("__")[-1]: v for k, v in results["params"][i].items()})]
          for i in order],
         ["rank", f"CV {score_name}", "parameters"],
     )
@@ -517,12 +615,8 @@ def search(dataset, kind, n_iter, cv, epochs, n_jobs, halving, use_dask, schedul
     if plot_file is not None:
         from skann.plot import plot_search_results
 
-        plot_search_results(searcher, path=plot_file)
+        plot_search_results(searcher, title=f"{kind} search on {split.source}", path=plot_file)
         click.echo(f"plot written to {plot_file}")
-
-
-def _short(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None:
@@ -555,7 +649,7 @@ def info(model_file: Path, trust_pickle: bool) -> None:
     """Describe a saved model: class, versions, parameters, training, network."""
     from sklearn.pipeline import Pipeline
 
-    from skann._registry import final_estimator
+    from skann._registry import final_estimator, plural
     from skann.persistence import read_metadata
 
     model = load_model(model_file, trust_pickle)
@@ -576,16 +670,17 @@ def info(model_file: Path, trust_pickle: bool) -> None:
     if not hasattr(est, "model_"):
         click.echo("fitted:      no")
         return
-    click.echo(f"fitted:      {est.n_iter_} epochs on {est.n_features_in_} features"
+    click.echo(f"fitted:      {plural(est.n_iter_, 'epoch')} on {est.n_features_in_} features"
                + (f", classes {np.asarray(est.classes_).tolist()}" if hasattr(est, "classes_") else ""))
     last = {k: v[-1] for k, v in est.history_.items() if v}
     click.echo("last epoch:  " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k != "learning_rate"))
     network = est.model_
     click.echo(f"network:     {network.name}, {network.count_params():,} weights")
+    rows = []
     for layer in network.layers:
-        shape = getattr(layer, "output", None)
-        shape = getattr(shape, "shape", None)
-        click.echo(f"  {layer.name:<16} {type(layer).__name__:<14} {'' if shape is None else tuple(shape)}")
+        shape = getattr(getattr(layer, "output", None), "shape", None)
+        rows.append([layer.name, type(layer).__name__, "" if shape is None else str(tuple(shape)), f"{layer.count_params():,}"])
+    print_table(rows, ["layer", "type", "output shape", "weights"], indent="  ")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,9 +15,10 @@ from skann._registry import (
     fit_on_split,
     headline,
     load_or_sample,
+    plural,
     score_metrics,
 )
-from skann.datasets import FASHION_CLASS_NAMES
+from skann.datasets import CALIFORNIA_TARGET_CAP, CALIFORNIA_TARGET_UNIT, FASHION_CLASS_NAMES
 
 ORDER = ("fashion", "perceptron", "housing", "wide-deep")
 
@@ -72,7 +73,7 @@ def run_demo(
             {
                 "model": kind.title,
                 "data": f"{split.source} ({len(split.y_train):,} train / {len(split.y_test):,} test)",
-                "setting": ("quick: " if quick else "book: ") + _describe(settings) + f" ({est.n_iter_} epochs run)",
+                "setting": ("quick: " if quick else "book: ") + _describe(settings) + f" ({plural(est.n_iter_, 'epoch')} run)",
                 "result": headline(metrics),
                 "book": kind.book_figure,
                 "metrics": metrics,
@@ -87,7 +88,9 @@ def run_demo(
 
 
 def _plots(plot, kind, model, est, split, folder: Path) -> None:
-    name, title = kind.name, kind.title
+    name = kind.name
+    # A figure made from the bundled subset says so: its figures are not the full data's.
+    title = kind.title + (f" ({split.source}, {len(split.y_test):,} test images)" if split.is_sample else "")
     if name != "perceptron":
         plot.plot_learning_curves(est, title=title, path=folder / f"{name}_learning_curves.png")
     y_pred = model.predict(split.X_test)
@@ -96,7 +99,8 @@ def _plots(plot, kind, model, est, split, folder: Path) -> None:
                                    path=folder / f"{name}_confusion_matrix.png")
         if name == "fashion":
             plot.plot_image_grid(split.X_test, split.y_test, y_pred, class_names=FASHION_CLASS_NAMES,
+                                 title=f"{title}: the first 30 test images",
                                  path=folder / "fashion_predictions.png")
     else:
-        plot.plot_predicted_vs_actual(split.y_test, y_pred, title=title,
-                                      path=folder / f"{name}_predicted_vs_actual.png")
+        plot.plot_predicted_vs_actual(split.y_test, y_pred, title=title, unit=CALIFORNIA_TARGET_UNIT,
+                                      cap=CALIFORNIA_TARGET_CAP, path=folder / f"{name}_predicted_vs_actual.png")

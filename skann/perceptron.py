@@ -8,14 +8,19 @@ import numbers
 import keras
 import numpy as np
 from keras import ops
+from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _check_sample_weight
 
 from skann._book import BOOK_CONSTRAINTS, BookNetwork
+from skann._pipeline import VALIDATION_BATCH, epochs_of, within_thread_limit
+from skann._quiet import float64_graphs_quietly
 from skann.builders import build_perceptron
-from skann.wrappers import KerasClassifier
+from skann.wrappers import KerasClassifier, make_optimizer
 
-__all__ = ["PerceptronBaseline", "perceptron_loss"]
+__all__ = ["PerceptronBaseline", "PerceptronLoss", "perceptron_loss"]
 
 
 @keras.saving.register_keras_serializable(package="skann")
@@ -31,16 +36,163 @@ def perceptron_loss(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(package="skann")
+class PerceptronLoss(keras.losses.Loss):
+    """:func:`perceptron_loss` summed over the rows of a batch, in float64.
+
+    Summed, not averaged: in training each row of a step is another unit's sample (see
+    :class:`PerceptronBaseline`), and every unit takes its full step ``eta0 * y * x``.
+    """
+
+    def __init__(self, name: str = "perceptron_loss", reduction: str = "sum", dtype="float64"):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return perceptron_loss(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="skann")
 def mistakes(y_true, y_pred):
-    """Fraction of samples with at least one unit on the wrong side (or on the boundary)."""
-    wrong = ops.cast(y_true * y_pred <= 0, "float32")
-    return ops.max(wrong, axis=-1)
+    """1 for a row with a unit on the wrong side of its boundary (or on it), else 0.
+
+    Units whose target is 0 in the row take no part (see :class:`PerceptronBaseline`: in
+    training, row k of a step is unit k's sample).
+    """
+    wrong = ops.logical_and(y_true * y_pred <= 0, ops.not_equal(y_true, 0))
+    return ops.max(ops.cast(wrong, "float32"), axis=-1)
 
 
-class _StopWhenNoMistakes(keras.callbacks.Callback):
+@keras.saving.register_keras_serializable(package="skann")
+class UnitLosses(keras.metrics.Metric):
+    """Sum of :func:`perceptron_loss` per unit over an epoch, unweighted (what scikit-learn's
+    SGD compares between epochs to stop); ``result()`` is their total."""
+
+    def __init__(self, units: int, name: str = "unit_losses", dtype="float64"):
+        super().__init__(name=name, dtype=dtype)
+        self.units = units
+        self.sums = self.add_variable(shape=(units,), initializer="zeros", name="sums", dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        margin = ops.cast(y_true, self.dtype) * ops.cast(y_pred, self.dtype)
+        self.sums.assign_add(ops.sum(ops.where(margin <= 0, -margin, ops.zeros_like(margin)), axis=0))
+
+    def result(self):
+        return ops.sum(self.sums)
+
+    def get_config(self) -> dict:
+        return {"units": self.units, "name": self.name, "dtype": self.dtype}
+
+
+MAX_INT = np.iinfo(np.int32).max
+
+
+def sgd_shuffle_permutation(n_samples: int, seed: int) -> np.ndarray:
+    """The permutation scikit-learn's SGD applies to its sample order at each epoch.
+
+    Its sequential dataset shuffles in place with a Fisher-Yates pass drawing from a 32-bit
+    xorshift generator, given the same ``seed`` at every epoch: epoch e sees the order of
+    epoch e - 1 permuted once more by this same permutation.
+    """
+    state = seed & 0xFFFFFFFF
+    order = list(range(n_samples))
+    for i in range(n_samples - 1):
+        if state == 0:
+            state = 1
+        state ^= (state << 13) & 0xFFFFFFFF
+        state ^= state >> 17
+        state ^= (state << 5) & 0xFFFFFFFF
+        j = i + (state & 0x7FFFFFFF) % (n_samples - i)
+        order[i], order[j] = order[j], order[i]
+    return np.asarray(order, dtype=np.int64)
+
+
+def sgd_shuffle_seeds(random_state, n_units: int) -> list[int]:
+    """The shuffle seed of each binary problem, drawn as scikit-learn's SGD draws them: one
+    stream for a binary target, else one seed per class, each starting its own stream (whose
+    first draw seeds the dataset's sampling, unused by the shuffle)."""
+    rng = check_random_state(random_state)
+    streams = [rng] if n_units == 1 else [np.random.RandomState(s) for s in rng.randint(MAX_INT, size=n_units)]
+    seeds = []
+    for stream in streams:
+        stream.randint(1, MAX_INT)
+        seeds.append(int(stream.randint(MAX_INT)))
+    return seeds
+
+
+class _OneVsRestSGD(keras.callbacks.Callback):
+    """Applies scikit-learn's SGD stopping rule to each unit of the perceptron.
+
+    In training, each step is a batch of one sample per unit: row k is unit k's next sample
+    in its own shuffled order, with a target only in column k (a diagonal target matrix), so
+    the units learn exactly as separate binary perceptrons would. At the end of every epoch
+    this callback checks the live units' weights are finite and applies the stopping rule
+    per unit (mean training loss, or validation accuracy, not improving by ``tol`` for
+    ``n_iter_no_change`` epochs). A unit that stops keeps the weights it stopped with (they
+    are put back at the end: its later steps touch only its own column); the fit ends when
+    no unit is left.
+    """
+
+    def __init__(self, estimator, n_train: int, n_units: int, validation):
+        super().__init__()
+        self.estimator = estimator
+        self.n_train = n_train
+        self.validation = validation  # (X, codes, weights) for early stopping, else None
+        self.best = np.full(n_units, np.inf if validation is None else -np.inf)
+        self.no_improvement = np.zeros(n_units, dtype=int)
+        self.live = np.ones(n_units, dtype=bool)
+        self.frozen: dict[int, tuple[np.ndarray, float]] = {}
+        self.epochs_run = 0
+
     def on_epoch_end(self, epoch, logs=None):
-        if logs and logs.get("mistakes", 1.0) == 0.0:
+        est = self.estimator
+        self.epochs_run += 1
+        kernel, bias = est._tlu_weights()
+        finite = np.isfinite(kernel).all(axis=0) & np.isfinite(bias)
+        if not finite[self.live].all():
+            raise ValueError(
+                f"{type(est).__name__} diverged: its weights overflowed at epoch "
+                f"{self.epochs_run} of this fit (eta0={est.eta0}). Scale the inputs (e.g. "
+                "StandardScaler or PixelScaler) or lower eta0."
+            )
+        sums = np.asarray(_unit_losses(self.model).sums)
+        if logs is not None:
+            logs.pop("unit_losses", None)
+        tol = -np.inf if est.tol is None else est.tol
+        if self.validation is None:
+            value = sums / self.n_train
+            worse, better = value > self.best - tol, value < self.best
+        else:
+            X_val, codes, weights = self.validation
+            value = np.average((X_val @ kernel + bias > 0) == (codes > 0), axis=0, weights=weights)
+            worse, better = value < self.best + tol, value > self.best
+        self.no_improvement = np.where(worse, self.no_improvement + 1, 0)
+        self.best = np.where(better, value, self.best)
+        for unit in np.flatnonzero(self.live & (self.no_improvement >= est.n_iter_no_change)):
+            self.frozen[unit] = (kernel[:, unit].copy(), bias[unit])
+            self.live[unit] = False
+        if not self.live.any():
             self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if not self.frozen:
+            return
+        layer = self.model.get_layer("tlu")
+        kernel = np.array(keras.ops.convert_to_numpy(layer.kernel))
+        bias = None if layer.bias is None else np.array(keras.ops.convert_to_numpy(layer.bias))
+        for unit, (column, intercept) in self.frozen.items():
+            kernel[:, unit] = column
+            if bias is not None:
+                bias[unit] = intercept
+        layer.kernel.assign(kernel)
+        if bias is not None:
+            layer.bias.assign(bias)
+
+
+def _unit_losses(model: keras.Model) -> UnitLosses:
+    for metric in model.metrics:
+        for inner in getattr(metric, "metrics", [metric]):
+            if isinstance(inner, UnitLosses):
+                return inner
+    raise RuntimeError("The perceptron's model was compiled without its UnitLosses metric.")
 
 
 def _no_probabilities(estimator) -> bool:
@@ -54,10 +206,17 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     (score > 0), one unit per class for more than two classes (one-vs-rest; ``predict`` is
     the arg-max of the scores). Trained with the perceptron learning rule
     ``w <- w + eta0 (y - y_hat) x``, i.e. SGD with a constant learning rate on
-    :func:`perceptron_loss`, one instance at a time, from all-zero weights, without
-    regularisation. Training stops when an epoch makes no mistakes, after ``max_iter``
-    epochs, or when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
-    epochs: the same knobs as ``sklearn.linear_model.Perceptron``.
+    :func:`perceptron_loss`, one instance at a time, from all-zero weights, in float64,
+    without regularisation.
+
+    It learns exactly as ``sklearn.linear_model.Perceptron`` does, with the same parameters:
+    for an int ``random_state`` the same sample order at every epoch (scikit-learn's
+    shuffle), each one-vs-rest unit trained as its own binary problem with its own order and
+    its own stop, the same stopping rule (the mean training loss, or with
+    ``early_stopping`` the accuracy on the same held-out samples, has not improved by ``tol``
+    for ``n_iter_no_change`` epochs; at most ``max_iter`` epochs), class and sample weights
+    applied alike: the same weights, ``n_iter_`` and predictions. In each training step,
+    row k of the batch is unit k's next sample and only unit k learns from it.
 
     Perceptrons output no probabilities: there is no ``predict_proba``
     (``hasattr(est, "predict_proba")`` is False); use ``decision_function``.
@@ -87,7 +246,9 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         ``tensorboard --logdir <log_dir>``. Needs ``pip install "skann[tensorboard]"``.
     warm_start : bool, default=False
     random_state : int, RandomState or None, default=None
-        Seeds the shuffling (the weights start at zero).
+        Seeds the shuffling and the early-stopping hold-out (the weights start at zero). An
+        int gives scikit-learn's order; a RandomState gives one seed drawn from a copy of it
+        (the same every fit), so scikit-learn, which draws from the instance itself, differs.
     steps_per_execution : int or "auto", default="auto"
         Training batches run per call into TensorFlow. "auto" runs 256 (about twice as fast
         per epoch as Keras' default of 1 for one-sample steps, with identical learning) when the fit
@@ -105,11 +266,12 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
     intercept_ : ndarray of shape (1,) or (n_classes,)
     history_ : dict
-        Per-epoch ``loss`` and ``mistakes`` (fraction of training samples misclassified
-        while the epoch ran).
+        Per-epoch ``loss`` (summed over the units) and ``mistakes`` (fraction of the
+        training steps of the epoch, over units, on the wrong side of a unit's boundary).
     log_run_dir_ : str
         The TensorBoard run folder of the last new fit (only when ``log_dir`` is set).
     n_iter_ : int
+        Epochs run by the last ``fit`` (the most of any unit), as scikit-learn counts.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 
@@ -121,7 +283,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     >>> iris = load_iris(as_frame=True)
     >>> X = iris.data[["petal length (cm)", "petal width (cm)"]].values
     >>> y = iris.target == 0  # Iris setosa
-    >>> per_clf = PerceptronBaseline(shuffle=False).fit(X, y)  # same order as sklearn's
+    >>> per_clf = PerceptronBaseline(random_state=42).fit(X, y)  # the book's Perceptron call
     >>> per_clf.predict([[2, 0.5], [3, 1]])
     array([ True, False])
     >>> per_clf.score(X, y)
@@ -186,7 +348,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         return self.max_iter
 
     def _fit_args(self, X) -> dict:
-        return {**super()._fit_args(X), "batch_size": 1}  # one instance per step
+        return {**super()._fit_args(X), "batch_size": 1}  # one instance (per unit) per step
 
     @property
     def patience(self) -> int:
@@ -195,33 +357,159 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     def _check_params(self) -> None:
         KerasClassifier._check_params(self)  # no hidden layers to check
 
+    def _encode_features(self, X):
+        return X.astype(np.float64, copy=False)  # as scikit-learn's SGD computes
+
     def _encode_targets(self, y: np.ndarray):
         # {-1, +1} per unit: one unit for two classes, one per class (one-vs-rest) otherwise.
         codes = super()._encode_targets(y)
         if self.target_type_ == "multiclass":
-            codes = np.eye(self.target_encoder_.output_units, dtype=np.float32)[codes.astype(int).ravel()]
-        return (2.0 * np.asarray(codes, dtype=np.float32) - 1.0)
+            codes = np.eye(self.target_encoder_.output_units)[codes.astype(int).ravel()]
+        return 2.0 * np.asarray(codes, dtype=np.float64) - 1.0
 
     def _build_keras_model(self) -> keras.Model:
         return build_perceptron(self.n_features_in_, self.target_encoder_.output_units, fit_intercept=self.fit_intercept)
 
     def _get_compile_kwargs(self) -> dict:
         return {
-            "optimizer": keras.optimizers.SGD(learning_rate=self.eta0),
-            "loss": perceptron_loss,
-            "metrics": [mistakes],
+            "optimizer": make_optimizer("sgd", {"learning_rate": self.eta0}),
+            # Summed over the rows of a step: each row is another unit's sample.
+            "loss": PerceptronLoss(),
+            "metrics": [mistakes, UnitLosses(self.target_encoder_.output_units)],
         }
 
-    def _extra_callbacks(self, has_validation: bool) -> list:
-        callbacks = super()._extra_callbacks(has_validation)
-        callbacks.append(_StopWhenNoMistakes())
-        if self.tol is not None and not self.early_stopping:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="loss", min_delta=self.tol, patience=self.n_iter_no_change
-                )
+    def _sample_weight(self, X, y, sample_weight):
+        # Absolute weights, as scikit-learn's SGD takes them; class weights are applied per
+        # unit with the sample order (_keras_fit_data).
+        if sample_weight is None:
+            return X, y, None
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True, allow_all_zero_weights=True)
+        if not np.any(sw > 0):
+            raise ValueError(
+                "No training samples had any weight: only zeros were passed in sample_weight, so "
+                "there is nothing to train on."
             )
-        return callbacks
+        return X, y, sw
+
+    def _validation_split(self, X, y, sample_weight, validation_data):
+        # The early-stopping hold-out stays in the shuffled order, skipped (_keras_fit_data).
+        return KerasClassifier._validation_split(self, X, y, sample_weight, validation_data)
+
+    def _extra_callbacks(self, has_validation: bool) -> list:
+        return []  # the stopping rule is part of the one-vs-rest schedule
+
+    def _keras_fit_data(self, X, y, args: dict) -> dict:
+        # scikit-learn's SGD, unit by unit: the same sample orders, class and sample weights,
+        # hold-out and stopping rule (see _OneVsRestSGD).
+        import tensorflow as tf
+
+        args.pop("batch_size")
+        shuffle = args.pop("shuffle", True)
+        args["shuffle"] = False
+        n_samples, n_units = y.shape
+        sample_weight = args.pop("sample_weight", None)
+        sample_weight = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        labels = None  # class indices, for stratifying the hold-out and class weights
+        if self.target_type_ in ("binary", "multiclass"):
+            labels = (y[:, 0] > 0).astype(int) if n_units == 1 else y.argmax(axis=1)
+        unit_weight = np.repeat(sample_weight[:, None], n_units, axis=1)
+        if self.class_weight is not None:
+            if labels is None:
+                raise ValueError(f"class_weight needs a binary or multiclass target, not {self.target_type_}.")
+            weights = compute_class_weight(self.class_weight, classes=self.classes_, y=self.classes_[labels])
+            if n_units == 1:
+                unit_weight[:, 0] *= weights[labels]
+            else:  # one-vs-rest: the class weight goes to the unit's positive samples
+                positive = labels[:, None] == np.arange(n_units)
+                unit_weight *= np.where(positive, weights[None, :], 1.0)
+
+        train_mask = np.ones(n_samples, dtype=bool)
+        validation = args.pop("validation_data", None)
+        held_out = None
+        if self.early_stopping:
+            if validation is not None:
+                X_val, y_val, *w_val = validation
+                held_out = (X_val, y_val, w_val[0] if w_val else None)
+            else:
+                rows = self._hold_out(labels, n_samples)
+                train_mask[rows] = False
+                held_out = (X[rows], y[rows], sample_weight[rows])
+
+
+        n_train = int(train_mask.sum())
+        schedule = _OneVsRestSGD(self, n_train, n_units, held_out)
+        args["callbacks"].insert(0, schedule)  # before History and TensorBoard read the logs
+        # One iterator for the whole fit: each execution of steps ends within an epoch.
+        self._apply_steps_per_execution(
+            self.model_, n_train * (args["epochs"] - args["initial_epoch"]), args["callbacks"], epoch_steps=n_train
+        )
+        args["steps_per_epoch"] = n_train
+        if validation is not None and not self.early_stopping:  # Keras reports val_loss
+            args["validation_data"], args["validation_steps"], _ = epochs_of(
+                validation, VALIDATION_BATCH, self.model_.steps_per_execution
+            )
+        permutations = None
+        if shuffle:
+            seeds = sgd_shuffle_seeds(self._seed, n_units)
+            permutations = np.stack([sgd_shuffle_permutation(n_samples, seed) for seed in seeds], axis=1)
+        X_t, codes_t, weight_t, train_t = (tf.constant(a) for a in (X, y, unit_weight, train_mask))
+        units = tf.range(n_units, dtype=tf.int64)
+        grid = np.broadcast_to(np.arange(n_units), (n_samples, n_units))
+        # (Written without transposes: TensorFlow logs an error for an integer transpose in
+        # tf.data on CPUs whose oneDNN lacks it.)
+        moves = None if permutations is None else tf.constant(np.stack([permutations, grid], axis=-1))
+
+        def next_epoch(position, _):
+            # position[:, k] is unit k's sample order; an epoch permutes it once more, and the
+            # held-out samples stay in it, skipped.
+            if moves is not None:
+                position = tf.gather_nd(position, moves)
+            if n_train == n_samples:
+                return position, position
+            kept = tf.where(tf.gather(train_t, position))  # (row, unit) pairs, row-major
+            rank = tf.gather_nd(tf.cumsum(tf.cast(tf.gather(train_t, position), tf.int64), axis=0) - 1, kept)
+            order = tf.scatter_nd(tf.stack([rank, kept[:, 1]], axis=1), tf.gather_nd(position, kept), (n_train, n_units))
+            return position, order
+
+        def steps(rows):  # a block of steps (rows: (steps, units)); per-step maps are slower
+            pairs = tf.stack([rows, tf.broadcast_to(units, tf.shape(rows))], axis=-1)
+            target = tf.linalg.diag(tf.gather_nd(codes_t, pairs))  # row k: unit k only
+            return tf.gather(X_t, rows), target, tf.gather_nd(weight_t, pairs)
+
+        start = tf.constant(np.repeat(np.arange(n_samples)[:, None], n_units, axis=1))
+        orders = tf.data.Dataset.range(1).repeat().scan(start, next_epoch)
+        data = orders.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(256).map(steps).unbatch())
+        return {"x": within_thread_limit(data).prefetch(2)}
+
+    def _hold_out(self, labels, n_samples: int) -> np.ndarray:
+        """Rows held out for early stopping, chosen as scikit-learn's SGD chooses them."""
+        from sklearn.model_selection import ShuffleSplit
+
+        splitter = (StratifiedShuffleSplit if labels is not None else ShuffleSplit)(
+            test_size=self.validation_fraction, random_state=self._seed
+        )
+        try:
+            _, rows = next(splitter.split(np.zeros((n_samples, 1)), labels))
+        except ValueError as error:
+            raise ValueError(
+                f"early_stopping cannot hold out validation_fraction={self.validation_fraction} of "
+                f"{n_samples} samples ({error}). Use more samples, another validation_fraction, "
+                "or validation_data."
+            ) from error
+        return rows
+
+    def _fit_keras_model(self, X, y, sample_weight, validation, epochs, *, initial_epoch, new_model, **kwargs):
+        with float64_graphs_quietly():
+            super()._fit_keras_model(
+                X, y, sample_weight, validation, epochs, initial_epoch=initial_epoch, new_model=new_model, **kwargs
+            )
+        self.n_iter_ = self.current_epoch - initial_epoch  # epochs of this call, as scikit-learn counts
+
+    def _tlu_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Kernel (n_features, n_units) and bias (n_units,) of the ``tlu`` layer."""
+        layer = self.model_.get_layer("tlu")
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        return kernel, (np.zeros(kernel.shape[1]) if layer.bias is None else keras.ops.convert_to_numpy(layer.bias))
 
     def decision_function(self, X) -> np.ndarray:
         """Scores ``XW + b``: shape (n_samples,) for two classes, else (n_samples, n_classes)."""
@@ -243,9 +531,8 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
 
     @property
     def coef_(self) -> np.ndarray:
-        return np.asarray(self.model_.get_layer("tlu").kernel).T
+        return self._tlu_weights()[0].T
 
     @property
     def intercept_(self) -> np.ndarray:
-        layer = self.model_.get_layer("tlu")
-        return np.asarray(layer.bias) if layer.use_bias else np.zeros(layer.units)
+        return self._tlu_weights()[1]

@@ -57,6 +57,30 @@ def _finish(fig: Figure, path: str | os.PathLike | None) -> Figure:
     return fig
 
 
+# Keras' metric names, as a reader of the plot would say them.
+_METRIC_WORDS = (
+    ("root_mean_squared_error", "RMSE"),
+    ("mean_squared_error", "MSE"),
+    ("mean_absolute_error", "MAE"),
+    ("sparse_categorical_accuracy", "accuracy"),
+    ("categorical_accuracy", "accuracy"),
+    ("binary_accuracy", "accuracy"),
+)
+
+
+def readable_metric(name: str) -> str:
+    """``"aux_output_root_mean_squared_error"`` -> ``"aux output RMSE"``."""
+    for keras_name, short in _METRIC_WORDS:
+        name = name.replace(keras_name, short)
+    return name.replace("_", " ")
+
+
+def _integer_ticks(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _history(source) -> dict[str, list[float]]:
     history = getattr(source, "history_", source)
     history = getattr(history, "history", history)  # a keras History object
@@ -75,7 +99,7 @@ def plot_learning_curves(
     title: str | None = None,
     path: str | os.PathLike | None = None,
 ) -> Figure:
-    """Training and validation curves per epoch, one panel per loss/metric.
+    """Training and validation curves per epoch, one panel per loss/metric (three per row).
 
     Parameters
     ----------
@@ -99,6 +123,8 @@ def plot_learning_curves(
     >>> [ax.get_title() for ax in fig.axes]
     ['loss']
     """
+    from matplotlib.lines import Line2D
+
     values = _history(history)
     names = [k for k in values if not k.startswith("val_") and k != "learning_rate"]
     names += [k[4:] for k in values if k.startswith("val_") and k[4:] not in values]
@@ -107,16 +133,25 @@ def plot_learning_curves(
         if unknown:
             raise ValueError(f"No per-epoch values for {unknown}; the history has {names}.")
         names = list(metrics)
-    fig, axes = _new_figure(None, (4.5 * len(names), 3.5), 1, len(names))
+    n_cols = min(3, len(names))
+    n_rows = -(-len(names) // n_cols)
+    fig, axes = _new_figure(None, (4.5 * n_cols, 3.3 * n_rows), n_rows, n_cols)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
     for ax, name in zip(axes.ravel(), names):
-        for key, label, style in ((name, "training", "-"), ("val_" + name, "validation", "--")):
+        for key, style in ((name, "-"), ("val_" + name, "--")):
             if key in values:
                 epochs = np.arange(1, len(values[key]) + 1)
-                ax.plot(epochs, values[key], style, marker="." if len(epochs) < 30 else None, label=label)
-        ax.set_title(name)
+                ax.plot(epochs, values[key], style, color="C0" if style == "-" else "C1",
+                        marker="." if len(epochs) < 30 else None)
+        ax.set_title(readable_metric(name))
         ax.set_xlabel("epoch")
+        _integer_ticks(ax.xaxis)
         ax.grid(True, alpha=0.3)
-        ax.legend()
+    key = [Line2D([], [], color="C0", linestyle="-", label="training")]
+    if any(k.startswith("val_") for k in values):
+        key.append(Line2D([], [], color="C1", linestyle="--", label="validation"))
+    axes.ravel()[0].legend(handles=key, fontsize=8)
     if title:
         fig.suptitle(title)
     return _finish(fig, path)
@@ -186,9 +221,10 @@ def plot_image_grid(
     class_names: Sequence[str] | None = None,
     n_images: int = 30,
     n_cols: int = 10,
+    title: str | None = None,
     path: str | os.PathLike | None = None,
 ) -> Figure:
-    """A grid of images titled with their labels; wrong predictions in red.
+    """A grid of images titled with their labels; wrong predictions in red, with a key.
 
     Parameters
     ----------
@@ -201,6 +237,7 @@ def plot_image_grid(
     n_images : int, default=30
         Draw the first ``n_images``.
     n_cols : int, default=10
+    title : str, default=None
     path : str or path-like, default=None
 
     Returns
@@ -236,6 +273,13 @@ def plot_image_grid(
             ax.set_title(text, fontsize=7, color="red" if wrong else "black")
         elif y_true is not None:
             ax.set_title(name(y_true[i]), fontsize=7)
+    if y_pred is not None and y_true is not None:
+        wrong = int(np.sum(np.asarray(y_pred[: len(images)]) != np.asarray(y_true[: len(images)])))
+        fig.supxlabel(f"each image: predicted class (true class); red: wrong ({wrong} of {len(images)})", fontsize=9)
+    elif y_pred is not None:
+        fig.supxlabel("each image: predicted class", fontsize=9)
+    if title:
+        fig.suptitle(title)
     return _finish(fig, path)
 
 
@@ -244,6 +288,8 @@ def plot_predicted_vs_actual(
     y_pred,
     *,
     title: str | None = None,
+    unit: str | None = None,
+    cap: float | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike | None = None,
 ) -> Figure:
@@ -255,6 +301,10 @@ def plot_predicted_vs_actual(
     ----------
     y_true, y_pred : array-like of shape (n_samples,)
     title : str, default=None
+    unit : str, default=None
+        The target's unit, for the axis labels (e.g. ``"$100,000"`` for California housing).
+    cap : float, default=None
+        A ceiling the target was clipped at (California housing: 5.0), drawn and noted.
     ax : matplotlib Axes, default=None
     path : str or path-like, default=None
 
@@ -275,20 +325,44 @@ def plot_predicted_vs_actual(
         scatter_kwargs={"alpha": 0.3, "s": 6},
     )
     rmse = root_mean_squared_error(y_true, y_pred)
-    axes[0, 0].set_title(f"{title + ': ' if title else ''}RMSE {rmse:.4f}")
+    ax = axes[0, 0]
+    ax.set_title(f"{title + ': ' if title else ''}RMSE {rmse:.4f}")
+    unit_text = f" ({unit})" if unit else ""
+    ax.set_xlabel(f"predicted{unit_text}")
+    ax.set_ylabel(f"actual{unit_text}")
+    values = np.concatenate([np.ravel(y_true), np.ravel(y_pred)])
+    low, high = np.floor(values.min()), np.ceil(values.max())
+    ax.set_aspect("equal", adjustable="box")  # square, with the limits below kept
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+    if cap is not None:
+        ax.axhline(cap, color="0.4", linewidth=0.8, linestyle=":")
+        ax.annotate(f"target capped at {cap:g}", (low, cap), xytext=(4, -12), textcoords="offset points",
+                    fontsize=8, color="0.3")
     return _finish(fig, path)
 
 
-def plot_search_results(search, *, path: str | os.PathLike | None = None) -> Figure:
+def plot_search_results(
+    search, *, score_name: str | None = None, title: str | None = None, path: str | os.PathLike | None = None
+) -> Figure:
     """Mean cross-validated score against each searched hyperparameter.
 
     One panel per hyperparameter that took more than one value; error bars are the standard
     deviation over folds, the best candidate is marked. Numeric ranges spanning more than
-    two decades get a log axis; other values (strings, tuples) are placed side by side.
+    two decades get a log axis; integer ones integer ticks; other values (strings, tuples)
+    are placed side by side.
 
     Parameters
     ----------
     search : fitted GridSearchCV, RandomizedSearchCV, Halving*SearchCV, or its ``cv_results_``
+    score_name : str, default=None
+        The score's name for the axis; default: the search's ``scoring`` when it is a name,
+        else accuracy for a classifier and R² for a regressor.
+    title : str, default=None
     path : str or path-like, default=None
 
     Returns
@@ -298,6 +372,8 @@ def plot_search_results(search, *, path: str | os.PathLike | None = None) -> Fig
     results: Mapping[str, Any] = getattr(search, "cv_results_", search)
     if not isinstance(results, Mapping) or "params" not in results:
         raise ValueError("Expected a fitted search (with cv_results_) or its cv_results_ dict.")
+    if score_name is None:
+        score_name = _score_name(search)
     scores = np.asarray(results["mean_test_score"], dtype=float)
     stds = np.asarray(results.get("std_test_score", np.zeros_like(scores)), dtype=float)
     if "iter" in results:  # successive halving: the scores of the last round are comparable
@@ -322,6 +398,8 @@ def plot_search_results(search, *, path: str | os.PathLike | None = None) -> Fig
             positive = x[x > 0]
             if positive.size == x.size and positive.max() / positive.min() > 100:
                 ax.set_xscale("log")
+            elif all(isinstance(v, (int, np.integer)) for v in raw):
+                _integer_ticks(ax.xaxis)
         else:
             labels = sorted({v if isinstance(v, str) else repr(v) for v in raw})
             x = np.array([labels.index(v if isinstance(v, str) else repr(v)) for v in raw], dtype=float)
@@ -331,10 +409,27 @@ def plot_search_results(search, *, path: str | os.PathLike | None = None) -> Fig
             ax.plot(x[~last], scores[~last], "o", color="0.75", label="earlier rounds")
         ax.plot(x[best], scores[best], "*", markersize=14, color="C3", label="best")
         ax.set_xlabel(key.split("__")[-1] if key.count("__") == 1 else key)
-        ax.set_ylabel("mean CV score")
+        ax.set_ylabel(f"mean CV {score_name}")
         ax.grid(True, alpha=0.3)
     axes.ravel()[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _finish(fig, path)
+
+
+def _score_name(search) -> str:
+    scoring = getattr(search, "scoring", None)
+    if isinstance(scoring, str):
+        return readable_metric(scoring.removeprefix("neg_")) + (" (negated)" if scoring.startswith("neg_") else "")
+    estimator = getattr(search, "estimator", None)
+    if scoring is None and estimator is not None:
+        from sklearn.base import is_classifier, is_regressor
+
+        if is_classifier(estimator):
+            return "accuracy"
+        if is_regressor(estimator):
+            return "R²"
+    return "score"
 
 
 def plot_learning_rate_finder(result, *, ax: Axes | None = None, path: str | os.PathLike | None = None) -> Figure:

@@ -35,9 +35,21 @@ __all__ = [
     "epochs_parameter",
     "find_learning_rate",
     "fit_with_dask",
+    "format_params",
     "halving_search",
     "search_space",
 ]
+
+
+def format_params(params: dict) -> str:
+    """``"learning_rate=0.0123, n_hidden=2"``: a candidate's parameters for people to read
+    (floats to 3 significant digits, NumPy scalars as plain numbers, Pipeline prefixes kept)."""
+    def short(value) -> str:
+        if isinstance(value, np.generic):
+            value = value.item()
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    return ", ".join(f"{name}={short(value)}" for name, value in sorted(params.items()))
 
 
 def _final_step(estimator) -> tuple[BaseEstimator, str]:

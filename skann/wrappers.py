@@ -42,6 +42,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from skann._inference import numpy_forward
+from skann._pipeline import VALIDATION_BATCH, epochs_of
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
 from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, TargetReshaper
 from skann.persistence import model_from_bytes, model_to_bytes
@@ -101,6 +102,9 @@ def _restore_variables(model, values: list[np.ndarray]) -> None:
 def make_optimizer(optimizer, arguments: dict) -> keras.optimizers.Optimizer:
     """A fresh optimizer from a name, class or instance, with ``arguments`` applied."""
     cls = _optimizer_class(optimizer)
+    rate = arguments.get("learning_rate")
+    if isinstance(rate, numbers.Integral) and not isinstance(rate, bool):
+        arguments = {**arguments, "learning_rate": float(rate)}  # Keras fails on an int (CLI: -p learning_rate=1)
     if isinstance(optimizer, keras.optimizers.Optimizer):
         # Never reuse the instance: its slots belong to one model, and clones must not share it.
         return cls.from_config(optimizer.get_config() | arguments)
@@ -124,6 +128,9 @@ def _optimizer_class(optimizer) -> type:
         f"optimizer must be a name, a keras.optimizers.Optimizer class or instance; got {optimizer!r}."
     )
 
+
+# Keras fit arguments that only its array adapter handles.
+_KERAS_ARRAY_ARGS = ("validation_split", "class_weight", "steps_per_epoch", "validation_steps")
 
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
 _PREDICT_HOOKS = ("on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
@@ -1035,9 +1042,28 @@ class BaseWrapper(BaseEstimator):
         self.n_iter_ = self.current_epoch
 
     def _keras_fit_data(self, X, y, args: dict) -> dict:
-        """The data arguments of ``keras.Model.fit`` (may take over entries of ``args``): the
-        arrays, as SciKeras gives them, so Keras' own array handling applies."""
-        return {"x": X, "y": y}
+        """The data arguments of ``keras.Model.fit`` (may take over entries of ``args``).
+
+        An index-gather tf.data pipeline (see ``skann._pipeline``: fits of many short epochs
+        run ~1.6-2x faster than through Keras' array adapter), or the arrays themselves when a
+        ``fit`` argument needs Keras' own array handling (``validation_split``, Keras'
+        ``class_weight``, ``steps_per_epoch``, ``shuffle="batch"``).
+        """
+        if any(args.get(k) for k in _KERAS_ARRAY_ARGS) or args.get("shuffle", True) not in (True, False):
+            return {"x": X, "y": y}
+        args.pop("validation_split", None)  # 0.0: SciKeras' default
+        batch_size, shuffle = args.pop("batch_size", None) or 32, args.pop("shuffle", True)
+        steps = self.model_.steps_per_execution
+        validation = args.pop("validation_data", None)
+        if validation is not None:
+            validation_batch = args.pop("validation_batch_size", None) or VALIDATION_BATCH
+            args["validation_data"], args["validation_steps"], _ = epochs_of(validation, validation_batch, steps)
+        args["shuffle"] = False  # the dataset shuffles itself
+        data, args["steps_per_epoch"], callbacks = epochs_of(
+            (X, y, args.pop("sample_weight", None)), batch_size, steps, shuffle, self._seed, args["initial_epoch"]
+        )
+        args["callbacks"] = callbacks + args["callbacks"]
+        return {"x": data}
 
     # ------------------------------------------------------------------ callbacks
     def _callbacks_from(self, destination: str) -> list:
@@ -1084,13 +1110,18 @@ class BaseWrapper(BaseEstimator):
             return 1
         return self._auto_steps_per_execution
 
-    def _apply_steps_per_execution(self, model: keras.Model, batches: int, callbacks: list) -> None:
+    def _apply_steps_per_execution(
+        self, model: keras.Model, batches: int, callbacks: list, epoch_steps: int | None = None
+    ) -> None:
         # Set after compile, before the first step function is traced; a network trained
         # further (warm_start, partial_fit) gets its step functions rebuilt only on change.
-        # A value the user compiled the model with is theirs to keep.
+        # A value the user compiled the model with is theirs to keep. With ``epoch_steps``,
+        # rounded down to a divisor of it, so that no execution runs across two epochs.
         if self.steps_per_execution == "auto" and getattr(self, "_compiled_steps", 1) != 1:
             return
         steps = self._steps_per_execution(batches, callbacks)
+        if epoch_steps is not None:
+            steps = max(d for d in range(1, min(steps, epoch_steps) + 1) if epoch_steps % d == 0)
         if model.steps_per_execution != steps:
             model.steps_per_execution = steps
             model.train_function = model.test_function = model.predict_function = None

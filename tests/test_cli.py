@@ -7,6 +7,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 
 import joblib
 import numpy as np
@@ -114,14 +115,25 @@ def test_fashion_images_and_probabilities(tmp_path):
     for i in range(4):
         images.append(tmp_path / f"item{i}.png")
         Image.fromarray(split.X_test[i]).save(images[-1])
-    rows = list(csv.reader(io.StringIO(run("predict", model_path, *images).output)))
+    result = run("predict", model_path, *images)
+    rows = list(csv.reader(io.StringIO(result.output)))
     expected = model.predict(split.X_test[:4])
-    assert rows[0] == ["prediction", "class_name"]
-    assert [(int(r[0]), r[1]) for r in rows[1:]] == [(int(p), FASHION_CLASS_NAMES[p]) for p in expected]
+    assert rows[0] == ["file", "prediction", "class_name"]
+    assert [(r[0], int(r[1]), r[2]) for r in rows[1:]] == [
+        (f"item{i}.png", int(p), FASHION_CLASS_NAMES[p]) for i, p in enumerate(expected)
+    ]
+    assert "light border" not in result.stderr
 
     rows = list(csv.reader(io.StringIO(run("predict", model_path, images[0], "--proba").output)))
-    assert rows[0] == list(FASHION_CLASS_NAMES)
-    np.testing.assert_allclose([float(v) for v in rows[1]], model.predict_proba(split.X_test[:1])[0], atol=1e-6)
+    assert rows[0] == ["file", *FASHION_CLASS_NAMES]
+    np.testing.assert_allclose([float(v) for v in rows[1][1:]], model.predict_proba(split.X_test[:1])[0], atol=1e-6)
+
+    # A dark garment on a light background: warned about, and --invert reads it as Fashion-MNIST does.
+    Image.fromarray(255 - split.X_test[0]).save(tmp_path / "inverted.png")
+    result = run("predict", model_path, tmp_path / "inverted.png")
+    assert "inverted.png has a light border" in result.stderr and "add --invert" in result.stderr
+    rows = list(csv.reader(io.StringIO(run("predict", model_path, tmp_path / "inverted.png", "--invert").output)))
+    assert int(rows[1][1]) == expected[0]
 
     Image.fromarray(split.X_test[0]).resize((32, 32)).save(tmp_path / "big.png")
     result = run("predict", model_path, tmp_path / "big.png", ok=False)
@@ -135,8 +147,12 @@ def test_fashion_images_and_probabilities(tmp_path):
     "args, message",
     [
         (["fit", "mnist", "--out", "m.skann"], "'mnist' is not one of"),
-        (["fit", "housing", "-p", "epochz=3", "--out", "m.skann"], "Invalid parameter epochz"),
+        (["fit", "housing", "-p", "epochz=3", "--out", "m.skann"], "no parameter 'epochz'; did you mean 'epochs'?"),
+        (["fit", "housing", "-p", "epochs=ten", "--out", "m.skann"], "epochs must be an int; got 'ten'"),
         (["fit", "housing", "-p", "epochs=0", "--out", "m.skann"], "'epochs' parameter"),
+        (["fit", "housing", "-p", "activation=foo", "--out", "m.skann"], "'foo' is not a Keras activation"),
+        (["fit", "housing", "-p", "n_neurons=(300, 100)", "--out", "m.skann"], "but n_hidden=3"),
+        (["fit", "housing", "-p", "optimizer=adamm", "--out", "m.skann"], "Could not interpret optimizer 'adamm'"),
         (["fit", "housing", "-p", "epochs", "--out", "m.skann"], "is not name=value"),
         (["fit", "housing"], "Missing option '--out'"),
         (["evaluate", "no-such-file.skann"], "does not exist"),
@@ -150,7 +166,35 @@ def test_usage_errors_exit_2(args, message, tmp_path, monkeypatch):
     result = run(*args, ok=False)
     assert result.exit_code == 2, result.output
     assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "--help" in result.stderr  # one line, with where to look
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_parameter_names_and_types_are_checked_before_tensorflow_loads():
+    code = (
+        "import sys, click\n"
+        "from skann.cli import main\n"
+        "try:\n"
+        "    main(['fit', 'housing', '-p', 'n_neuron=10', '--out', 'm.skann'], standalone_mode=False)\n"
+        "except click.UsageError as exc:\n"
+        "    print(exc.format_message())\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.stdout.splitlines()[0].startswith("housing has no parameter 'n_neuron'; did you mean 'n_neurons'?")
+    assert result.stdout.splitlines()[-1] == "False"
+
+
+def test_the_cli_parameter_table_matches_the_estimators():
+    from skann._registry import KINDS, final_estimator
+    from skann.cli import KIND_PARAMS
+
+    for name, kind in KINDS.items():
+        est = final_estimator(kind.make())
+        params = est.get_params(deep=False)
+        assert set(KIND_PARAMS[name]) == set(params) - {"callbacks"}, name
+        for param, types in KIND_PARAMS[name].items():  # the defaults are of the declared types
+            assert isinstance(params[param], types) or (float in types and isinstance(params[param], int)), (name, param)
 
 
 def test_wrong_dataset_and_unknown_input_type(housing_model, tmp_path):
@@ -228,3 +272,17 @@ def test_an_unwritable_output_fails_before_training(tmp_path):
     result = run("fit", "housing", "--out", tmp_path / "a-file" / "m.skann", "--sample", ok=False)
     assert result.exit_code == 1 and "Cannot create the folder" in result.stderr
     assert "test RMSE" not in result.output  # nothing was trained
+
+
+def test_perceptron_probabilities_refused_naming_the_model(tmp_path):
+    model_path = tmp_path / "perceptron.skann"
+    run("-q", "fit", "perceptron", "-p", "max_iter=1", "--out", model_path, "--sample")
+    image = tmp_path / "item.png"
+    Image.fromarray(load_book_split("fashion", sample=True).X_test[0]).save(image)
+    result = run("predict", model_path, image, "--proba", ok=False)
+    assert result.exit_code == 2
+    assert "PerceptronBaseline gives no probabilities" in result.stderr and "Pipeline" not in result.stderr
+    info = run("info", model_path).output
+    assert "fitted:      1 epoch on 784 features" in info
+    header = next(line for line in info.splitlines() if "output shape" in line)
+    assert header.split() == ["layer", "type", "output", "shape", "weights"]

@@ -132,6 +132,27 @@ def test_missing_and_offline_errors_say_where_to_put_files(no_data_env, tmp_path
         load_california_housing(data_home=tmp_path / "nothing", download=False)
 
 
+def test_book_split_finds_data_by_the_command_lines_rule(no_data_env, tmp_path):
+    """Offline with nothing found: the bundled copy, silently for the complete housing
+    table, with a SampleDataWarning for the Fashion-MNIST subset; sample=False refuses."""
+    import warnings
+
+    from skann.datasets import SampleDataWarning, load_book_split
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        housing = load_book_split("housing", data_home=tmp_path / "nothing")
+    assert housing.source == "California housing (bundled copy)" and not housing.is_sample
+    assert housing.X_train.shape == (11610, 8)
+    with pytest.warns(SampleDataWarning, match="using the bundled 3,000 \\+ 1,000 image sample"):
+        fashion = load_book_split("fashion", data_home=tmp_path / "nothing", download=False)
+    assert fashion.is_sample and fashion.source == "bundled Fashion-MNIST sample"
+    with pytest.raises(FileNotFoundError, match="SKANN_DATA"):
+        load_book_split("fashion", data_home=tmp_path / "nothing", sample=False, download=False)
+    with pytest.raises(ValueError, match="sample must be True, False or 'auto'"):
+        load_book_split("housing", sample="yes")
+
+
 def test_failed_download_says_where_to_put_files(no_data_env, tmp_path, monkeypatch):
     # Port 9 (discard) on loopback refuses connections: a real, immediate network failure.
     monkeypatch.setattr(_fashion_mnist, "FASHION_MNIST_MIRRORS", ["http://127.0.0.1:9/"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -31,19 +32,24 @@ EXAMPLES = {
 
 
 @pytest.mark.parametrize("script", sorted(EXAMPLES))
-def test_example_runs(script):
+def test_example_runs(script, tmp_path):
     args, expected = EXAMPLES[script]
+    temp = tmp_path / "temp"  # the example's temporary directory: it must leave nothing there
+    temp.mkdir()
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / script), *args],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=REPO,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     assert result.returncode == 0, result.stderr
     for text in expected:
         assert text in result.stdout, result.stdout
     assert result.stderr == "", result.stderr
+    assert "np.float64(" not in result.stdout and "np.int64(" not in result.stdout  # values, not reprs
+    assert sorted(p.name for p in temp.iterdir()) == []
 
 
 def test_every_example_is_tested():

@@ -22,29 +22,84 @@ def iris_setosa():
     return X, (iris.target == 0).values
 
 
-def test_books_iris_example_matches_sklearn_exactly(iris_setosa):
+def assert_same_as_sklearn(X, y, sample_weight=None, **params):
+    """Weight for weight, epoch count and predictions: PerceptronBaseline == Perceptron."""
+    ours = PerceptronBaseline(**params).fit(X, y, sample_weight=sample_weight)
+    ref = Perceptron(**params).fit(X, y, sample_weight=sample_weight)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-12, atol=1e-12)
+    assert ours.n_iter_ == ref.n_iter_
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    return ours, ref
+
+
+def test_books_iris_example_gives_the_books_answer(iris_setosa):
     X, y = iris_setosa
-    # Without shuffling both see the samples in the same order: the perceptron rule must
-    # then give scikit-learn's weights exactly.
-    ours = PerceptronBaseline(shuffle=False).fit(X, y)
-    ref = Perceptron(shuffle=False).fit(X, y)
-    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
-    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-5)
-    assert ours.score(X, y) == 1.0
+    ours, _ = assert_same_as_sklearn(X, y, random_state=42)  # the book's call, shuffled
     np.testing.assert_array_equal(ours.predict([[2, 0.5], [3, 1]]), [True, False])
-    assert ours.history_["mistakes"][-1] == 0.0  # stopped on an epoch without mistakes
-    assert ours.n_iter_ < 1000
+    assert ours.score(X, y) == 1.0
+    assert ours.coef_.dtype == np.float64  # scikit-learn's SGD computes in float64
 
 
-def test_one_vs_rest_matches_sklearn(iris_setosa):
+def test_shuffle_order_is_sklearns():
+    from sklearn.utils._seq_dataset import ArrayDataset64  # scikit-learn's own SGD dataset
+
+    from skann.perceptron import sgd_shuffle_permutation
+
+    for n, seed in [(37, 12345), (150, 0), (1000, 2**31 - 2)]:
+        data = ArrayDataset64(np.arange(n, dtype=float)[:, None], np.zeros(n), np.ones(n), 1)
+        order = np.arange(n)
+        permutation = sgd_shuffle_permutation(n, seed)
+        for _ in range(3):  # the same permutation, applied again at every epoch
+            data._shuffle_py(seed)
+            order = order[permutation]
+            seen = [int(data._next_py()[-1]) for _ in range(n)]
+            np.testing.assert_array_equal(seen, order)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+def test_binary_and_one_vs_rest_match_sklearn_with_shuffling(seed):
+    from sklearn.datasets import load_breast_cancer, load_wine, make_classification
+    from sklearn.preprocessing import StandardScaler
+
     iris = load_iris()
-    ours = PerceptronBaseline(shuffle=False, max_iter=15, tol=None).fit(iris.data, iris.target)
-    ref = Perceptron(shuffle=False, max_iter=15, tol=None).fit(iris.data, iris.target)
-    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4)
-    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-4)
-    np.testing.assert_array_equal(ours.predict(iris.data), ref.predict(iris.data))
+    assert_same_as_sklearn(iris.data, iris.target, random_state=seed)  # one-vs-rest, 3 units
+    assert_same_as_sklearn(iris.data, iris.target, random_state=seed, early_stopping=True)
+    wine = load_wine()
+    assert_same_as_sklearn(StandardScaler().fit_transform(wine.data), wine.target, random_state=seed, eta0=0.5)
+    cancer = load_breast_cancer()
+    X = StandardScaler().fit_transform(cancer.data)
+    assert_same_as_sklearn(X, cancer.target, random_state=seed, n_iter_no_change=3, tol=1e-2)
+    X, y = make_classification(300, 6, n_informative=4, n_classes=4, n_clusters_per_class=1, random_state=seed)
+    assert_same_as_sklearn(X, y, random_state=seed, max_iter=7, tol=None)
+    assert_same_as_sklearn(X, y, random_state=seed, class_weight="balanced", fit_intercept=False)
+    weights = np.random.RandomState(seed).uniform(0.2, 3.0, size=len(y))
+    assert_same_as_sklearn(X, y, sample_weight=weights, random_state=seed)
+    assert_same_as_sklearn(X, y > 1, random_state=seed, class_weight={False: 1.0, True: 3.0}, early_stopping=True)
+
+
+def test_one_vs_rest_without_shuffling_matches_sklearn():
+    iris = load_iris()
+    ours, _ = assert_same_as_sklearn(iris.data, iris.target, shuffle=False, max_iter=15, tol=None)
     assert ours.n_iter_ == 15
     assert ours.decision_function(iris.data[:4]).shape == (4, 3)
+
+
+def test_warm_start_and_partial_fit_match_sklearn(iris_setosa):
+    iris = load_iris()
+    ours = PerceptronBaseline(random_state=0, warm_start=True, max_iter=3, tol=None)
+    ref = Perceptron(random_state=0, warm_start=True, max_iter=3, tol=None)
+    for _ in range(2):
+        ours.fit(iris.data, iris.target)
+        ref.fit(iris.data, iris.target)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-12)
+    assert ours.n_iter_ == ref.n_iter_ == 3  # per call, as scikit-learn counts
+    ours, ref = PerceptronBaseline(random_state=0), Perceptron(random_state=0)
+    for _ in range(3):
+        ours.partial_fit(iris.data, iris.target, classes=[0, 1, 2])
+        ref.partial_fit(iris.data, iris.target, classes=[0, 1, 2])
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-12)
 
 
 def test_shuffled_training_separates_setosa_for_every_seed(iris_setosa):
@@ -80,9 +135,9 @@ def test_tol_stops_training_on_non_separable_data():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(200, 2))
     y = (X[:, 0] + 0.8 * rng.normal(size=200) > 0).astype(int)  # overlapping classes
-    clf = PerceptronBaseline(random_state=0, max_iter=500).fit(X, y)
-    assert clf.n_iter_ < 500
-    assert 0.6 < clf.score(X, y) < 1.0
+    clf, ref = assert_same_as_sklearn(X, y, random_state=0, max_iter=500)
+    assert clf.n_iter_ < 500  # stopped by tol, as scikit-learn's does
+    assert clf.score(X, y) == ref.score(X, y) < 1.0
     capped = PerceptronBaseline(random_state=0, max_iter=4, tol=None).fit(X, y)
     assert capped.n_iter_ == 4
 

@@ -46,10 +46,22 @@ def test_learning_curves(fitted_regressor, tmp_path):
     reg, _, _ = fitted_regressor
     fig = plot_learning_curves(reg, title="housing", path=tmp_path / "curves.png")
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["loss", "root_mean_squared_error"]
-    for ax in fig.axes:  # training and validation, one point per epoch
+    assert titles == ["loss", "RMSE"]  # Keras' metric names as a reader says them
+    for ax in fig.axes:  # training and validation, one point per epoch, whole-epoch ticks
         assert [len(line.get_xdata()) for line in ax.get_lines()] == [reg.n_iter_, reg.n_iter_]
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["training", "validation"]
     assert_png(tmp_path / "curves.png")
+    # Wide & Deep's five panels wrap three to a row, named for people.
+    history = {f"{p}{k}": [1.0, 0.5] for p in ("", "val_") for k in (
+        "loss", "main_output_loss", "aux_output_loss", "main_output_root_mean_squared_error",
+        "aux_output_root_mean_squared_error")}
+    fig = plot_learning_curves(history, path=tmp_path / "wide.png")
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == [
+        "loss", "main output loss", "aux output loss", "main output RMSE", "aux output RMSE"]
+    width, height = fig.get_size_inches()
+    assert width / height < 2.5  # two rows, not one strip
+    assert_png(tmp_path / "wide.png")
     with pytest.raises(ValueError, match="accuracy"):
         plot_learning_curves(reg, metrics=["accuracy"])
     with pytest.raises(ValueError, match="no per-epoch history"):
@@ -68,11 +80,13 @@ def test_confusion_matrix_and_image_grid(fashion_sample, tmp_path):
         plot_confusion_matrix(y_test, y_pred, class_names=["a", "b", "c"])
 
     fig = plot_image_grid(X_test, y_test, y_pred, class_names=FASHION_CLASS_NAMES, n_images=20,
-                          path=tmp_path / "grid.png")
+                          title="perceptron", path=tmp_path / "grid.png")
     titled = [ax for ax in fig.axes if ax.get_title()]
     assert len(titled) == 20
     wrong = [ax for ax in titled if ax.title.get_color() == "red"]
     assert len(wrong) == int(np.sum(y_pred[:20] != y_test[:20]))
+    assert fig.get_suptitle() == "perceptron"
+    assert fig.get_supxlabel() == f"each image: predicted class (true class); red: wrong ({len(wrong)} of 20)"
     assert_png(tmp_path / "grid.png")
     with pytest.raises(ValueError, match="not square"):
         plot_image_grid(np.zeros((3, 10)))
@@ -80,8 +94,13 @@ def test_confusion_matrix_and_image_grid(fashion_sample, tmp_path):
 
 def test_predicted_vs_actual(fitted_regressor, tmp_path):
     reg, X, y = fitted_regressor
-    fig = plot_predicted_vs_actual(y, reg.predict(X), title="MLP", path=tmp_path / "pva.png")
-    assert fig.axes[0].get_title().startswith("MLP: RMSE ")
+    fig = plot_predicted_vs_actual(y, reg.predict(X), title="MLP", unit="$100,000", cap=5.0,
+                                   path=tmp_path / "pva.png")
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("MLP: RMSE ")
+    assert ax.get_xlabel() == "predicted ($100,000)" and ax.get_ylabel() == "actual ($100,000)"
+    assert all(float(t).is_integer() for t in ax.get_yticks())  # round ticks
+    assert any("capped at 5" in text.get_text() for text in ax.texts)
     assert_png(tmp_path / "pva.png")
 
 
@@ -94,4 +113,17 @@ def test_search_results(search_cls, housing_sample, tmp_path):
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_xlabel() for ax in visible] == ["alpha", "solver"]
     assert visible[0].get_xscale() == "log"
+    assert visible[0].get_ylabel() == "mean CV R²"  # the regressor's score, named
     assert_png(tmp_path / "search.png")
+
+
+def test_search_results_integer_ticks_and_named_scoring(housing_sample, tmp_path):
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = housing_sample[0][:400], housing_sample[1][:400]
+    search = GridSearchCV(DecisionTreeRegressor(random_state=0), {"max_depth": [2, 3, 4]}, cv=2,
+                          scoring="neg_root_mean_squared_error").fit(X, y)
+    ax = plot_search_results(search, title="trees", path=tmp_path / "trees.png").axes[0]
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    assert ax.get_ylabel() == "mean CV RMSE (negated)"
+    assert_png(tmp_path / "trees.png")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
+from sklearn.linear_model import Perceptron
 from sklearn.metrics import root_mean_squared_error
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
@@ -102,3 +104,9 @@ def test_perceptron_on_fashion(real_data_dir):
     print(f"\nPerceptronBaseline on Fashion-MNIST (5 epochs): test accuracy {accuracy:.4f} "
           f"({time.perf_counter() - start:.0f} s)")
     assert accuracy > 0.75
+    # Ten one-vs-rest units over 55,000 shuffled images: scikit-learn's weights, exactly.
+    ref = make_pipeline(ImageFlattener(), PixelScaler(), Perceptron(max_iter=5, random_state=42))
+    ref.fit(s.X_train, s.y_train)
+    np.testing.assert_allclose(pipe[-1].coef_, ref[-1].coef_, rtol=1e-12, atol=1e-12)
+    assert pipe[-1].n_iter_ == ref[-1].n_iter_
+    assert accuracy == ref.score(s.X_test, s.y_test)

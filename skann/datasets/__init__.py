@@ -2,7 +2,9 @@
 
 from skann.datasets._california_housing import (
     CALIFORNIA_FEATURE_NAMES,
+    CALIFORNIA_TARGET_CAP,
     CALIFORNIA_TARGET_NAME,
+    CALIFORNIA_TARGET_UNIT,
     load_california_housing,
 )
 from skann.datasets._fashion_mnist import (
@@ -11,17 +13,20 @@ from skann.datasets._fashion_mnist import (
     load_fashion_mnist,
 )
 from skann.datasets._fetch import DATA_ENV_VAR, ChecksumError
-from skann.datasets._splits import DATASETS, BookSplit, load_book_split
+from skann.datasets._splits import DATASETS, BookSplit, SampleDataWarning, load_book_split
 
 __all__ = [
     "BookSplit",
     "CALIFORNIA_FEATURE_NAMES",
+    "CALIFORNIA_TARGET_CAP",
     "CALIFORNIA_TARGET_NAME",
+    "CALIFORNIA_TARGET_UNIT",
     "DATASETS",
     "DATA_ENV_VAR",
     "FASHION_CLASS_NAMES",
     "FASHION_MNIST_FILES",
     "ChecksumError",
+    "SampleDataWarning",
     "load_book_split",
     "load_california_housing",
     "load_fashion_mnist",

@@ -22,6 +22,9 @@ CALIFORNIA_FEATURE_NAMES = (
     "Longitude",
 )
 CALIFORNIA_TARGET_NAME = "MedHouseVal"
+# The target is in units of $100,000 and was capped at 5.0 when the data was collected.
+CALIFORNIA_TARGET_UNIT = "$100,000"
+CALIFORNIA_TARGET_CAP = 5.0
 
 # md5 of the files as distributed (the original StatLib file, and scikit-learn's version
 # written out as CSV with exact float64 round trips).

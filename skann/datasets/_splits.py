@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,10 @@ from skann.datasets._california_housing import load_california_housing
 from skann.datasets._fashion_mnist import load_fashion_mnist
 
 DATASETS = ("fashion", "housing")
+
+
+class SampleDataWarning(UserWarning):
+    """The bundled Fashion-MNIST subset stands in for the full data (``sample="auto"``)."""
 
 
 @dataclass(frozen=True)
@@ -35,10 +40,15 @@ def load_book_split(
     name: str,
     *,
     data_home: str | os.PathLike | None = None,
-    sample: bool = False,
+    sample: bool | str = "auto",
     download: bool = True,
 ) -> BookSplit:
     """Load ``"fashion"`` or ``"housing"`` split as the chapter does.
+
+    The data is found as the command line finds it: ``data_home``, then ``$SKANN_DATA``,
+    then the caches, then (``download``) the network; when the full data is nowhere, the
+    bundled copy stands in (``sample="auto"``), with a warning for Fashion-MNIST, whose
+    bundled copy is a subset. ``split.source`` and ``split.is_sample`` say which was used.
 
     Fashion-MNIST: the last 1/12 of the training images (5,000 of 60,000) for validation,
     the 10,000 test images for testing. California housing: ``train_test_split`` with
@@ -49,11 +59,14 @@ def load_book_split(
     name : {"fashion", "housing"}
     data_home : str or path-like, default=None
         Searched first, as by ``load_fashion_mnist`` and ``load_california_housing``.
-    sample : bool, default=False
-        Use the bundled data (a 3,000 + 1,000 image Fashion-MNIST subset; the complete
-        California table).
+    sample : bool or "auto", default="auto"
+        True: the bundled data (a 3,000 + 1,000 image Fashion-MNIST subset; the complete
+        California table). False: the full data or ``FileNotFoundError``. "auto": the full
+        data when found (or downloaded), else the bundled data.
     download : bool, default=True
-        Whether the loader may download data it does not find (see ``load_fashion_mnist``).
+        Whether Fashion-MNIST may be downloaded when it is not found (see
+        ``load_fashion_mnist``). California housing is never downloaded under "auto": the
+        bundled copy is the complete table.
 
     Returns
     -------
@@ -64,6 +77,11 @@ def load_book_split(
     FileNotFoundError
         ``sample=False`` and the data is neither found nor downloadable.
 
+    Warns
+    -----
+    SampleDataWarning
+        ``sample="auto"`` fell back to the bundled Fashion-MNIST subset.
+
     Examples
     --------
     >>> from skann.datasets import load_book_split
@@ -71,6 +89,20 @@ def load_book_split(
     >>> split.X_train.shape, split.X_valid.shape, split.X_test.shape
     ((11610, 8), (3870, 8), (5160, 8))
     """
+    if sample not in (True, False, "auto"):
+        raise ValueError(f"sample must be True, False or 'auto'; got {sample!r}.")
+    if sample == "auto":
+        try:
+            return load_book_split(name, data_home=data_home, sample=False, download=download and name == "fashion")
+        except FileNotFoundError:
+            if name == "fashion":
+                warnings.warn(
+                    "Full Fashion-MNIST not found (point SKANN_DATA at it, see docs/installation.md): "
+                    "using the bundled 3,000 + 1,000 image sample.",
+                    SampleDataWarning,
+                    stacklevel=2,
+                )
+            return load_book_split(name, sample=True)
     if name == "fashion":
         (X_full, y_full), (X_test, y_test) = load_fashion_mnist(data_home=data_home, sample=sample, download=download)
         n_valid = len(X_full) // 12

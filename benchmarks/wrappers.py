@@ -133,9 +133,44 @@ def training(repeats: int, epochs: int = 2) -> str:
     )
 
 
+def small_fits(repeats: int, rows: int = 300, epochs: int = 50) -> str:
+    """Many short epochs (a search or cross-validation on small data): skann.KerasClassifier
+    around a small user model vs the same model in a raw Keras ``model.fit`` on the arrays."""
+    import keras
+
+    from skann import KerasClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(rows, 8)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int32)
+
+    def small_model(meta=None, compile_kwargs=None):
+        model = keras.Sequential([
+            keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1, activation="sigmoid"),
+        ])
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        return model
+
+    def raw_keras():
+        model = small_model()
+        return timed(lambda: model.fit(X, y, batch_size=32, epochs=epochs, verbose=0))
+
+    def wrapped():
+        clf = KerasClassifier(small_model, batch_size=32, epochs=epochs, random_state=0)
+        return timed(lambda: clf.fit(X, y))
+
+    results = alternate({"raw Keras model.fit": raw_keras, "skann.KerasClassifier fit": wrapped}, repeats)
+    return (
+        f"A user's 8-16-1 model, {epochs} epochs on {rows} rows, batch size 32 ({math.ceil(rows / 32)} "
+        f"batches per epoch; {repeats} alternating repeats, each fit on a new model).\n\n"
+        + timing_table(results, "raw Keras model.fit", what="time per fit")
+    )
+
+
 def run(repeats: int = 5) -> str:
     return (
         "### Prediction\n\n" + prediction(repeats) + "\n\n### Training\n\n" + training(max(3, repeats // 2 + 1))
+        + "\n\n### Small fits\n\n" + small_fits(repeats)
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 
 from sklearn.model_selection import RandomizedSearchCV
@@ -38,11 +39,12 @@ def main() -> None:
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     from dask.distributed import Client, LocalCluster
 
+    scratch = tempfile.TemporaryDirectory(prefix="skann-dask-")  # the workers' files, removed at the end
     if args.scheduler:
         client, cluster = Client(args.scheduler), None
     else:
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=":0")
+                               host="127.0.0.1", dashboard_address=":0", local_directory=scratch.name)
         client = Client(cluster)
     X, y = load_california_housing(return_X_y=True, sample=True)
     X, y = (X[:2000], y[:2000]) if args.fast else (X[:12000], y[:12000])
@@ -64,6 +66,7 @@ def main() -> None:
         client.close()
         if cluster is not None:
             cluster.close()
+        scratch.cleanup()
 
 
 if __name__ == "__main__":

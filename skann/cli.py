@@ -326,12 +326,13 @@ def fit(kind: str, params: tuple[str, ...], out_file: Path, log_dir: str | None,
 
     The model validates on the book's validation split; the test score is printed.
     """
-    from skann._registry import KINDS, epochs_of, fit_on_split, headline, score_metrics
-
     settings = parse_params(params)
     if log_dir is not None:
         settings["log_dir"] = log_dir
-    check_params(kind, settings)
+    check_params(kind, settings)  # before TensorFlow loads (with the registry)
+
+    from skann._registry import KINDS, epochs_of, fit_on_split, headline, score_metrics
+
     model = build_model(kind, settings)
     check_writable(out_file)
     split = load_split(KINDS[kind].dataset, sample, offline)
@@ -635,8 +636,12 @@ def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None
             fit_with_dask(searcher, split.X_train, split.y_train, client=client)
         return
     workers = max(1, n_jobs if n_jobs > 0 else 2)
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="skann-dask-") as scratch, LocalCluster(
+        n_workers=workers, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.ERROR,
+        local_directory=scratch,  # the workers' files go with the folder, not into /tmp for good
+    ) as cluster, Client(cluster) as client:
         fit_with_dask(searcher, split.X_train, split.y_train, client=client)
 
 

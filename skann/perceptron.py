@@ -250,10 +250,12 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         int gives scikit-learn's order; a RandomState gives one seed drawn from a copy of it
         (the same every fit), so scikit-learn, which draws from the instance itself, differs.
     steps_per_execution : int or "auto", default="auto"
-        Training batches run per call into TensorFlow. "auto" runs 256 (about twice as fast
+        Training steps run per call into TensorFlow. "auto" runs up to 256 (about twice as fast
         per epoch as Keras' default of 1 for one-sample steps, with identical learning) when the fit
-        runs at least 1,000 batches, else 1 (multi-step execution costs ~0.7 s of extra
-        graph tracing per fit); also 1 when a callback in ``callbacks`` acts on every batch. With N > 1, Keras calls the batch hooks
+        runs at least 1,000 steps, else 1 (multi-step execution costs ~0.7 s of extra
+        graph tracing per fit); also 1 when a callback in ``callbacks`` acts on every batch.
+        The value (given or "auto") is rounded down to a divisor of the epoch's steps, so that
+        one data iterator serves the whole fit and no call runs across two epochs. With N > 1, Keras calls the batch hooks
         (``on_train_batch_end`` ...) once per N batches, with the logs of the last one; epoch
         hooks are unaffected.
     verbose : int, default=0

@@ -72,6 +72,7 @@ def test_search_on_a_local_cluster_equals_the_local_search(cluster, housing_samp
     _assert_same_search(dask_clf, _search(clf, {"learning_rate": [0.01, 0.1]}, Xb, yb))
 
 
+@pytest.mark.long  # ~40 s: a scheduler and two workers started as separate processes
 def test_search_on_a_scheduler_given_by_address(tmp_path, housing_sample):
     """The multi-machine set-up, on loopback: `dask scheduler` and `dask worker` processes."""
     scheduler_file = tmp_path / "scheduler.json"
@@ -152,6 +153,7 @@ def _search_killing_workers(client, fit, n_killed: int) -> dict:
     return outcome
 
 
+@pytest.mark.long  # ~80 s: killed workers are restarted and import TensorFlow again
 def test_a_worker_killed_mid_search_fails_promptly_or_is_recovered(housing_sample):
     """SIGKILL workers while fits run.
 

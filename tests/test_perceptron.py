@@ -57,7 +57,7 @@ def test_shuffle_order_is_sklearns():
             np.testing.assert_array_equal(seen, order)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 42])
+@pytest.mark.parametrize("seed", [0, 42])
 def test_binary_and_one_vs_rest_match_sklearn_with_shuffling(seed):
     from sklearn.datasets import load_breast_cancer, load_wine, make_classification
     from sklearn.preprocessing import StandardScaler

@@ -106,9 +106,9 @@ CHECK_IN_FRESH_PROCESS = textwrap.dedent(
     import json, sys
     import joblib, skann
     from tests.test_persistence import _facts
-    kind, jobs_path = sys.argv[1:3]
+    jobs_path = sys.argv[1]
     results = {}
-    for name, path, X, train in joblib.load(jobs_path):
+    for kind, name, path, X, train in joblib.load(jobs_path):
         obj = joblib.load(path) if kind == "joblib" else skann.load(path)
         facts = _facts(obj, X)
         if train is not None:
@@ -116,18 +116,18 @@ CHECK_IN_FRESH_PROCESS = textwrap.dedent(
             obj.partial_fit(*train)
             facts["n_iter_after"] = obj.n_iter_
             facts["iterations_after"] = int(obj.model_.optimizer.iterations.numpy())
-        results[name] = facts
+        results[kind + ":" + name] = facts
     print(json.dumps(results))
     """
 )
 
 
-def _run_fresh(kind, jobs, tmp_path) -> dict:
-    """Load every (name, path, X, train) job in one new Python process; return its facts."""
+def _run_fresh(jobs, tmp_path) -> dict:
+    """Load every (kind, name, path, X, train) job in one new Python process; return its facts."""
     jobs_path = tmp_path / "jobs.joblib"
     joblib.dump(jobs, jobs_path)
     result = subprocess.run(
-        [sys.executable, "-c", CHECK_IN_FRESH_PROCESS, kind, str(jobs_path)],
+        [sys.executable, "-c", CHECK_IN_FRESH_PROCESS, str(jobs_path)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -150,23 +150,25 @@ def _assert_same(facts, original, X):
         np.testing.assert_allclose(facts["aux"], expected["aux"], atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("kind", ["joblib", "safe"])
-def test_round_trip_in_a_fresh_process(kind, data, tmp_path):
+def test_round_trip_in_a_fresh_process(data, tmp_path):
+    """joblib files and skann.save files, loaded (and trained further) in one new process."""
     objects = _fitted_objects(data)
-    if kind == "safe":  # searches hold scorers and CV splitters: joblib only
-        objects = {k: v for k, v in objects.items() if k not in ("grid", "randomized")}
     jobs = []
-    for name, (obj, X, train) in objects.items():
-        path = tmp_path / f"{name}.{kind}"
-        if kind == "joblib":
-            joblib.dump(obj, path)
-        else:
-            skann.save(obj, path)
-        jobs.append((name, str(path), X, train))
-    all_facts = _run_fresh(kind, jobs, tmp_path)
-    assert sorted(all_facts) == sorted(objects)
-    for name, (obj, X, train) in objects.items():
-        facts = all_facts[name]
+    for kind in ("joblib", "safe"):
+        for name, (obj, X, train) in objects.items():
+            if kind == "safe" and name in ("grid", "randomized"):  # scorers, CV splitters: joblib only
+                continue
+            path = tmp_path / f"{name}.{kind}"
+            if kind == "joblib":
+                joblib.dump(obj, path)
+            else:
+                skann.save(obj, path)
+            jobs.append((kind, name, str(path), X, train))
+    all_facts = _run_fresh(jobs, tmp_path)
+    assert sorted(all_facts) == sorted(f"{kind}:{name}" for kind, name, *_ in jobs)
+    for kind, name, _, X, train in jobs:
+        obj = objects[name][0]
+        facts = all_facts[f"{kind}:{name}"]
         _assert_same(facts, obj, X)
         if train is not None:
             # One more epoch on top of the saved optimizer step count.

@@ -27,8 +27,6 @@ from .conftest import tf_threads_probe
 from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline, WideDeepRegressor
 from skann.search import epochs_parameter, find_learning_rate, halving_search, search_space
 
-SEARCHES = [GridSearchCV, RandomizedSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV]
-
 
 def _case(name, housing_sample, blobs):
     """(estimator, grid of 2 candidates, X, y, scoring) for each skann estimator."""
@@ -49,8 +47,17 @@ def _case(name, housing_sample, blobs):
     return (PerceptronBaseline(max_iter=4, **fast), {"eta0": [0.1, 1.0]}, X, y, ["accuracy", "f1_macro"])
 
 
-@pytest.mark.parametrize("search_cls", SEARCHES, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("name", ["fashion", "housing", "wide_deep", "perceptron"])
+# Every estimator in a plain search (two metrics, refit on one) and a halving one; every
+# search class with two estimators.
+PAIRS = [
+    ("fashion", GridSearchCV), ("fashion", HalvingRandomSearchCV),
+    ("housing", RandomizedSearchCV), ("housing", HalvingGridSearchCV),
+    ("wide_deep", GridSearchCV), ("wide_deep", HalvingRandomSearchCV),
+    ("perceptron", RandomizedSearchCV), ("perceptron", HalvingGridSearchCV),
+]
+
+
+@pytest.mark.parametrize("name, search_cls", PAIRS, ids=[f"{n}-{c.__name__}" for n, c in PAIRS])
 def test_every_search_with_multiple_metrics_and_refit(name, search_cls, housing_sample, blobs):
     est, grid, X, y, scoring = _case(name, housing_sample, blobs)
     if search_cls.__name__.startswith("Halving"):

@@ -104,7 +104,6 @@ _CHECKS = parametrize_with_checks(
         WideDeepRegressor(wide_features=[0], deep_features=slice(None), early_stopping=False, learning_rate=0.01, **FAST),
         PerceptronBaseline(max_iter=20, random_state=0),
         KerasClassifier(dense_classifier, **USER),
-        KerasClassifier(conv_classifier, **USER),
         KerasRegressor(multi_output_regressor, loss="mse", **USER),
     ],
     expected_failed_checks=_expected_failures,
@@ -118,3 +117,23 @@ def test_sklearn_compatible(estimator, check):
         # warns that float input is used unscaled.
         warnings.filterwarnings("ignore", message=".*used unscaled", category=UserWarning)
         check(estimator)
+
+
+# The convolutional model differs from the Dense one where prediction is concerned (no NumPy
+# forward pass for Conv2D: Keras' predict_on_batch serves it), so it gets the checks that
+# predict, pickle and validate input, not the whole suite again.
+CONV_CHECKS = [
+    "check_classifiers_train", "check_classifiers_classes", "check_methods_subset_invariance",
+    "check_methods_sample_order_invariance", "check_fit2d_predict1d", "check_estimators_pickle",
+    "check_estimators_dtypes", "check_classifier_data_not_an_array", "check_supervised_y_2d",
+    "check_fit_idempotent", "check_n_features_in_after_fitting", "check_estimators_nan_inf",
+]
+
+
+@pytest.mark.parametrize("check_name", CONV_CHECKS)
+def test_sklearn_checks_on_a_convolutional_user_model(check_name):
+    from sklearn.utils import estimator_checks
+
+    check = getattr(estimator_checks, check_name)
+    estimator = KerasClassifier(conv_classifier, **USER)
+    check(type(estimator).__name__, estimator)

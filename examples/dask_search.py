@@ -37,9 +37,11 @@ def main() -> None:
         # Quiet scheduler and LocalCluster workers (they inherit the variable): on a busy
         # machine they warn about slow event loops, which is noise for this demonstration.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    import dask
     from dask.distributed import Client, LocalCluster
 
-    scratch = tempfile.TemporaryDirectory(prefix="skann-dask-")  # the workers' files, removed at the end
+    scratch = tempfile.TemporaryDirectory(prefix="skann-dask-")  # Dask's files, removed at the end
+    dask.config.set({"temporary-directory": scratch.name})
     if args.scheduler:
         client, cluster = Client(args.scheduler), None
     else:

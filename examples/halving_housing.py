@@ -7,7 +7,7 @@ same compute it explores many more settings. Prints time, candidates tried and t
 of each search's refit best model.
 
     python examples/halving_housing.py           # max 27 epochs
-    python examples/halving_housing.py --fast    # max 9 epochs, 2 folds, 1,500 rows, sequential
+    python examples/halving_housing.py --fast    # max 9 epochs, 2 folds, 800 rows, sequential
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main() -> None:
     X, y = load_california_housing(return_X_y=True, sample=True)  # the full table ships with skann
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=42)
     if args.fast:
-        X_train, y_train = X_train[:1500], y_train[:1500]
+        X_train, y_train = X_train[:800], y_train[:800]
     max_epochs = 9 if args.fast else 27
     cv = 2 if args.fast else 3
     base = HousingMLPRegressor(early_stopping=False, random_state=42)

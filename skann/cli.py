@@ -638,7 +638,11 @@ def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None
     workers = max(1, n_jobs if n_jobs > 0 else 2)
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="skann-dask-") as scratch, LocalCluster(
+    import dask
+
+    with tempfile.TemporaryDirectory(prefix="skann-dask-") as scratch, dask.config.set(
+        {"temporary-directory": scratch}  # Dask's own files go with the folder
+    ), LocalCluster(
         n_workers=workers, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.ERROR,
         local_directory=scratch,  # the workers' files go with the folder, not into /tmp for good
     ) as cluster, Client(cluster) as client:

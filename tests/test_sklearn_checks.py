@@ -32,10 +32,10 @@ EXPECTED_FAILED_CHECKS = {
     ),
 }
 
-FAST = dict(n_hidden=1, n_neurons=16, epochs=10, batch_size=32, random_state=0)
+FAST = dict(n_hidden=1, n_neurons=16, epochs=4, batch_size=32, random_state=0)
 # Routed constructor keywords (optimizer__learning_rate=...) are parameters, but not in the
 # signature, which check_no_attributes_set_in_init reads: the checks get an optimizer instance.
-USER = dict(optimizer=keras.optimizers.Adam(0.03), epochs=10, batch_size=32, random_state=0)
+USER = dict(optimizer=keras.optimizers.Adam(0.03), epochs=4, batch_size=32, random_state=0)
 
 
 def _output_for(meta, compile_kwargs):
@@ -102,7 +102,7 @@ _CHECKS = parametrize_with_checks(
         HousingMLPRegressor(early_stopping=False, learning_rate=0.01, **FAST),
         # The checks' data has 1-10 features: the book's column sets (0-4, 2-7) cannot apply.
         WideDeepRegressor(wide_features=[0], deep_features=slice(None), early_stopping=False, learning_rate=0.01, **FAST),
-        PerceptronBaseline(max_iter=20, random_state=0),
+        PerceptronBaseline(max_iter=10, random_state=0),
         KerasClassifier(dense_classifier, **USER),
         KerasRegressor(multi_output_regressor, loss="mse", **USER),
     ],

@@ -31,7 +31,7 @@ def perceptron_loss(y_true, y_pred):
     (as in scikit-learn, so that learning starts from all-zero weights), and 0 otherwise:
     one SGD step with learning rate eta is Rosenblatt's rule ``w <- w + eta (y - y_hat) x``.
     """
-    margin = y_true * y_pred
+    margin = ops.cast(y_true, y_pred.dtype) * y_pred
     return ops.sum(ops.where(margin <= 0, -margin, ops.zeros_like(margin)), axis=-1)
 
 
@@ -57,6 +57,7 @@ def mistakes(y_true, y_pred):
     Units whose target is 0 in the row take no part (see :class:`PerceptronBaseline`: in
     training, row k of a step is unit k's sample).
     """
+    y_true = ops.cast(y_true, y_pred.dtype)
     wrong = ops.logical_and(y_true * y_pred <= 0, ops.not_equal(y_true, 0))
     return ops.max(ops.cast(wrong, "float32"), axis=-1)
 
@@ -206,8 +207,9 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     (score > 0), one unit per class for more than two classes (one-vs-rest; ``predict`` is
     the arg-max of the scores). Trained with the perceptron learning rule
     ``w <- w + eta0 (y - y_hat) x``, i.e. SGD with a constant learning rate on
-    :func:`perceptron_loss`, one instance at a time, from all-zero weights, in float64,
-    without regularisation.
+    :func:`perceptron_loss`, one instance at a time, from all-zero weights,
+    without regularisation, in the input's precision (float32 input in float32, anything else
+    in float64), as scikit-learn's SGD.
 
     It learns exactly as ``sklearn.linear_model.Perceptron`` does, with the same parameters:
     for an int ``random_state`` the same sample order at every epoch (scikit-learn's
@@ -359,18 +361,25 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     def _check_params(self) -> None:
         KerasClassifier._check_params(self)  # no hidden layers to check
 
+    def _compute_dtype(self) -> str:
+        # As scikit-learn's SGD: float32 input is learned in float32, anything else in float64.
+        return "float32" if np.dtype(self.X_dtype_) == np.float32 else "float64"
+
     def _encode_features(self, X):
-        return X.astype(np.float64, copy=False)  # as scikit-learn's SGD computes
+        return X.astype(self._compute_dtype(), copy=False)
 
     def _encode_targets(self, y: np.ndarray):
         # {-1, +1} per unit: one unit for two classes, one per class (one-vs-rest) otherwise.
         codes = super()._encode_targets(y)
         if self.target_type_ == "multiclass":
             codes = np.eye(self.target_encoder_.output_units)[codes.astype(int).ravel()]
-        return 2.0 * np.asarray(codes, dtype=np.float64) - 1.0
+        return (2.0 * np.asarray(codes, dtype=np.float64) - 1.0).astype(self._compute_dtype())
 
     def _build_keras_model(self) -> keras.Model:
-        return build_perceptron(self.n_features_in_, self.target_encoder_.output_units, fit_intercept=self.fit_intercept)
+        return build_perceptron(
+            self.n_features_in_, self.target_encoder_.output_units, fit_intercept=self.fit_intercept,
+            dtype=self._compute_dtype(),
+        )
 
     def _get_compile_kwargs(self) -> dict:
         return {

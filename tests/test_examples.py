@@ -31,7 +31,14 @@ EXAMPLES = {
 }
 
 
-@pytest.mark.parametrize("script", sorted(EXAMPLES))
+# The searches' examples take 25-40 s each: opt-in (pytest -m long). What they show is tested
+# in the default run too (tests/test_search.py, tests/test_dask.py).
+LONG = {"halving_housing.py", "dask_search.py", "search_fashion.py"}
+
+
+@pytest.mark.parametrize(
+    "script", [pytest.param(name, marks=pytest.mark.long) if name in LONG else name for name in sorted(EXAMPLES)]
+)
 def test_example_runs(script, tmp_path):
     args, expected = EXAMPLES[script]
     temp = tmp_path / "temp"  # the example's temporary directory: it must leave nothing there

@@ -38,7 +38,7 @@ def test_books_iris_example_gives_the_books_answer(iris_setosa):
     ours, _ = assert_same_as_sklearn(X, y, random_state=42)  # the book's call, shuffled
     np.testing.assert_array_equal(ours.predict([[2, 0.5], [3, 1]]), [True, False])
     assert ours.score(X, y) == 1.0
-    assert ours.coef_.dtype == np.float64  # scikit-learn's SGD computes in float64
+    assert ours.coef_.dtype == np.float64  # as scikit-learn, float64 for float64 input
 
 
 def test_shuffle_order_is_sklearns():
@@ -65,6 +65,8 @@ def test_binary_and_one_vs_rest_match_sklearn_with_shuffling(seed):
     iris = load_iris()
     assert_same_as_sklearn(iris.data, iris.target, random_state=seed)  # one-vs-rest, 3 units
     assert_same_as_sklearn(iris.data, iris.target, random_state=seed, early_stopping=True)
+    ours, _ = assert_same_as_sklearn(iris.data.astype(np.float32), iris.target, random_state=seed)
+    assert ours.coef_.dtype == np.float32  # float32 input is learned in float32, as scikit-learn does
     wine = load_wine()
     assert_same_as_sklearn(StandardScaler().fit_transform(wine.data), wine.target, random_state=seed, eta0=0.5)
     cancer = load_breast_cancer()

@@ -128,6 +128,8 @@ def plot_learning_curves(
     values = _history(history)
     names = [k for k in values if not k.startswith("val_") and k != "learning_rate"]
     names += [k[4:] for k in values if k.startswith("val_") and k[4:] not in values]
+    # The total loss first, then the main output's panels, then an auxiliary output's.
+    names.sort(key=lambda name: (name != "loss", name.startswith("aux"), not name.endswith("loss")))
     if metrics is not None:
         unknown = [m for m in metrics if m not in names]
         if unknown:
@@ -330,8 +332,11 @@ def plot_predicted_vs_actual(
     unit_text = f" ({unit})" if unit else ""
     ax.set_xlabel(f"predicted{unit_text}")
     ax.set_ylabel(f"actual{unit_text}")
-    values = np.concatenate([np.ravel(y_true), np.ravel(y_pred)])
-    low, high = np.floor(values.min()), np.ceil(values.max())
+    # The whole target range, and the predictions but for a few outliers (which would leave
+    # most of the square empty).
+    actual, predicted = np.ravel(y_true), np.ravel(y_pred)
+    low = np.floor(min(actual.min(), np.percentile(predicted, 0.5)))
+    high = np.ceil(max(actual.max(), np.percentile(predicted, 99.5)))
     ax.set_aspect("equal", adjustable="box")  # square, with the limits below kept
     ax.set_xlim(low, high)
     ax.set_ylim(low, high)

@@ -57,8 +57,8 @@ def test_learning_curves(fitted_regressor, tmp_path):
         "loss", "main_output_loss", "aux_output_loss", "main_output_root_mean_squared_error",
         "aux_output_root_mean_squared_error")}
     fig = plot_learning_curves(history, path=tmp_path / "wide.png")
-    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == [
-        "loss", "main output loss", "aux output loss", "main output RMSE", "aux output RMSE"]
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == [  # total, main output, auxiliary output
+        "loss", "main output loss", "main output RMSE", "aux output loss", "aux output RMSE"]
     width, height = fig.get_size_inches()
     assert width / height < 2.5  # two rows, not one strip
     assert_png(tmp_path / "wide.png")

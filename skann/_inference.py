@@ -132,7 +132,7 @@ def _graph(model: keras.Model):
     return None
 
 
-def _as_input(x, dtype=np.float32) -> np.ndarray:
+def _as_input(x, dtype) -> np.ndarray:
     x = np.asarray(x, dtype=dtype)
     return x.reshape(-1, 1) if x.ndim == 1 else x
 

@@ -178,12 +178,15 @@ def check_params(kind_name: str, params: dict) -> None:
                 f"{kind_name} has no parameter {name!r}; {hint}its parameters: {', '.join(sorted(known))}."
             )
         types = known[name]
-        fits = any(
-            isinstance(value, t) and not (t in (int, float) and isinstance(value, bool)) or (t is float and type(value) is int)
-            for t in types
-        )
-        if not fits:
+        if not any(_is_literal_of(value, t) for t in types):
             raise click.UsageError(f"{name} must be {_type_names(types)}; got {value!r}.")
+
+
+def _is_literal_of(value, kind: type) -> bool:
+    """Whether ``value`` passes for ``kind``: an int for a number, but no bool for an int."""
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, kind) or (kind is float and isinstance(value, int))
 
 
 def build_model(kind_name: str, params: dict):
@@ -503,8 +506,9 @@ def predict(model_file: Path, inputs: tuple[Path, ...], proba: bool, invert: boo
     kind = kind_of(model)
     dataset = kind.dataset if kind else None
     X = read_inputs(model, dataset, list(inputs), invert)
-    files = [[p.name] for p in inputs] if is_images(list(inputs)) else [[] for _ in range(len(X))]
-    file_column = ["file"] if is_images(list(inputs)) else []
+    images = is_images(list(inputs))
+    files = [[p.name] for p in inputs] if images else [[] for _ in range(len(X))]
+    file_column = ["file"] if images else []
     names = FASHION_CLASS_NAMES if dataset == "fashion" else None
     writer = csv.writer(sys.stdout, lineterminator="\n")
     if proba:

@@ -18,7 +18,7 @@ from skann._book import BOOK_CONSTRAINTS, BookNetwork
 from skann._pipeline import VALIDATION_BATCH, epochs_of, within_thread_limit
 from skann._quiet import float64_graphs_quietly
 from skann.builders import build_perceptron
-from skann.wrappers import KerasClassifier, make_optimizer
+from skann.wrappers import KerasClassifier, make_optimizer, _refuse_all_zero_weights
 
 __all__ = ["PerceptronBaseline", "PerceptronLoss", "perceptron_loss"]
 
@@ -31,8 +31,12 @@ def perceptron_loss(y_true, y_pred):
     (as in scikit-learn, so that learning starts from all-zero weights), and 0 otherwise:
     one SGD step with learning rate eta is Rosenblatt's rule ``w <- w + eta (y - y_hat) x``.
     """
-    margin = ops.cast(y_true, y_pred.dtype) * y_pred
-    return ops.sum(ops.where(margin <= 0, -margin, ops.zeros_like(margin)), axis=-1)
+    return ops.sum(_wrong_side(ops.cast(y_true, y_pred.dtype) * y_pred), axis=-1)
+
+
+def _wrong_side(margin):
+    """``max(0, -margin)``, and a gradient also where the margin is exactly 0."""
+    return ops.where(margin <= 0, -margin, ops.zeros_like(margin))
 
 
 @keras.saving.register_keras_serializable(package="skann")
@@ -74,7 +78,7 @@ class UnitLosses(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         margin = ops.cast(y_true, self.dtype) * ops.cast(y_pred, self.dtype)
-        self.sums.assign_add(ops.sum(ops.where(margin <= 0, -margin, ops.zeros_like(margin)), axis=0))
+        self.sums.assign_add(ops.sum(_wrong_side(margin), axis=0))
 
     def result(self):
         return ops.sum(self.sums)
@@ -176,15 +180,12 @@ class _OneVsRestSGD(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if not self.frozen:
             return
-        layer = self.model.get_layer("tlu")
-        kernel = np.array(keras.ops.convert_to_numpy(layer.kernel))
-        bias = None if layer.bias is None else np.array(keras.ops.convert_to_numpy(layer.bias))
+        kernel, bias = (np.array(w) for w in self.estimator._tlu_weights())
         for unit, (column, intercept) in self.frozen.items():
-            kernel[:, unit] = column
-            if bias is not None:
-                bias[unit] = intercept
+            kernel[:, unit], bias[unit] = column, intercept
+        layer = self.model.get_layer("tlu")
         layer.kernel.assign(kernel)
-        if bias is not None:
+        if layer.bias is not None:
             layer.bias.assign(bias)
 
 
@@ -395,11 +396,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         if sample_weight is None:
             return X, y, None
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True, allow_all_zero_weights=True)
-        if not np.any(sw > 0):
-            raise ValueError(
-                "No training samples had any weight: only zeros were passed in sample_weight, so "
-                "there is nothing to train on."
-            )
+        _refuse_all_zero_weights(sw)
         return X, y, sw
 
     def _validation_split(self, X, y, sample_weight, validation_data):
@@ -445,7 +442,6 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
                 rows = self._hold_out(labels, n_samples)
                 train_mask[rows] = False
                 held_out = (X[rows], y[rows], sample_weight[rows])
-
 
         n_train = int(train_mask.sum())
         schedule = _OneVsRestSGD(self, n_train, n_units, held_out)

@@ -335,24 +335,31 @@ class _PackedKerasObject:
         return self.cls.from_config(self.config)
 
 
-def _pack_keras_objects(value):
-    if isinstance(value, (keras.losses.Loss, keras.metrics.Metric, keras.optimizers.Optimizer)):
-        return _PackedKerasObject(value)
+def _map_leaves(fn, value):
+    """``fn`` applied to every item of nested lists, tuples and dicts (their types kept)."""
     if isinstance(value, (list, tuple)):
-        return type(value)(_pack_keras_objects(v) for v in value)
+        return type(value)(_map_leaves(fn, v) for v in value)
     if isinstance(value, dict):
-        return {k: _pack_keras_objects(v) for k, v in value.items()}
-    return value
+        return {k: _map_leaves(fn, v) for k, v in value.items()}
+    return fn(value)
+
+
+def _pack_keras_objects(value):
+    keras_types = (keras.losses.Loss, keras.metrics.Metric, keras.optimizers.Optimizer)
+    return _map_leaves(lambda v: _PackedKerasObject(v) if isinstance(v, keras_types) else v, value)
 
 
 def _unpack_keras_objects(value):
-    if isinstance(value, _PackedKerasObject):
-        return value.unpack()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_unpack_keras_objects(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _unpack_keras_objects(v) for k, v in value.items()}
-    return value
+    return _map_leaves(lambda v: v.unpack() if isinstance(v, _PackedKerasObject) else v, value)
+
+
+def _refuse_all_zero_weights(sample_weight: np.ndarray) -> None:
+    """A clear error when no sample carries any weight."""
+    if not np.any(sample_weight > 0):
+        raise ValueError(
+            "No training samples had any weight: only zeros were passed in sample_weight, so "
+            "there is nothing to train on."
+        )
 
 
 # ---------------------------------------------------------------------- the base
@@ -989,11 +996,7 @@ class BaseWrapper(BaseEstimator):
         )
         if class_weight is not None:
             sw = sw * compute_sample_weight(class_weight, y).astype(sw.dtype)
-        if not np.any(sw > 0):
-            raise ValueError(
-                "No training samples had any weight: only zeros were passed in sample_weight, so "
-                "there is nothing to train on."
-            )
+        _refuse_all_zero_weights(sw)
         keep = sw > 0
         if not keep.all():
             X, y, sw = X[keep], (None if y is None else y[keep]), sw[keep]

@@ -238,12 +238,10 @@ def save_model(model, path: Path) -> str:
 
 def load_model(path: Path, trust_pickle: bool):
     import skann
-    from skann.persistence import MANIFEST
+    from skann.persistence import is_skann_file
 
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if MANIFEST in archive.namelist():
-                return skann.load(path)
+    if is_skann_file(path):
+        return skann.load(path)
     if not trust_pickle:
         raise click.ClickException(
             f"{path} is not a skann model file (.skann). If it is a joblib/pickle file you "
@@ -663,12 +661,12 @@ def info(model_file: Path, trust_pickle: bool) -> None:
     from sklearn.pipeline import Pipeline
 
     from skann._registry import final_estimator, plural
-    from skann.persistence import read_metadata
+    from skann.persistence import is_skann_file, read_metadata
 
     model = load_model(model_file, trust_pickle)
     est = final_estimator(model)
     click.echo(f"file:        {model_file} ({model_file.stat().st_size / 1e6:.2f} MB)")
-    if zipfile.is_zipfile(model_file):
+    if is_skann_file(model_file):
         meta = read_metadata(model_file)
         versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
         click.echo(f"format:      skann pickle-free v{meta.get('format_version')} ({versions})")

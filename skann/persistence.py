@@ -8,9 +8,11 @@ Two ways, for two levels of trust:
   wrote the file: only load files you trust.
 * :func:`save` / :func:`load`: a pickle-free zip holding each Keras model as ``.keras`` and
   everything else as JSON. Loading never unpickles, loads Keras models with
-  ``safe_mode=True``, rebuilds only classes on an allow-list (:data:`SAFE_CLASSES`), and
-  checks a SHA-256 of every member, so a model received from someone else can be opened
-  without running their code.
+  ``safe_mode=True``, rebuilds only classes on an allow-list (:data:`SAFE_CLASSES`), checks a
+  SHA-256 of every member, and is bounded: sizes, JSON nesting, array dtypes and shapes and a
+  network's parameter count are checked before anything is allocated (:data:`MAX_BYTES`,
+  :data:`MAX_PARAMS`), so a file received from a stranger can be opened without running their
+  code or exhausting memory. Every way a file can be wrong raises :class:`SkannFileError`.
 """
 
 from __future__ import annotations
@@ -19,17 +21,33 @@ import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread lim
 import hashlib
 import importlib
 import json
+import math
 import os
+import re
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 FORMAT_NAME = "skann-safe"
 FORMAT_VERSION = 1
 MANIFEST = "skann-manifest.json"
+
+# Loading limits (keywords of load() override the first two, for the rare huge model).
+MAX_BYTES = 512 * 2**20  # uncompressed content of a file, and of each network inside it
+MAX_PARAMS = 30_000_000  # weights of one network (a ResNet-50 has 25.6 million)
+MAX_JSON_BYTES = 16 * 2**20  # one JSON member: parsed JSON takes several times its size
+MAX_JSON_DEPTH = 100  # nesting of JSON (skann's own files nest < 15 deep)
+
+# Member names: a .skann file holds the manifest, skann.json and model_<n>.keras; a .keras
+# archive (Keras' format) its config, metadata, weights and assets.
+_SKANN_MEMBER = re.compile(r"skann\.json|model_\d{1,6}\.keras")
+_KERAS_MEMBERS = frozenset({"config.json", "metadata.json", "model.weights.h5"})
+_ASSET_MEMBER = re.compile(r"assets/(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+/?")
 
 # Classes the safe format may rebuild: skann's own, and scikit-learn steps whose fitted state
 # is plain arrays and numbers.
@@ -58,13 +76,21 @@ SAFE_CLASSES = frozenset(
     }
 )
 
+# dtypes the safe format stores: booleans, numbers, strings.
+_PLAIN_DTYPE_KINDS = frozenset("biufUS")
+
 
 class UnsafeObjectError(TypeError):
     """The safe format cannot store or rebuild this object."""
 
 
 class SkannFileError(ValueError):
-    """The file is not a valid skann model file (corrupt, modified, foreign or too new)."""
+    """The file is not a valid skann model file (corrupt, modified, foreign, too new, too big,
+    or asking for something the safe format refuses to build)."""
+
+
+class UnsafeFileError(SkannFileError, UnsafeObjectError):
+    """A file asks for a class or function outside what the safe format rebuilds."""
 
 
 # ---------------------------------------------------------------- Keras models <-> bytes
@@ -79,28 +105,136 @@ def model_to_bytes(model) -> bytes:
 def model_from_bytes(data: bytes, *, safe_mode: bool = True):
     """The Keras model in ``data`` (.keras bytes).
 
-    With ``safe_mode`` (the safe format) only Keras' own and registered classes are rebuilt; a
-    class that is not registered gets an error saying how to register it. Without it (joblib,
-    pickle: trusted files) classes are also found by importing the module named in the file,
-    as unpickling does.
+    With ``safe_mode`` (the safe format) only Keras' own and registered classes are rebuilt,
+    within the default limits (see :func:`load`); a class that is not registered gets an error
+    saying how to register it. Without it (joblib, pickle: trusted files) classes are also
+    found by importing the module named in the file, as unpickling does.
     """
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "model.keras")
+        path.write_bytes(data)
+        return _load_keras_file(path, safe_mode=safe_mode, max_bytes=MAX_BYTES, max_params=MAX_PARAMS)
+
+
+def _load_keras_file(path: Path, *, safe_mode: bool, max_bytes: int | None, max_params: int | None):
     import keras
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.keras")
-        Path(path).write_bytes(data)
-        custom = {} if safe_mode else _importable_classes(path)
-        try:
-            return keras.saving.load_model(path, compile=True, safe_mode=safe_mode, custom_objects=custom)
-        except TypeError as exc:
-            if "Could not locate" not in str(exc):
-                raise
-            name = str(exc).split("'")[1] if "'" in str(exc) else "a custom class"
-            raise UnsafeObjectError(
-                f"The Keras model uses {name}, which is not registered with Keras. Decorate it "
-                "with @keras.saving.register_keras_serializable() (at module level, not inside a "
-                "function), and import its module before loading."
-            ) from None
+    if safe_mode:
+        _check_keras_archive(path, max_bytes, max_params)
+    custom = {} if safe_mode else _importable_classes(path)
+    try:
+        return keras.saving.load_model(path, compile=True, safe_mode=safe_mode, custom_objects=custom)
+    except TypeError as exc:
+        if "Could not locate" not in str(exc):
+            raise
+        name = str(exc).split("'")[1] if "'" in str(exc) else "a custom class"
+        error = UnsafeFileError if safe_mode else UnsafeObjectError
+        raise error(
+            f"The Keras model uses {name}, which is not registered with Keras. Decorate it "
+            "with @keras.saving.register_keras_serializable() (at module level, not inside a "
+            "function), and import its module before loading."
+        ) from None
+
+
+def _check_keras_archive(path: Path, max_bytes: int | None, max_params: int | None) -> None:
+    """Refuse a .keras archive that is malformed or would take unbounded memory to load:
+    foreign or duplicate members, sizes over ``max_bytes`` (declared, or inflated by the
+    weights' own compression), JSON nested too deep, a network of more than ``max_params``
+    weights (counted from its config without allocating them)."""
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        infos = _checked_members(archive, _is_keras_member, max_bytes, "the network")
+        names = {info.filename for info in infos}
+        if not {"config.json", "model.weights.h5"} <= names:
+            raise SkannFileError("The network in the file lacks its config.json or model.weights.h5.")
+        config = _parse_json(_read_member(archive, "config.json", MAX_JSON_BYTES), "the network's config.json")
+        if not isinstance(config, dict):
+            raise SkannFileError("The network's config.json is not a Keras model config.")
+        if max_params is not None:
+            try:
+                n_params = _count_weights(config)
+            except Exception as exc:
+                raise _refusal(exc, "The size of the network in the file could not be checked "
+                               "before building it; if you trust the file, load it with max_params=None") from None
+            if n_params > max_params:
+                raise SkannFileError(
+                    f"The network in the file declares {n_params:,} weights, more than the limit "
+                    f"of {max_params:,}. If you trust the file, load it with max_params=None "
+                    "(or a larger limit)."
+                )
+        with archive.open("model.weights.h5") as raw, h5py.File(raw, "r") as weights:
+            stored = _h5_bytes(weights)
+    if max_bytes is not None and stored > max_bytes:
+        raise SkannFileError(
+            f"The network's weights take {stored:,} bytes once decompressed, more than the limit "
+            f"of {max_bytes:,}. If you trust the file, load it with max_bytes=None (or a larger limit)."
+        )
+
+
+def _is_keras_member(name: str) -> bool:
+    return name in _KERAS_MEMBERS or (_ASSET_MEMBER.fullmatch(name) is not None and ".." not in name.split("/"))
+
+
+def _h5_bytes(group) -> int:
+    """Bytes of every dataset in an HDF5 group once read (from its metadata: nothing is read)."""
+    import h5py
+
+    total = 0
+
+    def visit(_, item):
+        nonlocal total
+        if isinstance(item, h5py.Dataset):
+            total += int(item.size or 0) * item.dtype.itemsize
+
+    group.visititems(visit)
+    return total
+
+
+def _count_weights(config: dict) -> int:
+    """Weights a Keras model config creates, counted by building it with variable creation
+    deferred (``keras.StatelessScope``): shapes only, nothing allocated. The deferred
+    variables are then dropped, so that no later stateless scope initialises them."""
+    import keras
+
+    config = {k: v for k, v in config.items() if k != "compile_config"}  # optimizers: later
+    return _count_deferred(lambda: _build_model(keras.saving.deserialize_keras_object(config, safe_mode=True), config))
+
+
+def _build_model(model, config: dict):
+    build = config.get("build_config")
+    if build and not model.built:
+        model.build_from_config(build)
+    return model
+
+
+def _count_deferred(build: Callable[[], Any]) -> int:
+    """Weights created by ``build()``, with their allocation deferred and then abandoned."""
+    import keras
+    from keras.src.backend.common import global_state
+
+    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+    before = len(pending)
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            build()
+        return sum(math.prod(v.shape) for v in pending[before:])
+    finally:
+        del pending[before:]
+
+
+def _refusal(exc: Exception, context: str) -> SkannFileError:
+    """The SkannFileError for an error Keras raised on a file's network: an unsafe-class
+    refusal stays one (Keras' safe mode, unregistered classes)."""
+    message = _one_line(exc)
+    if "safe_mode" in message or "Could not locate" in message or "not registered" in message:
+        return UnsafeFileError(f"The file's network was refused by Keras' safe mode: {message}")
+    return SkannFileError(f"{context} ({type(exc).__name__}: {message}).")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _importable_classes(path: str) -> dict:
@@ -132,6 +266,7 @@ def _importable_classes(path: str) -> dict:
     return found
 
 
+
 # ---------------------------------------------------------------- the safe format
 def save(obj, path: str | os.PathLike) -> Path:
     """Save a skann estimator, transformer or Pipeline without pickle.
@@ -142,7 +277,9 @@ def save(obj, path: str | os.PathLike) -> Path:
         Fitted or not. Its class and every object inside it must be in :data:`SAFE_CLASSES`,
         and its parameters plain values (numbers, strings, tuples, lists, dicts, None).
     path : str or path-like
-        The file to write (conventionally ``*.skann``); written atomically.
+        The file to write (conventionally ``*.skann``). Written atomically: readers see the
+        old file or the new one, never a part; a save killed midway leaves a hidden
+        ``.*.skann-part`` file beside it, which the next save to that path removes.
 
     Returns
     -------
@@ -171,13 +308,32 @@ def save(obj, path: str | os.PathLike) -> Path:
         "format_version": FORMAT_VERSION,
         "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()},
     }
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+
+    def write(handle: BinaryIO) -> None:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(MANIFEST, json.dumps(manifest, indent=1))
             for name, data in members.items():
                 archive.writestr(name, data)
+
+    path = Path(path)
+    _write_atomically(path, write)
+    return path
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write`` into a hidden file beside ``path``, then rename it over ``path``.
+
+    The temporary name has a fixed length (any name ``open()`` accepts still works) and
+    carries a tag of the target and the writer's process id: a save killed midway leaves one
+    such file, removed by the next save to the same path once its writer is gone.
+    """
+    folder = path.parent
+    tag = hashlib.sha256(path.name.encode()).hexdigest()[:12]
+    _remove_abandoned_parts(folder, tag)
+    fd, tmp = tempfile.mkstemp(prefix=f".{tag}.{os.getpid()}.", suffix=".skann-part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; use the usual mode
@@ -185,32 +341,61 @@ def save(obj, path: str | os.PathLike) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
-def load(path: str | os.PathLike):
+def _remove_abandoned_parts(folder: Path, tag: str) -> None:
+    """Remove the part files of earlier saves to the same path whose process is gone."""
+    if os.name != "posix":  # checking a process id is POSIX-only (os.kill(pid, 0))
+        return
+    for part in folder.glob(f".{tag}.*.skann-part"):
+        try:
+            pid = int(part.name.split(".")[2])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid():
+            continue  # another thread of this process may be writing it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            part.unlink(missing_ok=True)
+        except OSError:  # alive, someone else's
+            pass
+
+
+def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_BYTES, max_params: int | None = MAX_PARAMS):
     """Load an object written by :func:`save`, without unpickling anything.
+
+    Parameters
+    ----------
+    path : str or path-like
+    max_bytes : int or None, default=MAX_BYTES (512 MiB)
+        Largest uncompressed content accepted, for the file and for each network in it.
+        None for no limit (files you trust).
+    max_params : int or None, default=MAX_PARAMS (30 million)
+        Largest number of weights of a network in the file, counted from its architecture
+        before anything is allocated. None for no limit (files you trust).
 
     Raises
     ------
     SkannFileError
-        The file is not a skann model file, is truncated or modified (checksum mismatch), or
-        was written by a newer, incompatible format version.
-    UnsafeObjectError
-        The file names a class outside :data:`SAFE_CLASSES` (for trusted files, use joblib).
+        The file is not a skann model file, is truncated, corrupt or modified (checksum
+        mismatch), was written by an unsupported format version, exceeds a limit, or holds a
+        value the estimator's parameter validation refuses. :class:`UnsafeFileError` (a
+        SkannFileError and an :class:`UnsafeObjectError`) when it names a class outside
+        :data:`SAFE_CLASSES` or Keras' safe mode (for trusted files, use joblib).
+    FileNotFoundError, PermissionError, IsADirectoryError
+        ``path`` cannot be opened.
     """
     path = Path(path)
-    members = _read_verified(path)
-    meta = _json_member(members, "skann.json", path)
-    try:
-        return _decode(meta["object"], members)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, (UnsafeObjectError, SkannFileError)):
-            raise
-        raise SkannFileError(f"{path} is not a valid skann model file ({type(exc).__name__}: {exc}).") from None
+    with open(path, "rb") as handle, tempfile.TemporaryDirectory() as folder, _file_errors(path):
+        members = _extract_verified(handle, Path(folder), max_bytes)
+        meta = _parse_json(members["skann.json"].read_bytes(), "skann.json")
+        if not isinstance(meta, dict) or "object" not in meta:
+            raise SkannFileError("skann.json does not describe an object.")
+        return _Decoder(members, max_bytes, max_params).decode(meta["object"])
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
+def read_metadata(path: str | os.PathLike, *, max_bytes: int | None = MAX_BYTES) -> dict:
     """The file format and library versions recorded in a :func:`save` file, without loading it.
 
     Returns
@@ -220,47 +405,146 @@ def read_metadata(path: str | os.PathLike) -> dict:
         the file's checksums are verified first.
     """
     path = Path(path)
-    meta = _json_member(_read_verified(path), "skann.json", path)
-    return {key: meta.get(key) for key in ("format", "format_version", "versions")}
+    with open(path, "rb") as handle, tempfile.TemporaryDirectory() as folder, _file_errors(path):
+        members = _extract_verified(handle, Path(folder), max_bytes)
+        meta = _parse_json(members["skann.json"].read_bytes(), "skann.json")
+        if not isinstance(meta, dict):
+            raise SkannFileError("skann.json does not describe an object.")
+        return {key: meta.get(key) for key in ("format", "format_version", "versions")}
 
 
-def _read_verified(path: Path) -> dict[str, bytes]:
+def is_skann_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` looks like a :func:`save` file: a zip with the skann manifest (a joblib
+    file holding a network contains a zip too, the network's, so ``zipfile.is_zipfile`` says
+    yes to it)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if MANIFEST not in names:
-                raise SkannFileError(f"{path} is not a skann model file (no {MANIFEST}).")
-            members = {name: archive.read(name) for name in names}
-    except zipfile.BadZipFile as exc:
-        raise SkannFileError(f"{path} is not a skann model file, or it is truncated or corrupt ({exc}).") from None
-    except (zipfile.LargeZipFile, EOFError, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise SkannFileError(f"{path} could not be read as a skann model file ({exc}).") from None
-    manifest = _json_member(members, MANIFEST, path)
-    if manifest.get("format") != FORMAT_NAME:
-        raise SkannFileError(f"{path} is not a skann model file (format {manifest.get('format')!r}).")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+            return MANIFEST in archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+
+
+@contextmanager
+def _file_errors(path: Path) -> Iterator[None]:
+    """Every failure while reading ``path`` as a SkannFileError naming the file."""
+    try:
+        yield
+    except UnsafeFileError as exc:
+        raise UnsafeFileError(f"{path}: {exc}") from None
+    except SkannFileError as exc:
+        raise SkannFileError(f"{path}: {exc}") from None
+    except UnsafeObjectError as exc:
+        raise UnsafeFileError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise SkannFileError(f"{path} is not a valid skann model file (nested too deep).") from None
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise SkannFileError(f"{path} is not a skann model file, or it is truncated or corrupt ({_one_line(exc)}).") from None
+    except MemoryError:
+        raise SkannFileError(f"{path} could not be loaded: out of memory.") from None
+    except Exception as exc:  # zlib.error, NotImplementedError (compression), RuntimeError ...
+        raise SkannFileError(f"{path} is not a valid skann model file ({type(exc).__name__}: {_one_line(exc)}).") from None
+
+
+def _checked_members(archive: zipfile.ZipFile, allowed: Callable[[str], bool], max_bytes: int | None, what: str) -> list:
+    """The members of ``archive`` once their names, compression and declared sizes pass."""
+    infos = archive.infolist()
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        raise SkannFileError(f"{what} has duplicate member names.")
+    for info in infos:
+        if not allowed(info.filename):
+            raise SkannFileError(f"{what} has an unexpected member {info.filename[:100]!r}.")
+        if info.flag_bits & 0x1:
+            raise SkannFileError(f"{what} has an encrypted member {info.filename!r}.")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise SkannFileError(f"{what} uses an unsupported compression method in {info.filename!r}.")
+    declared = sum(info.file_size for info in infos)
+    if max_bytes is not None and declared > max_bytes:
         raise SkannFileError(
-            f"{path} was written in skann file format version {version}; this skann reads "
+            f"{what} holds {declared:,} bytes uncompressed, more than the limit of {max_bytes:,}. "
+            "If you trust the file, load it with max_bytes=None (or a larger limit)."
+        )
+    return infos
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise SkannFileError(f"{name} is {info.file_size:,} bytes, more than the {limit:,} bytes allowed.")
+    with archive.open(info) as member:
+        return member.read(limit + 1)  # a member cannot yield more than it declares (zipfile)
+
+
+def _extract_verified(handle: BinaryIO, folder: Path, max_bytes: int | None) -> dict[str, Path]:
+    """Members of a .skann file written into ``folder`` as they are checked against the
+    manifest: name -> file. Nothing is read before its name is in the manifest; nothing is
+    decompressed past its declared size."""
+    with zipfile.ZipFile(handle) as archive:
+        names = archive.namelist()
+        if MANIFEST not in names:
+            raise SkannFileError(f"not a skann model file (no {MANIFEST}).")
+        infos = _checked_members(
+            archive, lambda n: n == MANIFEST or _SKANN_MEMBER.fullmatch(n) is not None, max_bytes, "the file"
+        )
+        manifest = _parse_json(_read_member(archive, MANIFEST, MAX_JSON_BYTES), MANIFEST)
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise SkannFileError(f"not a skann model file (format {_get(manifest, 'format')!r}).")
+        _check_version(manifest.get("format_version"))
+        expected = manifest.get("sha256")
+        if not isinstance(expected, dict) or not all(isinstance(v, str) for v in expected.values()):
+            raise SkannFileError(f"{MANIFEST} has no valid checksums.")
+        listed = set(expected) | {MANIFEST}
+        if set(names) != listed or "skann.json" not in expected:
+            raise SkannFileError("has been modified: its members do not match its manifest.")
+        files = {}
+        for index, info in enumerate(i for i in infos if i.filename != MANIFEST):
+            limit = MAX_JSON_BYTES if info.filename.endswith(".json") else info.file_size
+            if info.file_size > limit:
+                raise SkannFileError(f"{info.filename} is {info.file_size:,} bytes, more than the {limit:,} bytes allowed.")
+            target = folder / f"member-{index}{Path(info.filename).suffix}"  # Keras wants .keras
+            digest = hashlib.sha256()
+            copied = 0
+            with archive.open(info) as source, open(target, "wb") as out:
+                while chunk := source.read(2**20):
+                    copied += len(chunk)
+                    digest.update(chunk)
+                    out.write(chunk)
+            if copied != info.file_size or digest.hexdigest() != expected[info.filename]:
+                raise SkannFileError(f"has been modified or is corrupt: checksum mismatch in {info.filename}.")
+            files[info.filename] = target
+    return files
+
+
+def _get(value, key):
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _check_version(version) -> None:
+    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
+        raise SkannFileError(
+            f"was written in skann file format version {version}; this skann reads "
             f"version {FORMAT_VERSION} and older. Upgrade skann to load it."
         )
-    expected = manifest.get("sha256", {})
-    content = {name: data for name, data in members.items() if name != MANIFEST}
-    if set(expected) != set(content):
-        raise SkannFileError(f"{path} has been modified: its members do not match its manifest.")
-    for name, data in content.items():
-        if hashlib.sha256(data).hexdigest() != expected[name]:
-            raise SkannFileError(f"{path} has been modified or is corrupt: checksum mismatch in {name}.")
-    return content
+    if version < 1:
+        raise SkannFileError(f"names format version {version}, which no skann ever wrote.")
 
 
-def _json_member(members: dict[str, bytes], name: str, path: Path) -> dict:
+def _parse_json(data: bytes, what: str):
+    """JSON with its nesting bounded (checked without recursion)."""
     try:
-        return json.loads(members[name])
-    except (KeyError, ValueError) as exc:
-        raise SkannFileError(f"{path} is not a valid skann model file ({name}: {exc}).") from None
+        value = json.loads(data)
+    except RecursionError:
+        raise SkannFileError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep.") from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise SkannFileError(f"{what} is not valid JSON ({_one_line(exc)}).") from None
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise SkannFileError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep.")
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
 
 
 def _library_versions(skann_version: str) -> dict[str, str]:
@@ -337,10 +621,6 @@ def _encode(value, models: dict[str, bytes], where: str) -> Any:
     )
 
 
-# dtypes the safe format stores: booleans, numbers, strings.
-_PLAIN_DTYPE_KINDS = frozenset("biufUS")
-
-
 def _keras_object_config(value) -> dict | None:
     """Keras' own serialization of a loss, metric, optimizer or Keras function given as a
     parameter (None for anything else). Loading uses Keras' safe mode."""
@@ -366,45 +646,175 @@ def _is_keras_model(value) -> bool:
     return isinstance(value, keras.Model)
 
 
-def _decode(spec, members: dict[str, bytes]):
-    if isinstance(spec, list):
-        return [_decode(v, members) for v in spec]
-    if not isinstance(spec, dict):
-        return spec
-    if "__float__" in spec:
+class _Decoder:
+    """Rebuilds the objects of a .skann file's JSON description, refusing anything outside
+    the format: unknown entries, classes off the allow-list, dtypes that are not plain,
+    arrays whose data do not match their shape, parameters the estimator's validation refuses."""
+
+    def __init__(self, members: dict[str, Path], max_bytes: int | None, max_params: int | None):
+        self.members, self.max_bytes, self.max_params = members, max_bytes, max_params
+
+    def decode(self, spec):
+        if isinstance(spec, list):
+            return [self.decode(v) for v in spec]
+        if not isinstance(spec, dict):
+            return spec
+        kind = next((key for key in spec if key.startswith("__") and key.endswith("__")), None)
+        handler = self._HANDLERS.get(kind)
+        if handler is None:
+            raise SkannFileError(f"unknown entry in skann.json: {sorted(spec)[:5]}.")
+        return handler(self, spec)
+
+    def _float(self, spec):
+        if not isinstance(spec["__float__"], str):
+            raise SkannFileError("a float is not stored as text.")
         return float(spec["__float__"])
-    if "__dtype__" in spec:
-        dtype = np.dtype(str(spec["__dtype__"]))
-        if dtype.kind not in _PLAIN_DTYPE_KINDS or dtype.subdtype is not None:
-            raise SkannFileError(f"Unsupported dtype in skann model file: {spec['__dtype__']!r}.")
-        return dtype
-    if "__keras_object__" in spec:
+
+    def _dtype(self, spec):
+        return _plain_dtype(spec["__dtype__"])
+
+    def _keras_object(self, spec):
         import keras
 
-        return keras.saving.deserialize_keras_object(spec["__keras_object__"], safe_mode=True)
-    if "__function__" in spec:
-        return None
-    if "__ndarray__" in spec:
-        dtype = object if spec["dtype"] == "object" else np.dtype(spec["dtype"])
-        return np.array(spec["__ndarray__"], dtype=dtype).reshape(spec["shape"])
-    if "__tuple__" in spec:
-        return tuple(_decode(v, members) for v in spec["__tuple__"])
-    if "__dict__" in spec:
-        return {k: _decode(v, members) for k, v in spec["__dict__"].items()}
-    if "__slice__" in spec:
-        return slice(*(_decode(v, members) for v in spec["__slice__"]))
-    if "__keras_model__" in spec:
-        return model_from_bytes(members[spec["__keras_model__"]], safe_mode=True)
-    if "__object__" in spec:
+        config = spec["__keras_object__"]
+        if not isinstance(config, dict):
+            raise SkannFileError("a Keras object entry is not a config.")
+
+        def build():
+            return keras.saving.deserialize_keras_object(config, safe_mode=True)
+
+        # Losses and metrics are built with their variables deferred and counted first (a
+        # metric's state grows with its config); optimizers make their variables only when
+        # they meet a network, and refuse a stateless build: their configs hold no sizes.
+        if self.max_params is not None and not str(config.get("module", "")).startswith("keras.optimizers"):
+            try:
+                n_params = _count_deferred(build)
+            except Exception as exc:
+                raise _refusal(exc, "a Keras object in the file could not be rebuilt") from None
+            if n_params > self.max_params:
+                raise SkannFileError(f"a Keras object in the file declares {n_params:,} weights, more than {self.max_params:,}.")
+        try:
+            return build()
+        except Exception as exc:
+            raise _refusal(exc, "a Keras object in the file could not be rebuilt") from None
+
+    def _function(self, spec):
+        return None  # a model-building function is code: the file only names it
+
+    def _ndarray(self, spec):
+        shape = spec["shape"]
+        if not isinstance(shape, list) or len(shape) > 32 or not all(
+            type(n) is int and n >= 0 for n in shape
+        ):
+            raise SkannFileError(f"an array has an invalid shape {str(shape)[:50]}.")
+        dtype = np.dtype(object) if spec["dtype"] == "object" else _plain_dtype(spec["dtype"])
+        size = math.prod(shape)
+        if self.max_bytes is not None and size * dtype.itemsize > self.max_bytes:
+            raise SkannFileError(f"an array of shape {tuple(shape)} and dtype {dtype} would exceed the limit of {self.max_bytes:,} bytes.")
+        data = spec["__ndarray__"]
+        if size == 0:
+            array = np.empty(shape, dtype=dtype)
+        else:
+            array = np.array(data, dtype=dtype)
+        if array.shape != tuple(shape):
+            raise SkannFileError(f"an array's data do not match its declared shape {tuple(shape)}.")
+        if dtype == object and not all(isinstance(v, str) for v in array.ravel()):
+            raise SkannFileError("an object array holds something other than strings.")
+        return array
+
+    def _tuple(self, spec):
+        return tuple(self.decode(v) for v in _list(spec["__tuple__"]))
+
+    def _dict(self, spec):
+        items = spec["__dict__"]
+        if not isinstance(items, dict):
+            raise SkannFileError("a dict entry is not a JSON object.")
+        return {k: self.decode(v) for k, v in items.items()}
+
+    def _slice(self, spec):
+        parts = _list(spec["__slice__"])
+        if len(parts) != 3:
+            raise SkannFileError("a slice entry does not have three parts.")
+        return slice(*(self.decode(v) for v in parts))
+
+    def _keras_model(self, spec):
+        name = spec["__keras_model__"]
+        if not isinstance(name, str) or not name.endswith(".keras") or name not in self.members:
+            raise SkannFileError(f"the network {str(name)[:50]!r} is not in the file.")
+        try:
+            return _load_keras_file(self.members[name], safe_mode=True, max_bytes=self.max_bytes, max_params=self.max_params)
+        except (SkannFileError, UnsafeObjectError):
+            raise
+        except Exception as exc:
+            raise _refusal(exc, f"the network {name} could not be loaded") from None
+
+    def _object(self, spec):
         class_path = spec["__object__"]
         if class_path not in SAFE_CLASSES:
-            raise UnsafeObjectError(
-                f"The file asks for {class_path}, which is not on skann's allow-list of safe "
-                "classes; refusing to build it. For files you trust, use joblib."
+            raise UnsafeFileError(
+                f"The file asks for {str(class_path)[:100]}, which is not on skann's allow-list "
+                "of safe classes; refusing to build it. For files you trust, use joblib."
             )
+        state = spec["state"]
+        if not isinstance(state, dict):
+            raise SkannFileError(f"the state of a {class_path} is not a JSON object.")
         module_name, _, class_name = class_path.rpartition(".")
         cls = getattr(importlib.import_module(module_name), class_name)
+        shadowing = sorted(key for key in state if hasattr(cls, key))
+        if shadowing:  # an attribute may not hide a method or a class setting
+            raise SkannFileError(f"the state of a {class_name} names class attributes {shadowing[:5]}.")
         obj = cls.__new__(cls)
-        obj.__dict__.update({k: _decode(v, members) for k, v in spec["state"].items()})
+        obj.__dict__.update({k: self.decode(v) for k, v in state.items()})
+        _check_loaded_params(obj)
         return obj
-    raise SkannFileError(f"Unknown entry in skann model file: {sorted(spec)}.")
+
+    _HANDLERS = {
+        "__float__": _float,
+        "__dtype__": _dtype,
+        "__keras_object__": _keras_object,
+        "__function__": _function,
+        "__ndarray__": _ndarray,
+        "__tuple__": _tuple,
+        "__dict__": _dict,
+        "__slice__": _slice,
+        "__keras_model__": _keras_model,
+        "__object__": _object,
+    }
+
+
+def _list(value) -> list:
+    if not isinstance(value, list):
+        raise SkannFileError("an entry that should be a list is not.")
+    return value
+
+
+def _plain_dtype(text) -> np.dtype:
+    """The dtype named by ``text`` if it is plain (bool, number, string), else a refusal: a
+    subarray dtype such as ``(16000,16000)f8`` would make every element a huge array."""
+    if not isinstance(text, str) or len(text) > 20:
+        raise SkannFileError(f"unsupported dtype in skann model file: {str(text)[:30]!r}.")
+    try:
+        dtype = np.dtype(text)
+    except TypeError:
+        raise SkannFileError(f"unsupported dtype in skann model file: {text!r}.") from None
+    if dtype.kind not in _PLAIN_DTYPE_KINDS or dtype.subdtype is not None or dtype.names is not None:
+        raise SkannFileError(f"unsupported dtype in skann model file: {text!r}.")
+    return dtype
+
+
+def _check_loaded_params(obj) -> None:
+    """A loaded estimator's parameters pass the checks ``fit`` makes, so that a file cannot
+    smuggle in a value ``fit`` (or ``set_params``) would refuse."""
+    from sklearn.base import BaseEstimator
+
+    if not isinstance(obj, BaseEstimator):
+        return
+    name = type(obj).__name__
+    try:
+        obj.get_params(deep=False)
+        if hasattr(obj, "_check_params"):
+            obj._check_params()
+        elif hasattr(obj, "_parameter_constraints"):
+            obj._validate_params()
+    except Exception as exc:
+        raise SkannFileError(f"the {name} in the file has invalid parameters: {_one_line(exc)}") from None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
 import hashlib
 import importlib
+import inspect
 import json
 import math
 import os
@@ -119,21 +120,32 @@ def model_from_bytes(data: bytes, *, safe_mode: bool = True):
 def _load_keras_file(path: Path, *, safe_mode: bool, max_bytes: int | None, max_params: int | None):
     import keras
 
-    if safe_mode:
-        _check_keras_archive(path, max_bytes, max_params)
-    custom = {} if safe_mode else _importable_classes(path)
     try:
+        if safe_mode:
+            _check_keras_archive(path, max_bytes, max_params)
+        custom = {} if safe_mode else _importable_classes(path)
         return keras.saving.load_model(path, compile=True, safe_mode=safe_mode, custom_objects=custom)
-    except TypeError as exc:
-        if "Could not locate" not in str(exc):
+    except Exception as exc:
+        message = _unregistered(exc)
+        if message is None:
             raise
-        name = str(exc).split("'")[1] if "'" in str(exc) else "a custom class"
-        error = UnsafeFileError if safe_mode else UnsafeObjectError
-        raise error(
-            f"The Keras model uses {name}, which is not registered with Keras. Decorate it "
-            "with @keras.saving.register_keras_serializable() (at module level, not inside a "
-            "function), and import its module before loading."
-        ) from None
+        raise (UnsafeFileError if safe_mode else UnsafeObjectError)(message) from None
+
+
+def _unregistered(exc: BaseException) -> str | None:
+    """How to fix Keras' refusal of a class it does not know, if ``exc`` is one (Keras wraps
+    it: the cause is looked for along the chain)."""
+    while exc is not None:
+        text = str(exc)
+        if "Could not locate" in text:
+            name = text.split("'")[1] if "'" in text else "a custom class"
+            return (
+                f"The Keras model uses {name}, which is not registered with Keras. Decorate it "
+                "with @keras.saving.register_keras_serializable() (at module level, not inside a "
+                "function), and import its module before loading."
+            )
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _check_keras_archive(path: Path, max_bytes: int | None, max_params: int | None) -> None:
@@ -155,6 +167,8 @@ def _check_keras_archive(path: Path, max_bytes: int | None, max_params: int | No
             try:
                 n_params = _count_weights(config)
             except Exception as exc:
+                if _unregistered(exc):
+                    raise
                 raise _refusal(exc, "The size of the network in the file could not be checked "
                                "before building it; if you trust the file, load it with max_params=None") from None
             if n_params > max_params:
@@ -163,6 +177,7 @@ def _check_keras_archive(path: Path, max_bytes: int | None, max_params: int | No
                     f"of {max_params:,}. If you trust the file, load it with max_params=None "
                     "(or a larger limit)."
                 )
+        _check_keras_objects(config.get("compile_config"), max_params)  # its metrics, optimizer
         with archive.open("model.weights.h5") as raw, h5py.File(raw, "r") as weights:
             stored = _h5_bytes(weights)
     if max_bytes is not None and stored > max_bytes:
@@ -201,6 +216,41 @@ def _count_weights(config: dict) -> int:
     return _count_deferred(lambda: _build_model(keras.saving.deserialize_keras_object(config, safe_mode=True), config))
 
 
+# Integers in the configs of losses, metrics and optimizers: some size Python lists built in
+# their constructors (a metric's thresholds); seeds are exempt.
+MAX_CONFIG_INT = 1_000_000
+
+
+def _check_keras_objects(config, max_params: int | None) -> None:
+    """Refuse Keras loss, metric or optimizer configs that would allocate without bound: an
+    integer over MAX_CONFIG_INT, or a metric whose state (built with its variables deferred,
+    then counted) exceeds ``max_params``. Metrics are the Keras objects whose variables grow
+    with their config (confusion matrices); losses have none, optimizers none until built."""
+    import keras
+
+    stack, metrics = [config], []
+    while stack:  # every integer first: a metric is built only once its config has passed
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if type(value) is int and abs(value) > MAX_CONFIG_INT and key != "seed":
+                    raise SkannFileError(f"a Keras object in the file has {key}={value}, over the limit of {MAX_CONFIG_INT:,}.")
+                stack.append(value)
+            if str(node.get("module", "")).startswith("keras.metrics") and "config" in node:
+                metrics.append(node)
+    for metric in metrics if max_params is not None else ():
+        try:
+            n_params = _count_deferred(lambda: keras.saving.deserialize_keras_object(metric, safe_mode=True))
+        except Exception as exc:
+            raise _refusal(exc, "a Keras metric in the file could not be rebuilt") from None
+        if n_params > max_params:
+            raise SkannFileError(
+                f"a Keras metric in the file declares {n_params:,} weights, more than the limit of {max_params:,}."
+            )
+
+
 def _build_model(model, config: dict):
     build = config.get("build_config")
     if build and not model.built:
@@ -227,8 +277,10 @@ def _refusal(exc: Exception, context: str) -> SkannFileError:
     """The SkannFileError for an error Keras raised on a file's network: an unsafe-class
     refusal stays one (Keras' safe mode, unregistered classes)."""
     message = _one_line(exc)
-    if "safe_mode" in message or "Could not locate" in message or "not registered" in message:
-        return UnsafeFileError(f"The file's network was refused by Keras' safe mode: {message}")
+    if _unregistered(exc):
+        return UnsafeFileError(_unregistered(exc))
+    if "safe_mode" in message:
+        return UnsafeFileError(f"Keras' safe mode refused part of the file: {message}")
     return SkannFileError(f"{context} ({type(exc).__name__}: {message}).")
 
 
@@ -520,7 +572,9 @@ def _get(value, key):
 
 
 def _check_version(version) -> None:
-    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise SkannFileError(f"names format version {version!r}, which is not a format version.")
+    if version > FORMAT_VERSION:
         raise SkannFileError(
             f"was written in skann file format version {version}; this skann reads "
             f"version {FORMAT_VERSION} and older. Upgrade skann to load it."
@@ -679,22 +733,9 @@ class _Decoder:
         config = spec["__keras_object__"]
         if not isinstance(config, dict):
             raise SkannFileError("a Keras object entry is not a config.")
-
-        def build():
-            return keras.saving.deserialize_keras_object(config, safe_mode=True)
-
-        # Losses and metrics are built with their variables deferred and counted first (a
-        # metric's state grows with its config); optimizers make their variables only when
-        # they meet a network, and refuse a stateless build: their configs hold no sizes.
-        if self.max_params is not None and not str(config.get("module", "")).startswith("keras.optimizers"):
-            try:
-                n_params = _count_deferred(build)
-            except Exception as exc:
-                raise _refusal(exc, "a Keras object in the file could not be rebuilt") from None
-            if n_params > self.max_params:
-                raise SkannFileError(f"a Keras object in the file declares {n_params:,} weights, more than {self.max_params:,}.")
+        _check_keras_objects(config, self.max_params)
         try:
-            return build()
+            return keras.saving.deserialize_keras_object(config, safe_mode=True)
         except Exception as exc:
             raise _refusal(exc, "a Keras object in the file could not be rebuilt") from None
 
@@ -810,6 +851,10 @@ def _check_loaded_params(obj) -> None:
     if not isinstance(obj, BaseEstimator):
         return
     name = type(obj).__name__
+    signature = inspect.signature(type(obj).__init__).parameters.values()
+    missing = [p.name for p in signature if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in vars(obj)]
+    if missing:
+        raise SkannFileError(f"the {name} in the file lacks parameters {missing[:5]}.")
     try:
         obj.get_params(deep=False)
         if hasattr(obj, "_check_params"):

@@ -332,3 +332,57 @@ def test_interrupt_during_partial_fit_restores_weights_and_optimizer(data):
     assert int(reg.model_.optimizer.iterations.numpy()) == steps
     for before, after in zip(weights, reg.model_.get_weights()):
         np.testing.assert_array_equal(before, after)
+
+
+def test_save_takes_any_file_name_and_leaves_no_litter(tmp_path):
+    """A 255-character name (the temporary name once added a suffix to it); a save killed midway
+    leaves one hidden part file, which the next save to that path removes (a part file of a
+    process still running is left alone)."""
+    import hashlib
+    import os
+    import signal
+    import time
+
+    est = PerceptronBaseline(eta0=0.5)
+    long_name = tmp_path / ("m" * 249 + ".skann")
+    skann.save(est, long_name)
+    assert skann.load(long_name).get_params() == est.get_params()
+    assert os.listdir(tmp_path) == [long_name.name]
+
+    folder = tmp_path / "killed"
+    folder.mkdir()
+    path = folder / "model.skann"
+    script = textwrap.dedent(
+        f"""
+        import time, zipfile
+        import skann
+        from skann import PerceptronBaseline
+
+        write = zipfile.ZipFile.writestr
+        calls = []
+        def slow_writestr(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                time.sleep(120)  # killed here, halfway through the file
+            return write(self, *args, **kwargs)
+        zipfile.ZipFile.writestr = slow_writestr
+        skann.save(PerceptronBaseline(), {str(path)!r})
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(folder.glob(".*.skann-part")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    parts = list(folder.glob(".*.skann-part"))
+    assert len(parts) == 1 and not path.exists()
+    tag = hashlib.sha256(path.name.encode()).hexdigest()[:12]
+    alive = folder / f".{tag}.{os.getppid()}.abcdefgh.skann-part"  # a running writer's
+    alive.write_bytes(b"")
+    skann.save(est, path)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([alive.name, path.name])
+    assert skann.load(path).get_params() == est.get_params()

@@ -153,11 +153,7 @@ class _OneVsRestSGD(keras.callbacks.Callback):
         kernel, bias = est._tlu_weights()
         finite = np.isfinite(kernel).all(axis=0) & np.isfinite(bias)
         if not finite[self.live].all():
-            raise ValueError(
-                f"{type(est).__name__} diverged: its weights overflowed at epoch "
-                f"{self.epochs_run} of this fit (eta0={est.eta0}). Scale the inputs (e.g. "
-                "StandardScaler or PixelScaler) or lower eta0."
-            )
+            raise est._divergence(epoch, "its weights overflowed")
         sums = np.asarray(_unit_losses(self.model).sums)
         if logs is not None:
             logs.pop("unit_losses", None)
@@ -405,6 +401,12 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
 
     def _extra_callbacks(self, has_validation: bool) -> list:
         return []  # the stopping rule is part of the one-vs-rest schedule
+
+    def _check_finite(self, epoch: int, logs: dict) -> None:
+        pass  # the one-vs-rest schedule checks the live units (stopped ones are put back)
+
+    def _step_size(self) -> tuple[str, str]:
+        return "eta0", f"{self.eta0:g}"
 
     def _keras_fit_data(self, X, y, args: dict) -> dict:
         # scikit-learn's SGD, unit by unit: the same sample orders, class and sample weights,

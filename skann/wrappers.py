@@ -41,7 +41,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from skann._inference import numpy_forward
+from skann._inference import _weight, numpy_forward
 from skann._pipeline import VALIDATION_BATCH, epochs_of
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
 from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, TargetReshaper
@@ -351,6 +351,24 @@ def _pack_keras_objects(value):
 
 def _unpack_keras_objects(value):
     return _map_leaves(lambda v: v.unpack() if isinstance(v, _PackedKerasObject) else v, value)
+
+
+class DivergenceError(ValueError):
+    """Training diverged: the loss or the weights stopped being finite numbers. The estimator
+    is left as it was before the fit."""
+
+
+class _StopOnDivergence(keras.callbacks.Callback):
+    """Stops a fit at the end of the first epoch whose loss or weights are not finite, with
+    the estimator's DivergenceError (an epoch, not a batch: a batch hook would cost
+    multi-step execution)."""
+
+    def __init__(self, estimator: BaseWrapper):
+        super().__init__()
+        self.estimator = estimator
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.estimator._check_finite(epoch, logs or {})
 
 
 def _refuse_all_zero_weights(sample_weight: np.ndarray) -> None:
@@ -1091,10 +1109,36 @@ class BaseWrapper(BaseEstimator):
         return flat
 
     def _fit_callbacks(self, has_validation: bool) -> list:
-        callbacks = self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
+        # The divergence check first: no later callback sees (or saves) a diverged network.
+        callbacks = [_StopOnDivergence(self)] + self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
         if self.log_dir is not None:
             callbacks.append(keras.callbacks.TensorBoard(self.log_run_dir_))
         return callbacks + self._extra_callbacks(has_validation)
+
+    def _check_finite(self, epoch: int, logs: dict) -> None:
+        """Raise DivergenceError if the epoch's loss or the network's weights are not finite."""
+        losses = {k: logs[k] for k in ("loss", "val_loss") if k in logs}
+        bad = [k for k, v in losses.items() if not np.isfinite(v)]
+        if bad:
+            raise self._divergence(epoch, f"the {bad[0].replace('_', ' ')} became {losses[bad[0]]}")
+        if not all(np.isfinite(_weight(v)).all() for v in self.model_.trainable_variables):
+            raise self._divergence(epoch, "the weights overflowed")
+
+    def _divergence(self, epoch: int, what: str) -> DivergenceError:
+        """The error for a fit that diverged at ``epoch`` (0-based, as Keras counts)."""
+        name, value = self._step_size()
+        return DivergenceError(
+            f"{type(self).__name__} diverged at epoch {epoch + 1}: {what} ({name}={value}). "
+            "Scale the inputs (e.g. StandardScaler, or PixelScaler for images, in a Pipeline) or "
+            f"lower {name}. The estimator is left as it was before this fit."
+        )
+
+    def _step_size(self) -> tuple[str, str]:
+        """The name and value of what sets the size of a training step (for error messages)."""
+        schedule = self.model_.optimizer.learning_rate
+        if isinstance(schedule, (keras.Variable, float, int)):
+            return "learning_rate", f"{float(schedule):g}"
+        return "learning_rate", type(schedule).__name__
 
     def _extra_callbacks(self, has_validation: bool) -> list:
         """Callbacks a subclass adds to every fit (early stopping ...)."""

@@ -365,6 +365,9 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     def _encode_features(self, X):
         return X.astype(self._compute_dtype(), copy=False)
 
+    def _network_dtype(self) -> np.dtype:
+        return np.dtype(self._compute_dtype())
+
     def _encode_targets(self, y: np.ndarray):
         # {-1, +1} per unit: one unit for two classes, one per class (one-vs-rest) otherwise.
         codes = super()._encode_targets(y)

@@ -681,7 +681,8 @@ class BaseWrapper(BaseEstimator):
         if reset:
             self.X_dtype_ = X.dtype
             self.X_shape_ = X.shape
-        else:
+        self._check_float_range(X)
+        if not reset:
             if X.ndim != len(self.X_shape_):
                 raise ValueError(
                     f"X has {X.ndim} dimensions, but this {name} is expecting "
@@ -693,6 +694,36 @@ class BaseWrapper(BaseEstimator):
                     f"shape {self.X_shape_[1:]}."
                 )
         return X, y
+
+    def _check_float_range(self, X) -> None:
+        """Finite float64 values beyond float32's range (about 3.4e38) become infinite in a
+        float32 network, and its predictions NaN: refused, naming the columns."""
+        if X.dtype.kind != "f" or X.dtype.itemsize <= 4 or X.size == 0 or self._network_dtype() != np.float32:
+            return
+        limit = np.finfo(np.float32).max
+        if X.max() <= limit and X.min() >= -limit:  # two passes, no copy of X
+            return
+        beyond = (np.abs(X) > limit).reshape(len(X), -1).any(axis=0)
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and len(names) == beyond.size:
+            columns = [str(n) for n in names[beyond]]
+        else:  # indices (of the flattened sample, for images)
+            columns = np.flatnonzero(beyond).tolist()
+        example = X.reshape(len(X), -1)[:, beyond]
+        example = example.flat[np.argmax(np.abs(example))]
+        raise ValueError(
+            f"X has values beyond float32's range (±{limit:.3g}) in column(s) {columns[:10]}"
+            f"{' ...' if len(columns) > 10 else ''} (e.g. {example:g}): this network computes in "
+            "float32, where they become infinite. Rescale those columns (e.g. a log transform or "
+            "StandardScaler)."
+        )
+
+    def _network_dtype(self) -> np.dtype:
+        """The float dtype the network computes in (before fit: the given model's, else Keras')."""
+        model = getattr(self, "model_", None)
+        if model is None and isinstance(getattr(self, "model", None), keras.Model):
+            model = self.model
+        return np.dtype(model.compute_dtype if model is not None else keras.backend.floatx())
 
     def _plainly_valid(self, X) -> bool:
         """Whether X is a finite numeric ndarray of the fitted width, without feature names to
@@ -1182,7 +1213,6 @@ class BaseWrapper(BaseEstimator):
                 "'initialize') with appropriate arguments before using this estimator."
             )
         X, _ = self._validate_data(X, reset=False)
-        X = self._encode_features(X)
         # Keras' predict loop only when asked for: predict__ arguments, call keywords, or
         # callbacks that act during prediction (looked up without get_params: it is slow).
         state = vars(self)
@@ -1196,23 +1226,25 @@ class BaseWrapper(BaseEstimator):
             args = route_params(params, "predict", pass_filter=self._predict_kwargs, strict=True)
             args = {k: v for k, v in args.items() if not k.startswith("callbacks")}
             args.update(kwargs)
+            X = self._encode_features(X)
             _all_samples_per_batch(args, ("batch_size",), X)
             return self.model_.predict(x=X, callbacks=callbacks, **args)
         return self._forward(X)
 
-    def _forward(self, X, output: int | None = None):
-        """The model on X in chunks, through NumPy when every layer allows it (else Keras'
-        ``predict_on_batch``, never ``Model.predict`` and its per-call data pipeline)."""
+    def _forward(self, X):
+        """The model on validated X in chunks, each encoded on its own (so that a float32 copy
+        of a big uint8 input never exists whole), through NumPy when every layer allows it
+        (else Keras' ``predict_on_batch``, never ``Model.predict`` and its per-call pipeline)."""
         n = _n_rows(X)
         if n == 0:
             raise ValueError("X holds no samples.")
         forward = self._inference_function()
         outs = []
         for start in range(0, n, PREDICT_CHUNK):
-            raw = _as_numpy(forward(_rows(X, start, start + PREDICT_CHUNK)))
+            raw = _as_numpy(forward(self._encode_features(_rows(X, start, start + PREDICT_CHUNK))))
             if isinstance(raw, (list, tuple)) and len(raw) == 1:  # as Model.predict gives it
                 raw = raw[0]
-            outs.append(raw[output] if output is not None else raw)
+            outs.append(raw)
         if len(outs) == 1:
             return outs[0]
         return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *outs)

@@ -85,3 +85,83 @@ def test_cli_reports_divergence_in_one_line():
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "diverged at epoch 1" in lines[0] and "lower learning_rate" in lines[0], lines
+
+
+# ---------------------------------------------------------------- float32 overflow
+def test_values_beyond_float32_are_refused_naming_the_columns(housing_sample):
+    pd = pytest.importorskip("pandas")
+    X, y = housing_sample
+    names = skann.datasets.CALIFORNIA_FEATURE_NAMES
+    reg = HousingMLPRegressor(epochs=1, n_neurons=8).fit(pd.DataFrame(X[:300], columns=names), y[:300])
+    bad = X[:5].copy()
+    bad[2, 3], bad[1, 5] = 1e300, -1e39  # finite in float64, infinite in float32
+    pattern = r"beyond float32's range \(±3.4e\+38\) in column\(s\) \['AveBedrms', 'AveOccup'\] \(e.g. 1e\+300\)"
+    with pytest.raises(ValueError, match=pattern):
+        reg.predict(pd.DataFrame(bad, columns=names))
+    with pytest.raises(ValueError, match=r"in column\(s\) \[3, 5\]"):
+        HousingMLPRegressor(epochs=1).fit(np.vstack([X[:300], bad]), np.r_[y[:300], y[:5]])
+    with pytest.raises(ValueError, match=r"in column\(s\) \[2\]"):  # images: the flattened pixel
+        images = np.zeros((4, 3, 3))
+        images[1, 0, 2] = 1e100
+        FashionMLPClassifier(epochs=1).fit(images, [0, 1, 0, 1])
+    # Values float32 holds pass; a network computing in float64 (the perceptron on float64
+    # input, as scikit-learn's) takes them all.
+    assert np.isfinite(reg.predict(pd.DataFrame(X[:5] * 1e30, columns=names))).all()
+    perceptron = PerceptronBaseline(max_iter=2).fit(X[:300], y[:300] > 2)
+    assert perceptron.predict(bad).shape == (5,)
+
+
+def test_cli_predict_refuses_values_beyond_float32(tmp_path, housing_sample):
+    from skann.cli import main
+
+    X, _ = housing_sample
+    model = tmp_path / "h.skann"
+    runner = CliRunner()
+    assert runner.invoke(main, ["--quiet", "fit", "housing", "-p", "epochs=1", "--out", str(model), "--sample"]).exit_code == 0
+    rows = tmp_path / "rows.csv"
+    header = ",".join(skann.datasets.CALIFORNIA_FEATURE_NAMES)
+    rows.write_text(header + "\n" + ",".join(["1e300"] + [str(v) for v in X[0, 1:]]) + "\n")
+    result = runner.invoke(main, ["predict", str(model), str(rows)])
+    assert result.exit_code == 1 and "nan" not in result.output
+    assert "beyond float32's range" in result.stderr and "column(s) [0]" in result.stderr  # MedInc
+
+
+# ---------------------------------------------------------------- prediction memory
+MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import json, resource, sys
+    import keras, numpy as np
+    from skann import FashionMLPClassifier, KerasClassifier, WideDeepRegressor
+
+    case, rng = sys.argv[1], np.random.RandomState(0)
+    if case == "fashion images (uint8)":
+        X = rng.randint(0, 256, size=(200_000, 28, 28), dtype=np.uint8)
+        est = FashionMLPClassifier(n_hidden=1, n_neurons=32, epochs=1).fit(X[:500], rng.randint(0, 10, 500))
+        call = est.predict_proba
+    elif case == "user network, rows (uint8)":
+        X = rng.randint(0, 256, size=(200_000, 784), dtype=np.uint8)
+        build = lambda meta: keras.Sequential([keras.Input((784,)), keras.layers.Dense(32, activation="relu"),
+                                               keras.layers.Dense(10, activation="softmax")])
+        est = KerasClassifier(build, loss="sparse_categorical_crossentropy").fit(X[:500], rng.randint(0, 10, 500))
+        call = est.predict_proba
+    else:  # two inputs from float64 rows
+        X = rng.normal(size=(2_000_000, 8))
+        est = WideDeepRegressor(epochs=1).fit(X[:500], rng.normal(size=500))
+        call = est.predict
+    est.predict(X[:10])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    call(X)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    print(json.dumps({"input_mib": X.nbytes / 2**20, "grown_mib": grown / 1024}))
+    """
+)
+
+
+@pytest.mark.parametrize("case", ["fashion images (uint8)", "user network, rows (uint8)", "wide & deep (float64)"])
+def test_prediction_memory_stays_below_half_the_input(case):
+    """Peak memory of predicting on a big input, in a fresh process: the float32 copy is made
+    chunk by chunk (was the whole input at once: +626 MiB for 150 MiB of Fashion images)."""
+    done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, case], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["grown_mib"] < 0.5 * report["input_mib"], report

@@ -14,7 +14,14 @@ import keras
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """A click progress bar over the epochs of one fit, showing the latest losses."""
+    """A click progress bar over the epochs of one fit, showing the latest losses.
+
+    Keras does not end a fit that raises (Ctrl-C, an error) with ``on_train_end``: a bar
+    still drawn then is finished by :meth:`close_all`, so that the line ends and the cursor,
+    hidden while a bar is drawn in a terminal, shows again.
+    """
+
+    _drawn: set[EpochProgress] = set()
 
     def __init__(self, label: str, epochs: int):
         super().__init__()
@@ -33,15 +40,28 @@ class EpochProgress(keras.callbacks.Callback):
             show_eta=True, width=24,
         )
         self._bar.__enter__()
+        EpochProgress._drawn.add(self)
 
     def on_epoch_end(self, epoch, logs=None):
         self._logs = dict(logs or {})
         self._bar.update(1, epoch)
 
     def on_train_end(self, logs=None):
+        self.close()
+
+    def close(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
             self._bar = None
+        EpochProgress._drawn.discard(self)
+
+    @classmethod
+    def close_all(cls) -> bool:
+        """Finish the bars of fits that ended by an exception; whether there were any."""
+        drawn = list(cls._drawn)
+        for progress in drawn:
+            progress.close()
+        return bool(drawn)
 
 
 class FitCounter(keras.callbacks.Callback):

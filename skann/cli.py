@@ -68,6 +68,12 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) < 600 else text[:597] + "..."
 
 
+def _close_progress_bars() -> bool:
+    """Finish progress bars an exception left drawn (see EpochProgress.close_all)."""
+    progress = sys.modules.get("skann._progress")  # never imported: no bar was drawn
+    return progress is not None and progress.EpochProgress.close_all()
+
+
 class SkannGroup(click.Group):
     """Turns any unexpected exception into one line on stderr and exit code 1 (unless --debug);
     usage errors are one line too (exit 2), Ctrl-C exits 130."""
@@ -76,7 +82,11 @@ class SkannGroup(click.Group):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            try:
+                result = super().main(*args, standalone_mode=False, **kwargs)
+            except BaseException:
+                closed = _close_progress_bars()
+                raise
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             click.echo(f"Error: {_one_line(exc.format_message())}{hint}", err=True)
@@ -85,7 +95,7 @@ class SkannGroup(click.Group):
             exc.show()
             sys.exit(exc.exit_code)
         except click.Abort:
-            click.echo("\nAborted.", err=True)  # on its own line, not after a progress bar
+            click.echo("Aborted." if closed else "\nAborted.", err=True)  # on a line of its own
             sys.exit(130)
         sys.exit(result if isinstance(result, int) else 0)
 
@@ -96,6 +106,11 @@ class SkannGroup(click.Group):
             raise
         except KeyboardInterrupt:
             raise click.Abort() from None
+        except BrokenPipeError:
+            # The reader of stdout left (`skann info m.skann | head`): stop quietly, as Unix
+            # tools do; stdout goes to devnull so that Python's exit flush cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except Exception as exc:
             if isinstance(ctx.obj, Settings) and ctx.obj.debug:
                 raise
@@ -417,23 +432,37 @@ def _expected_columns(model, dataset: str | None) -> list[str] | None:
 def _read_csv(path: Path, expected: list[str] | None, n_features: int | None) -> np.ndarray:
     try:
         with open(path, newline="") as handle:
-            rows = [row for row in csv.reader(handle) if row]
-    except (OSError, UnicodeDecodeError) as exc:
+            reader = csv.reader(handle)
+            rows = [(reader.line_num, row) for row in reader if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise click.ClickException(f"{path} could not be read as CSV ({_one_line(exc)}).") from None
     if not rows:
         raise click.ClickException(f"{path} holds no rows.")
 
-    def numeric(cells) -> bool:
+    def number(cell: str) -> bool:
         try:
-            [float(c) for c in cells]
+            float(cell)
             return True
         except ValueError:
             return False
 
-    header = None if numeric(rows[0]) else [c.strip() for c in rows[0]]
-    body = rows[1:] if header is not None else rows
-    if not body:
+    # A header is a first row without a single number (a data row may have an empty cell).
+    header = None if any(number(c) for c in rows[0][1]) else [c.strip() for c in rows[0][1]]
+    numbered = rows[1:] if header is not None else rows
+    if not numbered:
         raise click.ClickException(f"{path} holds no data rows.")
+    width = len(rows[0][1])
+    for line, row in numbered:
+        if len(row) != width:
+            raise click.ClickException(
+                f"{path}, line {line}: {len(row)} cells, but the {'header' if header else 'first row'} "
+                f"has {width}. Every row needs one cell per column."
+            )
+        for column, cell in enumerate(row):
+            if not number(cell):
+                name = f" ({header[column]})" if header else ""
+                raise click.ClickException(f"{path}, line {line}, column {column + 1}{name}: {cell!r} is not a number.")
+    body = [row for _, row in numbered]
     if header is not None and expected is not None:
         missing = [name for name in expected if name not in header]
         if missing:
@@ -449,10 +478,7 @@ def _read_csv(path: Path, expected: list[str] | None, n_features: int | None) ->
             f"{path} has {len(body[0])} columns; the model takes {n_features}"
             + (f" ({', '.join(expected[:8])}{' ...' if len(expected) > 8 else ''})." if expected else ".")
         )
-    try:
-        return np.array(body, dtype=float)
-    except ValueError as exc:
-        raise click.ClickException(f"{path} holds non-numeric or ragged rows ({_one_line(exc)}).") from None
+    return np.array(body, dtype=float)
 
 
 def is_images(inputs: list[Path]) -> bool:

@@ -104,6 +104,74 @@ def test_predict_npy_and_csv_columns_by_name(housing_model, tmp_path):
         handle.write("MedInc,HouseAge\n1,2\n")
     result = run("predict", path, tmp_path / "wrong.csv", ok=False)
     assert result.exit_code == 1 and "lacks the column(s) AveRooms" in result.stderr
+    # Ragged rows (was a bare IndexError), an empty cell without a header (was "lacks the
+    # column(s)"), text in a cell: the line and the column.
+    header = ",".join(CALIFORNIA_FEATURE_NAMES)
+    broken = {
+        "ragged.csv": (header + "\n1,2,3,4,5,6,7,8\n1,2,3\n", "ragged.csv, line 3: 3 cells, but the header has 8"),
+        "empty.csv": ("1,2,3,4,5,6,7,8\n1,,3,4,5,6,7,8\n", "empty.csv, line 2, column 2: '' is not a number"),
+        "text.csv": (header + "\n1,2,x,4,5,6,7,8\n", "text.csv, line 2, column 3 (AveRooms): 'x' is not a number"),
+    }
+    for name, (content, message) in broken.items():
+        (tmp_path / name).write_text(content)
+        result = run("predict", path, tmp_path / name, ok=False)
+        assert result.exit_code == 1 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_info_on_a_trusted_joblib_file(tmp_path):
+    """A joblib file holding a network contains a zip (the network's), which once made `info`
+    read it as a .skann file."""
+    path = tmp_path / "housing.joblib"
+    run("--quiet", "fit", "housing", "-p", "epochs=1", "--out", path, "--sample")
+    result = run("info", path, "--trust-pickle")
+    assert "format:      joblib (pickle)" in result.output and "HousingMLPRegressor" in result.output
+    assert run("info", path, ok=False).exit_code == 1  # and without --trust-pickle: refused
+
+
+def test_ctrl_c_in_a_terminal_restores_the_cursor_and_exits_130(tmp_path):
+    """A real SIGINT to `skann fit` on a pseudo-terminal, during the progress bar: the bar's
+    line ends, the cursor (hidden while the bar is drawn) shows again, "Aborted." stands on a
+    line of its own, exit code 130, no file written."""
+    import pty
+    import select
+    import signal
+    import time
+
+    out = tmp_path / "m.skann"
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(["skann", "fit", "fashion", "-p", "epochs=200", "-p", "early_stopping=False", "--sample",
+                             "--out", str(out)], stdin=secondary, stdout=secondary, stderr=secondary, cwd=tmp_path)
+    os.close(secondary)
+    output = b""
+
+    def read(seconds: float) -> None:
+        nonlocal output
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if select.select([primary], [], [], 0.2)[0]:
+                try:
+                    output += os.read(primary, 65536)
+                except OSError:  # the child closed the terminal
+                    return
+
+    try:
+        deadline = time.monotonic() + 120
+        while b"\x1b[?25l" not in output and time.monotonic() < deadline:
+            read(0.5)
+        assert b"\x1b[?25l" in output, output[-2000:]  # the bar is drawn, the cursor hidden
+        read(1.0)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+        read(1.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(primary)
+    assert proc.returncode == 130, output[-2000:]
+    tail = output[output.rindex(b"\x1b[?25l"):]
+    assert b"\x1b[?25h" in tail, tail  # shown again
+    assert tail.replace(b"\r\n", b"\n").endswith(b"\nAborted.\n"), tail[-300:]
+    assert b"Aborted!" not in output and not out.exists()
 
 
 def test_fashion_images_and_probabilities(tmp_path):

@@ -43,6 +43,9 @@ MAX_BYTES = 512 * 2**20  # uncompressed content of a file, and of each network i
 MAX_PARAMS = 30_000_000  # weights of one network (a ResNet-50 has 25.6 million)
 MAX_JSON_BYTES = 16 * 2**20  # one JSON member: parsed JSON takes several times its size
 MAX_JSON_DEPTH = 100  # nesting of JSON (skann's own files nest < 15 deep)
+# Integers in the configs of losses, metrics and optimizers: some size Python lists built in
+# their constructors (a metric's thresholds); seeds are exempt.
+MAX_CONFIG_INT = 1_000_000
 
 # Member names: a .skann file holds the manifest, skann.json and model_<n>.keras; a .keras
 # archive (Keras' format) its config, metadata, weights and assets.
@@ -167,8 +170,6 @@ def _check_keras_archive(path: Path, max_bytes: int | None, max_params: int | No
             try:
                 n_params = _count_weights(config)
             except Exception as exc:
-                if _unregistered(exc):
-                    raise
                 raise _refusal(exc, "The size of the network in the file could not be checked "
                                "before building it; if you trust the file, load it with max_params=None") from None
             if n_params > max_params:
@@ -214,11 +215,6 @@ def _count_weights(config: dict) -> int:
 
     config = {k: v for k, v in config.items() if k != "compile_config"}  # optimizers: later
     return _count_deferred(lambda: _build_model(keras.saving.deserialize_keras_object(config, safe_mode=True), config))
-
-
-# Integers in the configs of losses, metrics and optimizers: some size Python lists built in
-# their constructors (a metric's thresholds); seeds are exempt.
-MAX_CONFIG_INT = 1_000_000
 
 
 def _check_keras_objects(config, max_params: int | None) -> None:

@@ -272,9 +272,9 @@ def _count_deferred(build: Callable[[], Any]) -> int:
 def _refusal(exc: Exception, context: str) -> SkannFileError:
     """The SkannFileError for an error Keras raised on a file's network: an unsafe-class
     refusal stays one (Keras' safe mode, unregistered classes)."""
-    message = _one_line(exc)
-    if _unregistered(exc):
-        return UnsafeFileError(_unregistered(exc))
+    message, unregistered = _one_line(exc), _unregistered(exc)
+    if unregistered:
+        return UnsafeFileError(unregistered)
     if "safe_mode" in message:
         return UnsafeFileError(f"Keras' safe mode refused part of the file: {message}")
     return SkannFileError(f"{context} ({type(exc).__name__}: {message}).")
@@ -436,9 +436,8 @@ def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_BYTES, max_para
     """
     path = Path(path)
     with open(path, "rb") as handle, tempfile.TemporaryDirectory() as folder, _file_errors(path):
-        members = _extract_verified(handle, Path(folder), max_bytes)
-        meta = _parse_json(members["skann.json"].read_bytes(), "skann.json")
-        if not isinstance(meta, dict) or "object" not in meta:
+        members, meta = _verified_members_and_meta(handle, Path(folder), max_bytes)
+        if "object" not in meta:
             raise SkannFileError("skann.json does not describe an object.")
         return _Decoder(members, max_bytes, max_params).decode(meta["object"])
 
@@ -454,11 +453,17 @@ def read_metadata(path: str | os.PathLike, *, max_bytes: int | None = MAX_BYTES)
     """
     path = Path(path)
     with open(path, "rb") as handle, tempfile.TemporaryDirectory() as folder, _file_errors(path):
-        members = _extract_verified(handle, Path(folder), max_bytes)
-        meta = _parse_json(members["skann.json"].read_bytes(), "skann.json")
-        if not isinstance(meta, dict):
-            raise SkannFileError("skann.json does not describe an object.")
+        _, meta = _verified_members_and_meta(handle, Path(folder), max_bytes)
         return {key: meta.get(key) for key in ("format", "format_version", "versions")}
+
+
+def _verified_members_and_meta(handle: BinaryIO, folder: Path, max_bytes: int | None) -> tuple[dict[str, Path], dict]:
+    """The verified members of a .skann file (see _extract_verified) and its skann.json."""
+    members = _extract_verified(handle, folder, max_bytes)
+    meta = _parse_json(members["skann.json"].read_bytes(), "skann.json")
+    if not isinstance(meta, dict):
+        raise SkannFileError("skann.json does not describe an object.")
+    return members, meta
 
 
 def is_skann_file(path: str | os.PathLike) -> bool:

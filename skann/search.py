@@ -31,6 +31,7 @@ from sklearn.pipeline import Pipeline
 from skann.wrappers import BaseWrapper
 
 __all__ = [
+    "HyperbandSearchCV",
     "LearningRateFinderResult",
     "epochs_parameter",
     "find_learning_rate",
@@ -110,11 +111,14 @@ def search_space(estimator, *, batch_size: bool = True) -> dict:
 
 def epochs_parameter(estimator) -> str:
     """Name of the parameter counting training epochs (``epochs``; ``max_iter`` for the
-    perceptron), with its Pipeline prefix: the ``resource`` for successive halving."""
+    perceptron; ``fit__epochs`` when a general wrapper was given one, since it wins), with its
+    Pipeline prefix: the resource for successive halving and Hyperband."""
     from skann.perceptron import PerceptronBaseline
 
     final, prefix = _final_step(estimator)
-    return prefix + ("max_iter" if isinstance(final, PerceptronBaseline) else "epochs")
+    if isinstance(final, PerceptronBaseline):
+        return prefix + "max_iter"
+    return prefix + ("fit__epochs" if "fit__epochs" in final.get_params() else "epochs")
 
 
 def halving_search(
@@ -427,3 +431,12 @@ def fit_with_dask(search, X, y=None, *, client=None, retries: int = 2, worker_ti
             except TimeoutError:
                 pass
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def __getattr__(name: str):
+    # skann.hyperband builds on the helpers above, so it is imported on first use.
+    if name == "HyperbandSearchCV":
+        from skann.hyperband import HyperbandSearchCV
+
+        return HyperbandSearchCV
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

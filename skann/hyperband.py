@@ -604,20 +604,20 @@ class HyperbandSearchCV(BaseSearchCV):
         self
         """
         self._validate_params()
-        scorers, refit_metric = self._get_scorers()
-        if not callable(self.scoring) and isinstance(self.scoring, (list, tuple, dict)) and not isinstance(self.refit, str):
+        base = clone(self.estimator)
+        epochs_name = epochs_parameter(base)  # also checks it is a skann estimator (or Pipeline ending in one)
+        if isinstance(self.scoring, (list, tuple, dict)) and not isinstance(self.refit, str):
             raise ValueError(
                 "With several metrics, HyperbandSearchCV ranks each rung by one of them: set refit to "
-                "its name (for example refit='accuracy')."
+                f"its name (for example refit={next(iter(self.scoring))!r}); got refit={self.refit!r}."
             )
+        scorers, refit_metric = self._get_scorers()
         X, y = indexable(X, y)
         params = _check_method_params(X, params=params)
         routed = self._get_routed_params_for_fit(params)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, **routed.splitter.split))
         self.n_splits_ = len(splits)
-        base = clone(self.estimator)
-        epochs_name = epochs_parameter(base)  # also checks it is a skann estimator (or Pipeline ending in one)
         distributions = self._distributions(epochs_name)
         brackets = self.schedule()
         self.brackets_ = brackets
@@ -667,8 +667,27 @@ class HyperbandSearchCV(BaseSearchCV):
         data and folds."""
         ignore = {"n_jobs", "verbose", "pre_dispatch", "checkpoint_dir", "log_dir", "max_retries"}
         settings = {k: v for k, v in self.get_params(deep=False).items() if k not in ignore}
-        digest = joblib.hash((repr(sorted(settings.items(), key=lambda kv: kv[0])), X, y, splits))
+        digest = joblib.hash((_describe(settings), X, y, splits))
         return hashlib.sha256(digest.encode()).hexdigest()
+
+
+def _describe(value):
+    """A description of a parameter that is the same in every process: no memory addresses
+    (an object's default repr), no global random state (a scipy distribution's pickle)."""
+    if isinstance(value, dict):
+        return {str(k): _describe(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_describe(v) for v in value]
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        return [type(value).__qualname__, _describe(value.get_params(deep=False))]
+    if hasattr(value, "dist") and hasattr(value, "args"):  # a frozen scipy.stats distribution
+        return ["scipy", value.dist.name, _describe(list(value.args)), _describe(value.kwds)]
+    if isinstance(value, (str, bytes, bool, int, float, type(None), np.generic, np.ndarray)):
+        return value
+    if callable(value):
+        return getattr(value, "__module__", ""), getattr(value, "__qualname__", type(value).__qualname__)
+    text = repr(value)
+    return type(value).__qualname__ if " at 0x" in text else text
 
 
 @dataclass
@@ -693,7 +712,11 @@ class _Run:
         self.total_epochs = 0
         self.rungs: list[dict] = []
         self.start = time.time()
-        self.hparams = None if log_dir is None else _HParamsLog(log_dir, refit_metric)
+        if log_dir is None:
+            self.hparams = None
+        else:
+            spaces = sampler.distributions if isinstance(sampler.distributions, (list, tuple)) else [sampler.distributions]
+            self.hparams = _HParamsLog(log_dir, sorted({name for space in spaces for name in space}), refit_metric)
 
     @property
     def n_candidates(self) -> int:
@@ -839,7 +862,7 @@ def _wait_for_dask_workers(timeout: float = 120.0) -> None:
 class _HParamsLog:
     """TensorBoard's HParams summary: one run per candidate, with its parameters and score."""
 
-    def __init__(self, log_dir: str, metric: str):
+    def __init__(self, log_dir: str, names: list[str], metric: str):
         try:
             import tensorflow as tf
             from tensorboard.plugins.hparams import api as hp
@@ -847,7 +870,7 @@ class _HParamsLog:
             raise ImportError("log_dir needs TensorBoard: pip install 'skann[tensorboard]'.") from exc
         self.tf, self.hp, self.log_dir, self.metric = tf, hp, log_dir, metric
         with tf.summary.create_file_writer(log_dir).as_default():
-            hp.hparams_config(metrics=[hp.Metric(f"hparams/{metric}", display_name=metric),
+            hp.hparams_config(hparams=[hp.HParam(name) for name in names], metrics=[hp.Metric(f"hparams/{metric}", display_name=metric),
                                        hp.Metric("hparams/epochs", display_name="epochs")])
 
     def write(self, candidate: int, params: dict, score: float, epochs: int) -> None:

@@ -28,6 +28,7 @@ from skann.hyperband import hyperband_brackets
 from skann.search import HyperbandSearchCV
 
 SPACE = {"learning_rate": loguniform(1e-3, 3e-2), "n_neurons": [4, 8]}
+HOLDOUT = ShuffleSplit(n_splits=1, test_size=0.25, random_state=0)
 
 
 def small_regressor(**kw):
@@ -87,9 +88,8 @@ def test_every_rung_equals_an_uninterrupted_fit_of_its_epochs(housing):
     """Continued training is real: the score of a candidate after rung k equals that of one
     fit of the same total epochs from scratch, on the same fold, with the same seed."""
     X, y = housing
-    holdout = ShuffleSplit(n_splits=1, test_size=0.25, random_state=0)
-    search = small_search(cv=holdout, refit=False).fit(X, y)
-    (train, test), = holdout.split(X, y)
+    search = small_search(cv=HOLDOUT, refit=False).fit(X, y)
+    (train, test), = HOLDOUT.split(X, y)
     results = search.cv_results_
     assert list(results["n_epochs"]) == [1] * 4 + [2] * 2 + [4]
     for i in (4, 6):  # a rung-2 and the rung-3 candidate, both continued
@@ -104,7 +104,7 @@ def test_every_rung_equals_an_uninterrupted_fit_of_its_epochs(housing):
 
 def test_best_is_among_full_trainings_and_refit_trains_max_epochs(housing):
     X, y = housing
-    search = small_search(n_brackets=None).fit(X, y)
+    search = small_search(n_brackets=None, cv=HOLDOUT).fit(X, y)
     best = search.best_index_
     assert search.cv_results_["n_epochs"][best] == 4
     full = search.cv_results_["n_epochs"] == 4
@@ -114,16 +114,17 @@ def test_best_is_among_full_trainings_and_refit_trains_max_epochs(housing):
     assert np.isfinite(search.score(X, y))
     # Three brackets: 4 x 1 -> 2 x 2 -> 1 x 4, 3 x 2 -> 1 x 4, 3 x 4.
     assert search.n_candidates_ == 10 and sorted(set(search.cv_results_["bracket"])) == [0, 1, 2]
-    assert search.total_epochs_ == 2 * (4 + 2 + 2 + 3 * 2 + 2 + 3 * 4)
+    assert search.total_epochs_ == 4 + 2 + 2 + 3 * 2 + 2 + 3 * 4
 
 
 # ---------------------------------------------------------------------- samplers
 def test_tpe_sampler_is_seeded_and_searches_the_space(housing):
     pytest.importorskip("optuna", reason="Optuna is not installed (pip install 'skann[optuna]')")
     X, y = housing
-    first = small_search(sampler="tpe", refit=False).fit(X, y)
-    second = small_search(sampler="tpe", refit=False).fit(X, y)
-    random = small_search(refit=False).fit(X, y)
+    settings = dict(max_epochs=2, cv=HOLDOUT, refit=False)
+    first = small_search(sampler="tpe", **settings).fit(X, y)
+    second = small_search(sampler="tpe", **settings).fit(X, y)
+    random = small_search(**settings).fit(X, y)
     assert first.cv_results_["params"] == second.cv_results_["params"]
     assert first.cv_results_["params"] != random.cv_results_["params"]
     for params in first.cv_results_["params"]:
@@ -177,7 +178,7 @@ def test_pipeline_transformers_are_fitted_once_per_candidate_and_fold(housing):
 
 def test_multi_metric_ranks_by_the_refit_metric(housing):
     X, y = housing
-    search = small_search(scoring={"r2": "r2", "mae": "neg_mean_absolute_error"}, refit="mae").fit(X, y)
+    search = small_search(scoring={"r2": "r2", "mae": "neg_mean_absolute_error"}, refit="mae", cv=HOLDOUT).fit(X, y)
     results = search.cv_results_
     assert {"mean_test_r2", "mean_test_mae", "rank_test_mae"} <= set(results)
     # Survivors of each rung are the best by the refit metric (MAE), not by R².
@@ -268,6 +269,7 @@ def test_a_search_killed_midway_resumes_to_the_same_result(tmp_path, sampler):
     if sampler == "tpe":
         pytest.importorskip("optuna", reason="Optuna is not installed (pip install 'skann[optuna]')")
     folder = tmp_path / "ckpt"
+    uninterrupted = _run(RESUMABLE, tmp_path / "fresh", sampler)  # alongside, for the comparison
     killed = _run(RESUMABLE, folder, sampler)
     results = folder / "results.jsonl"
     deadline = time.time() + 300
@@ -305,7 +307,6 @@ def test_a_search_killed_midway_resumes_to_the_same_result(tmp_path, sampler):
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
     assert len(results.read_text().splitlines()) == 14  # 10+ replayed from disk, the rest run once
-    uninterrupted = _run(RESUMABLE, tmp_path / "fresh", sampler)
     out2, err2 = uninterrupted.communicate(timeout=600)
     assert uninterrupted.returncode == 0, err2
     assert json.loads(out) == json.loads(out2)
@@ -356,8 +357,8 @@ def test_hparams_and_curves_read_back(housing, tmp_path):
 # ---------------------------------------------------------------------- workers
 def test_two_workers_give_the_sequential_results(housing):
     X, y = housing
-    one = small_search(refit=False).fit(X, y)
-    two = small_search(refit=False, n_jobs=2).fit(X, y)
+    one = small_search(refit=False, max_epochs=2).fit(X, y)
+    two = small_search(refit=False, max_epochs=2, n_jobs=2).fit(X, y)
     assert one.cv_results_["params"] == two.cv_results_["params"]
     np.testing.assert_allclose(two.cv_results_["mean_test_score"], one.cv_results_["mean_test_score"], rtol=1e-5)
     assert one.total_epochs_ == two.total_epochs_

@@ -2,7 +2,8 @@
 
 Both searches sample from the book's space (``skann.search.search_space``). The random
 search trains every candidate for ``max_epochs``; the halving search starts many candidates
-for a few epochs and trains only the best ones longer (factor 3 per round), so for about the
+for a few epochs and lets only the best ones train on (factor 3 per round; ``HyperbandSearchCV``
+with one bracket, survivors continue where they stopped), so for about the
 same compute it explores many more settings. Prints time, candidates tried and the test RMSE
 of each search's refit best model.
 
@@ -20,7 +21,7 @@ from sklearn.model_selection import RandomizedSearchCV, train_test_split
 
 from skann import HousingMLPRegressor
 from skann.datasets import load_california_housing
-from skann.search import format_params, halving_search, search_space
+from skann.search import HyperbandSearchCV, format_params, search_space
 
 
 def main() -> None:
@@ -39,13 +40,14 @@ def main() -> None:
     base = HousingMLPRegressor(early_stopping=False, random_state=42)
     space = search_space(base)
 
-    halving = halving_search(base, space, max_epochs=max_epochs, factor=3, cv=cv,
-                             n_jobs=args.n_jobs, random_state=42)
+    # One bracket of successive halving: 9 candidates x max/9 epochs, 3 x max/3, 1 x max;
+    # survivors continue training, so a candidate's epochs are not paid twice.
+    halving = HyperbandSearchCV(base, space, max_epochs=max_epochs, min_epochs=max_epochs // 9, factor=3,
+                                n_brackets=1, cv=cv, n_jobs=args.n_jobs, random_state=42)
     start = time.perf_counter()
     halving.fit(X_train, y_train)
     halving_time = time.perf_counter() - start
-    # Epochs trained by the halving search, summed over candidates and rounds (per fold).
-    budget = sum(n * r for n, r in zip(halving.n_candidates_, halving.n_resources_))
+    budget = halving.total_epochs_ // cv  # epochs trained by the search, per fold
 
     n_random = max(1, round(budget / max_epochs))  # same total epochs, all at max_epochs
     random = RandomizedSearchCV(base.set_params(epochs=max_epochs), space, n_iter=n_random, cv=cv,
@@ -56,7 +58,7 @@ def main() -> None:
 
     print(f"budget: {budget} epochs per fold; max {max_epochs} epochs per candidate")
     for name, search, seconds, tried in (
-        ("halving over epochs", halving, halving_time, halving.n_candidates_[0]),
+        ("halving over epochs", halving, halving_time, halving.n_candidates_),
         ("random search", random, random_time, n_random),
     ):
         rmse = root_mean_squared_error(y_test, search.predict(X_test))

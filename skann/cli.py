@@ -11,7 +11,6 @@ import ast
 import csv
 import json
 import logging
-import math
 import os
 import sys
 import zipfile
@@ -556,45 +555,51 @@ def predict(model_file: Path, inputs: tuple[Path, ...], proba: bool, invert: boo
 
 
 # ---------------------------------------------------------------------- search
-def _halving_fits(n_candidates: int, factor: int, min_epochs: int, max_epochs: int, cv: int) -> int:
-    rounds = min(1 + int(math.log(max(n_candidates, 1), factor) + 1e-9),
-                 1 + int(math.log(max_epochs / min_epochs, factor) + 1e-9))
-    return cv * sum(math.ceil(n_candidates / factor**i) for i in range(rounds)) + 1
-
-
 @main.command()
 @click.argument("dataset", type=click.Choice(DATASET_NAMES))
 @click.option("--model", "kind", type=click.Choice(MODEL_KINDS), help="Model to tune (default: the dataset's MLP).")
 @click.option("--n-iter", type=click.IntRange(1), default=10, show_default=True, help="Candidates (random search).")
 @click.option("--cv", type=click.IntRange(2), default=3, show_default=True, help="Cross-validation folds.")
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True,
-              help="Epochs per fit (with --halving: the most any candidate gets).")
+              help="Epochs per fit (with --hyperband or --halving: the most any candidate gets).")
 @click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel fits (-1: all cores).")
-@click.option("--halving", is_flag=True, help="Successive halving over epochs instead of random search.")
+@click.option("--hyperband", is_flag=True,
+              help="Hyperband over epochs (survivors continue training) instead of random search.")
+@click.option("--halving", is_flag=True, help="One bracket of successive halving over epochs (as --hyperband).")
+@click.option("--sampler", type=click.Choice(["random", "tpe"]), default="random", show_default=True,
+              help="How --hyperband/--halving draw candidates (tpe needs skann[optuna]).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the --hyperband/--halving search's progress in DIR; run again to resume it.")
 @click.option("--dask", "use_dask", is_flag=True, help="Run the fits on a local Dask cluster (--n-jobs workers).")
 @click.option("--scheduler", metavar="ADDRESS", help="Run the fits on this Dask scheduler (tcp://host:8786).")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Save the best model here.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save a PNG of score against each hyperparameter.")
+              help="Save a PNG of score against each hyperparameter (the rungs with --hyperband/--halving).")
 @click.option("--random-state", type=int, default=42, show_default=True)
 @data_options
 @common_options
-def search(dataset, kind, n_iter, cv, epochs, n_jobs, halving, use_dask, scheduler, out_file, plot_file,
-           random_state, sample, offline) -> None:
+def search(dataset, kind, n_iter, cv, epochs, n_jobs, hyperband, halving, sampler, resume_dir, use_dask, scheduler,
+           out_file, plot_file, random_state, sample, offline) -> None:
     """Tune a model on DATASET's training split with the book's search space.
 
-    Random search (or successive halving over epochs) with cross-validation; prints the best
-    candidates and the best model's test score.
+    Random search, Hyperband over epochs (--hyperband: many candidates for a few epochs, the
+    best continue training), or one bracket of it (--halving), with cross-validation; prints
+    the best candidates and the best model's test score.
     """
     from sklearn.base import is_classifier
     from sklearn.model_selection import RandomizedSearchCV
 
     from skann._progress import count_fits
     from skann._registry import KINDS, final_estimator, headline, score_metrics
-    from skann.search import epochs_parameter, format_params, halving_search, search_space
+    from skann.search import HyperbandSearchCV, epochs_parameter, format_params, search_space
 
     if use_dask and scheduler:
         raise click.UsageError("Use --dask or --scheduler ADDRESS, not both.")
+    if hyperband and halving:
+        raise click.UsageError("Use --hyperband or --halving, not both.")
+    epoch_search = hyperband or halving
+    if not epoch_search and (resume_dir is not None or sampler != "random"):
+        raise click.UsageError("--sampler and --resume go with --hyperband or --halving.")
     kind = kind or ("fashion" if dataset == "fashion" else "housing")
     if KINDS[kind].dataset != dataset:
         raise click.UsageError(f"--model {kind} is for the {KINDS[kind].dataset} data, not {dataset}.")
@@ -604,31 +609,39 @@ def search(dataset, kind, n_iter, cv, epochs, n_jobs, halving, use_dask, schedul
     resource = epochs_parameter(model)
     model.set_params(**{resource: epochs})
     split = load_split(dataset, sample, offline)
-    if halving:
-        min_epochs = max(1, epochs // 9)
-        searcher = halving_search(model, max_epochs=epochs, min_epochs=min_epochs, cv=cv, n_jobs=n_jobs,
-                                  random_state=random_state)
-        total = _halving_fits(epochs // min_epochs, 3, min_epochs, epochs, cv)
-    else:
-        searcher = RandomizedSearchCV(model, search_space(model), n_iter=n_iter, cv=cv, n_jobs=n_jobs,
-                                      random_state=random_state)
-        total = n_iter * cv + 1
-    with count_fits("fits", total, enabled=not _settings().quiet) as counter:
-        if counter is not None:
-            final_estimator(model).set_params(callbacks=[counter])  # cloned into every fit
+    if epoch_search:
+        # --halving: the most exploratory bracket alone, three rungs (max_epochs / 9, / 3, max_epochs).
+        searcher = HyperbandSearchCV(
+            model, search_space(model), max_epochs=epochs, min_epochs=max(1, epochs // 9) if halving else 1,
+            n_brackets=1 if halving else None, sampler=sampler, cv=cv, n_jobs=n_jobs, random_state=random_state,
+            checkpoint_dir=resume_dir, verbose=0 if _settings().quiet else 1,
+        )
         if use_dask or scheduler:
             _search_on_dask(searcher, split, scheduler, n_jobs)
         else:
             searcher.fit(split.X_train, split.y_train)
+    else:
+        searcher = RandomizedSearchCV(model, search_space(model), n_iter=n_iter, cv=cv, n_jobs=n_jobs,
+                                      random_state=random_state)
+        with count_fits("fits", n_iter * cv + 1, enabled=not _settings().quiet) as counter:
+            if counter is not None:
+                final_estimator(model).set_params(callbacks=[counter])  # cloned into every fit
+            if use_dask or scheduler:
+                _search_on_dask(searcher, split, scheduler, n_jobs)
+            else:
+                searcher.fit(split.X_train, split.y_train)
     best = searcher.best_estimator_
     final_estimator(best).set_params(callbacks=None)
     results = searcher.cv_results_
-    order = np.argsort(results["rank_test_score"])[:5]
     score_name = "accuracy" if is_classifier(best) else "R²"
-    if halving:  # cv_results_ holds a row per candidate and round
-        click.echo(f"{searcher.n_candidates_[0]} candidates over {searcher.n_iterations_} rounds "
-                   f"({len(results['params'])} trainings), {cv}-fold CV on {split.source}:")
+    if epoch_search:  # cv_results_ holds a row per candidate and rung: rank those trained fully
+        full = np.flatnonzero(np.asarray(results["n_epochs"]) == epochs)
+        order = full[np.argsort(results["rank_test_score"][full])][:5]
+        click.echo(f"{searcher.n_candidates_} candidates in {len(searcher.brackets_)} bracket(s) "
+                   f"({len(results['params'])} rung results, {searcher.total_epochs_} epochs trained), "
+                   f"{cv}-fold CV on {split.source}; the best trained {epochs} epochs:")
     else:
+        order = np.argsort(results["rank_test_score"])[:5]
         click.echo(f"{len(results['params'])} candidates, {cv}-fold CV on {split.source}:")
     print_table(
         [[str(results["rank_test_score"][i]), f"{results['mean_test_score'][i]:.4f}",
@@ -642,9 +655,10 @@ def search(dataset, kind, n_iter, cv, epochs, n_jobs, halving, use_dask, schedul
         fmt = save_model(best, out_file)
         click.echo(f"saved to {out_file} ({fmt})")
     if plot_file is not None:
-        from skann.plot import plot_search_results
+        from skann.plot import plot_hyperband, plot_search_results
 
-        plot_search_results(searcher, title=f"{kind} search on {split.source}", path=plot_file)
+        plot = plot_hyperband if epoch_search else plot_search_results
+        plot(searcher, title=f"{kind} search on {split.source}", path=plot_file)
         click.echo(f"plot written to {plot_file}")
 
 
@@ -653,7 +667,16 @@ def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise click.ClickException('Dask is not installed: pip install "skann[dask]".') from None
-    from skann.search import fit_with_dask
+    from skann.search import HyperbandSearchCV, fit_with_dask
+
+    def fit(client):
+        if isinstance(searcher, HyperbandSearchCV):  # reruns only a lost worker's wave itself
+            import joblib
+
+            with joblib.parallel_config(backend="dask", client=client):
+                searcher.fit(split.X_train, split.y_train)
+        else:
+            fit_with_dask(searcher, split.X_train, split.y_train, client=client)
 
     if scheduler:
         try:
@@ -661,7 +684,7 @@ def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None
         except OSError as exc:
             raise click.ClickException(f"Cannot reach the Dask scheduler at {scheduler} ({_one_line(exc)}).") from None
         with client:
-            fit_with_dask(searcher, split.X_train, split.y_train, client=client)
+            fit(client)
         return
     workers = max(1, n_jobs if n_jobs > 0 else 2)
     import tempfile
@@ -674,7 +697,7 @@ def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None
         n_workers=workers, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.ERROR,
         local_directory=scratch,  # the workers' files go with the folder, not into /tmp for good
     ) as cluster, Client(cluster) as client:
-        fit_with_dask(searcher, split.X_train, split.y_train, client=client)
+        fit(client)
 
 
 # ---------------------------------------------------------------------- info

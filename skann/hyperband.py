@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import joblib
 import numpy as np
+from scipy.stats import rv_discrete
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
@@ -159,7 +160,9 @@ class _OptunaSampler:
         dist = self.distributions[name]
         if hasattr(dist, "ppf"):
             value = dist.ppf(min(max(raw, 1e-12), 1 - 1e-12))
-            return value.item() if isinstance(value, np.generic) else value
+            value = value.item() if isinstance(value, np.generic) else value
+            # A discrete distribution's quantile is a float holding an integer (randint's 2.0).
+            return int(value) if isinstance(getattr(dist, "dist", None), rv_discrete) else value
         return dist[raw]
 
     def sample(self, n: int) -> list[dict]:
@@ -750,8 +753,8 @@ class _Run:
         ]
         search = self.search
         if search.verbose:
-            shapes = ", ".join(f"bracket {b.index} rung {r}: {len(b.live)} x {b.rungs[r].epochs} epochs" for b, r in work)
-            print(f"[HyperbandSearchCV] {len(tasks)} trials ({shapes})", flush=True)
+            shapes = ", ".join(f"bracket {b.index} rung {r}: {len(b.live)} x {_epochs(b.rungs[r].epochs)}" for b, r in work)
+            print(f"[HyperbandSearchCV] {len(tasks)} trainings ({shapes})", flush=True)
         todo = [t for t in tasks if (t.candidate, t.fold, t.stop) not in self.states.results]
         for attempt in range(search.max_retries + 1):
             try:
@@ -833,9 +836,13 @@ class _Run:
             "elapsed": time.time() - self.start, "total_epochs": self.total_epochs,
         })
         if self.search.verbose:
-            print(f"[HyperbandSearchCV] bracket {bracket.index} rung {rung} ({epochs} epochs): best score "
+            print(f"[HyperbandSearchCV] bracket {bracket.index} rung {rung} ({_epochs(epochs)}): best score "
                   f"{self.rungs[-1]['best_score']:.4g}, {len(bracket.live)} continue "
                   f"({self.rungs[-1]['elapsed']:.0f} s)", flush=True)
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def _rank_score(folds: list[dict], metric: str) -> float:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "plot_confusion_matrix",
+    "plot_hyperband",
     "plot_image_grid",
     "plot_learning_curves",
     "plot_learning_rate_finder",
@@ -383,6 +384,8 @@ def plot_search_results(
     stds = np.asarray(results.get("std_test_score", np.zeros_like(scores)), dtype=float)
     if "iter" in results:  # successive halving: the scores of the last round are comparable
         last = np.asarray(results["iter"]) == np.max(results["iter"])
+    elif "n_epochs" in results:  # HyperbandSearchCV: the candidates trained max_epochs
+        last = np.asarray(results["n_epochs"]) == np.max(results["n_epochs"])
     else:
         last = np.ones(len(scores), bool)
     params = sorted({k for p in results["params"] for k in p})
@@ -419,6 +422,69 @@ def plot_search_results(
     axes.ravel()[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def plot_hyperband(
+    search, *, score_name: str | None = None, ax: Axes | None = None, title: str | None = None,
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    """The rungs of a fitted :class:`skann.search.HyperbandSearchCV`: each candidate's mean CV
+    score against the epochs it had trained, one line per candidate through the rungs it
+    reached, coloured by bracket; candidates dropped at a rung end in a cross, the best is
+    starred.
+
+    Parameters
+    ----------
+    search : fitted HyperbandSearchCV (or its ``cv_results_``)
+    score_name : str, default=None
+        As for :func:`plot_search_results`.
+    ax : matplotlib Axes, default=None
+    title : str, default=None
+    path : str or path-like, default=None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    results: Mapping[str, Any] = getattr(search, "cv_results_", search)
+    if not isinstance(results, Mapping) or "n_epochs" not in results or "candidate" not in results:
+        raise ValueError("Expected a fitted HyperbandSearchCV (or its cv_results_).")
+    if score_name is None:
+        score_name = _score_name(search)
+    fig, axes = _new_figure(ax, (7.0, 4.5))
+    ax = axes.ravel()[0]
+    candidates = np.asarray(results["candidate"])
+    brackets = np.asarray(results["bracket"])
+    epochs = np.asarray(results["n_epochs"], dtype=float)
+    scores = np.asarray(results["mean_test_score"], dtype=float)
+    top = epochs.max()
+    for bracket in np.unique(brackets):
+        color = f"C{int(bracket) % 10}"
+        for c in np.unique(candidates[brackets == bracket]):
+            rows = np.flatnonzero(candidates == c)
+            ax.plot(epochs[rows], scores[rows], "-o", color=color, alpha=0.6, markersize=3, linewidth=1)
+            if epochs[rows[-1]] < top:
+                ax.plot(epochs[rows[-1]], scores[rows[-1]], "x", color=color, markersize=6)
+        ax.plot([], [], "-o", color=color, label=f"bracket {int(bracket)}")
+    full = epochs == top
+    if np.isfinite(scores[full]).any():
+        best = np.flatnonzero(full)[np.nanargmax(scores[full])]
+        ax.plot(epochs[best], scores[best], "*", markersize=15, color="C3", zorder=5, label="best")
+    if top / epochs.min() > 4:
+        ax.set_xscale("log")
+    ticks = np.unique(epochs)
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("epochs trained")
+    ax.set_ylabel(f"mean CV {score_name}")
+    finite = scores[np.isfinite(scores)]
+    if finite.size > 3:  # a few hopeless candidates should not squash the rest
+        low = np.percentile(finite, 10)
+        ax.set_ylim(low - 0.05 * (finite.max() - low), finite.max() + 0.05 * (finite.max() - low))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Hyperband rungs (x: dropped)")
     return _finish(fig, path)
 
 

@@ -139,6 +139,11 @@ def halving_search(
 ) -> HalvingRandomSearchCV:
     """Successive halving over epochs: many candidates for a few epochs, the best for more.
 
+    .. deprecated:: 0.2
+        Use :class:`HyperbandSearchCV` with ``n_brackets=1`` (one bracket of successive
+        halving), whose survivors continue training instead of starting over, with
+        checkpoints, samplers and per-rung results. ``halving_search`` will be removed.
+
     Round 1 trains ``n_candidates`` for ``min_epochs`` epochs each; every round keeps the best
     ``1/factor`` of them and multiplies their epochs by ``factor``, up to ``max_epochs``. For
     the same compute a search tries many more settings than a random search that trains every
@@ -169,10 +174,20 @@ def halving_search(
     --------
     >>> from skann import HousingMLPRegressor
     >>> from skann.search import halving_search
-    >>> search = halving_search(HousingMLPRegressor(early_stopping=False), max_epochs=27)
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", FutureWarning)
+    ...     search = halving_search(HousingMLPRegressor(early_stopping=False), max_epochs=27)
     >>> search.resource, search.min_resources, search.max_resources
     ('epochs', 3, 27)
     """
+    warnings.warn(
+        "halving_search is deprecated and will be removed: use HyperbandSearchCV(estimator, "
+        "param_distributions, max_epochs=..., n_brackets=1), one bracket of successive halving whose "
+        "survivors continue training instead of starting over.",
+        FutureWarning,
+        stacklevel=2,
+    )
     if min_epochs is None:
         min_epochs = max(1, max_epochs // factor**2)
     if not 1 <= min_epochs <= max_epochs:

@@ -352,3 +352,26 @@ def test_perceptron_probabilities_refused_naming_the_model(tmp_path):
     assert "fitted:      1 epoch on 784 features" in info
     header = next(line for line in info.splitlines() if "output shape" in line)
     assert header.split() == ["layer", "type", "output", "shape", "weights"]
+
+
+def test_search_hyperband_resumes_from_its_folder(tmp_path):
+    """`skann search --hyperband --resume DIR`: progress per rung, the rungs plotted; run again
+    with the same folder, the finished trainings are replayed, not rerun: same table."""
+    folder, png = tmp_path / "progress", tmp_path / "rungs.png"
+    args = ["search", "housing", "--hyperband", "--epochs", "3", "--cv", "2", "--sample", "--resume", folder]
+    first = run(*args, "--plot", png)
+    assert "[HyperbandSearchCV] bracket 0 rung 0 (1 epoch): best score" in first.output
+    assert "5 candidates in 2 bracket(s) (6 rung results, 22 epochs trained), 2-fold CV" in first.output
+    assert_png(png)
+    trainings = (folder / "results.jsonl").read_text().count("\n")
+    again = run(*args)
+    assert (folder / "results.jsonl").read_text().count("\n") == trainings  # nothing trained again
+    table = lambda out: out[out.index("rank"):out.index("best model")]  # noqa: E731
+    assert table(again.output) == table(first.output)
+
+
+def test_search_epoch_options_need_an_epoch_search():
+    result = run("search", "housing", "--resume", "somewhere", "--sample", ok=False)
+    assert result.exit_code == 2 and "--sampler and --resume go with --hyperband or --halving" in result.output
+    result = run("search", "housing", "--hyperband", "--halving", "--sample", ok=False)
+    assert result.exit_code == 2 and "not both" in result.output

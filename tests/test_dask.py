@@ -197,3 +197,51 @@ def test_fit_with_dask_needs_a_client(housing_sample):
     X, y = housing_sample
     with pytest.raises(ValueError, match="No Dask client"):
         fit_with_dask(GridSearchCV(HousingMLPRegressor(), {"epochs": [1]}), X[:50], y[:50])
+
+
+def _hyperband(X, y, **kw):
+    from scipy.stats import loguniform
+
+    from skann.search import HyperbandSearchCV
+
+    reg = HousingMLPRegressor(n_hidden=1, n_neurons=16, early_stopping=False, random_state=0)
+    return HyperbandSearchCV(reg, {"learning_rate": loguniform(1e-3, 3e-2)}, max_epochs=4, factor=2, n_brackets=1,
+                             cv=2, random_state=0, refit=False, **kw)
+
+
+def _assert_same_hyperband(dask_search, local_search):
+    assert dask_search.cv_results_["params"] == local_search.cv_results_["params"]
+    np.testing.assert_allclose(dask_search.cv_results_["mean_test_score"], local_search.cv_results_["mean_test_score"],
+                               rtol=1e-6)
+    assert dask_search.total_epochs_ == local_search.total_epochs_
+
+
+@uses_cluster
+def test_hyperband_on_a_local_cluster_equals_the_local_search(cluster, housing_sample):
+    X, y = housing_sample
+    X, y = X[:400], y[:400]
+    with Client(cluster) as client, joblib.parallel_config(backend="dask", client=client):
+        on_dask = _hyperband(X, y).fit(X, y)
+    _assert_same_hyperband(on_dask, _hyperband(X, y).fit(X, y))
+
+
+@pytest.mark.long  # ~60 s: a killed worker is restarted and imports TensorFlow again
+def test_hyperband_survives_a_worker_killed_mid_search(housing_sample):
+    """SIGKILL one of two workers while a rung trains: HyperbandSearchCV reruns only the
+    unfinished trainings of that wave (a RuntimeWarning says so) and ends with the local run's
+    results."""
+    X, y = housing_sample
+    X, y = X[:1000], y[:1000]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        client.run(tf_threads_probe())
+
+        def fit():
+            with joblib.parallel_config(backend="dask", client=client):
+                return _hyperband(X, y, max_retries=3).fit(X, y)
+
+        with pytest.warns(RuntimeWarning, match="worker was lost"):
+            outcome = _search_killing_workers(client, fit, 1)
+    assert not outcome["hung"], "the search hung after a worker was killed"
+    assert "error" not in outcome, repr(outcome.get("error"))
+    _assert_same_hyperband(outcome["search"], _hyperband(X, y).fit(X, y))

@@ -23,7 +23,7 @@ EXAMPLES = {
                                     "fresh process predicts", "refused by skann.save"]),
     "search_fashion.py": (["--fast", "--n-jobs", "1"], ["grid search: 4 combinations x 2 folds", "searched 3 candidates on 1500 images",
                                        "rank 1: CV accuracy", "test accuracy of the refit best model"]),
-    "halving_housing.py": (["--fast"], ["budget: 27 epochs per fold", "halving over epochs :   9 candidates", "random search       :   3 candidates", "test RMSE"]),
+    "halving_housing.py": (["--fast"], ["budget: 21 epochs per fold", "halving over epochs :   9 candidates", "random search       :   2 candidates", "test RMSE"]),
     "custom_cnn.py": (["--fast"], ["grid search on 600 images of the bundled Fashion-MNIST sample, 1 epoch(s)",
                                    "filters=4: CV accuracy", "best: filters=", "layers: ['conv1', 'pool1', 'conv2'",
                                    "joblib and skann.save reload with identical predictions: True"]),

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.stats import loguniform
+from scipy.stats import loguniform, randint
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import ShuffleSplit
@@ -136,9 +136,10 @@ def test_optuna_sampler_learns_from_rungs():
     optuna = pytest.importorskip("optuna", reason="Optuna is not installed (pip install 'skann[optuna]')")
     from skann.hyperband import _make_sampler
 
-    sampler = _make_sampler("tpe", {"x": loguniform(1e-3, 1.0), "k": ["a", "b", "c"]}, seed=0)
+    sampler = _make_sampler("tpe", {"x": loguniform(1e-3, 1.0), "k": ["a", "b", "c"], "n": randint(0, 4)}, seed=0)
     drawn = sampler.sample(4)
-    assert all(1e-3 <= p["x"] <= 1.0 and p["k"] in "abc" for p in drawn)
+    assert all(1e-3 <= p["x"] <= 1.0 and p["k"] in "abc" and p["n"] in range(4) for p in drawn)
+    assert all(type(p["n"]) is int for p in drawn)  # randint's quantiles come back as ints
     for c in range(4):
         sampler.report(c, 1, float(c), finished=False, pruned=c < 2)
     sampler.report(3, 2, 5.0, finished=True, pruned=False)
@@ -236,7 +237,7 @@ RESUMABLE = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from scipy.stats import loguniform
+    from scipy.stats import loguniform, randint
     from skann import HousingMLPRegressor
     from skann.datasets import load_california_housing
     from skann.search import HyperbandSearchCV

@@ -162,11 +162,13 @@ def test_search_space_and_resource_carry_the_pipeline_prefix():
 def test_halving_over_epochs_trains_survivors_longer(housing_sample):
     X, y = housing_sample
     X, y = X[:600], y[:600]
-    search = halving_search(
-        HousingMLPRegressor(n_hidden=1, early_stopping=False, random_state=0),
-        {"n_neurons": [2, 8, 32, 64], "learning_rate": loguniform(1e-3, 1e-2)},
-        max_epochs=4, factor=2, cv=2, random_state=0,
-    ).fit(X, y)
+    with pytest.warns(FutureWarning, match="HyperbandSearchCV"):  # deprecated, still working
+        search = halving_search(
+            HousingMLPRegressor(n_hidden=1, early_stopping=False, random_state=0),
+            {"n_neurons": [2, 8, 32, 64], "learning_rate": loguniform(1e-3, 1e-2)},
+            max_epochs=4, factor=2, cv=2, random_state=0,
+        )
+    search.fit(X, y)
     assert list(search.n_resources_) == [1, 2, 4]
     assert list(search.n_candidates_) == [4, 2, 1]
     assert search.best_estimator_.epochs == 4
@@ -176,7 +178,7 @@ def test_halving_over_epochs_trains_survivors_longer(housing_sample):
 
 
 def test_halving_search_validates_its_epochs():
-    with pytest.raises(ValueError, match="min_epochs"):
+    with pytest.raises(ValueError, match="min_epochs"), pytest.warns(FutureWarning):
         halving_search(HousingMLPRegressor(), max_epochs=5, min_epochs=6)
 
 

@@ -307,14 +307,16 @@ def test_joblib_and_safe_format_for_user_models(tmp_path, housing_sample):
 
 
 def test_search_helpers_work_with_user_models(blobs):
-    from skann.search import epochs_parameter, find_learning_rate, halving_search
+    from skann.search import HyperbandSearchCV, epochs_parameter, find_learning_rate
 
     X, y = blobs
     clf = KerasClassifier(mlp, **CLF)
     assert epochs_parameter(make_pipeline(StandardScaler(), clf)) == "kerasclassifier__epochs"
-    search = halving_search(clf, {"model__hidden": [4, 8, 16]}, max_epochs=4, factor=2, cv=2, random_state=0)
+    search = HyperbandSearchCV(clf, {"model__hidden": [4, 8, 16]}, max_epochs=4, factor=2, n_brackets=1, cv=2,
+                               random_state=0)
     search.fit(X, y)
-    assert set(search.n_resources_) <= {1, 2, 4} and search.best_params_["model__hidden"] in (4, 8, 16)
+    assert set(search.cv_results_["n_epochs"]) == {1, 2, 4} and search.best_params_["model__hidden"] in (4, 8, 16)
+    assert search.best_estimator_.current_epoch == 4 and search.total_epochs_ == 2 * (4 + 2 * 1 + 2)
     result = find_learning_rate(clf, X, y, n_steps=20)
     assert len(result.learning_rates) >= 2 and result.suggested_learning_rate > 0
 

@@ -15,6 +15,7 @@ from skann import HousingMLPRegressor, PerceptronBaseline
 from skann.datasets import FASHION_CLASS_NAMES
 from skann.plot import (
     plot_confusion_matrix,
+    plot_hyperband,
     plot_image_grid,
     plot_learning_curves,
     plot_predicted_vs_actual,
@@ -127,3 +128,28 @@ def test_search_results_integer_ticks_and_named_scoring(housing_sample, tmp_path
     assert all(float(t).is_integer() for t in ax.get_xticks())
     assert ax.get_ylabel() == "mean CV RMSE (negated)"
     assert_png(tmp_path / "trees.png")
+
+
+def test_hyperband_rungs(tmp_path):
+    """Each candidate a line through its rungs, coloured by bracket; dropped ones crossed; the
+    best among the full trainings starred (not the better-looking 1-epoch score)."""
+    results = {
+        "candidate": np.array([0, 1, 2, 3, 0, 1, 0, 4, 5]),
+        "bracket": np.array([0, 0, 0, 0, 0, 0, 0, 1, 1]),
+        "n_epochs": np.array([1, 1, 1, 1, 2, 2, 8, 8, 8]),
+        "mean_test_score": np.array([0.5, 0.6, 0.4, 0.95, 0.7, 0.65, 0.8, 0.75, 0.85]),
+        "params": [{}] * 9,
+    }
+    fig = plot_hyperband(results, score_name="accuracy", path=tmp_path / "rungs.png")
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    crosses = [line for line in lines if line.get_marker() == "x"]
+    assert len(crosses) == 3  # 2 and 3 dropped after 1 epoch, 1 after 2
+    (star,) = [line for line in lines if line.get_marker() == "*"]
+    assert tuple(star.get_xydata()[0]) == (8.0, 0.85)
+    assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "8"]
+    assert ax.get_ylabel() == "mean CV accuracy"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bracket 0", "bracket 1", "best"]
+    assert_png(tmp_path / "rungs.png")
+    with pytest.raises(ValueError, match="HyperbandSearchCV"):
+        plot_hyperband({"params": []})

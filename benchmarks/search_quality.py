@@ -203,28 +203,37 @@ def refit_and_test(params: dict, data, max_epochs: int) -> float:
 
 
 # ---------------------------------------------------------------------- the parts
-def quality(data, max_epochs, factor, budget_cap, plot):
+def quality(data, max_epochs, factor, budget_cap, budget_fraction, reference, plot):
     methods = {
         "Keras Tuner Hyperband": lambda b: run_keras_tuner("hyperband", data, max_epochs, factor, b),
         "skann Hyperband (random)": lambda b: run_skann("random", data, max_epochs, factor, b),
         "skann Hyperband (TPE)": lambda b: run_skann("tpe", data, max_epochs, factor, b),
-        "Keras Tuner RandomSearch": lambda b: run_keras_tuner("random", data, max_epochs, factor, b),
-        "Keras Tuner BayesianOptimization": lambda b: run_keras_tuner("bayesian", data, max_epochs, factor, b),
         "sklearn HalvingRandomSearchCV": lambda b: run_sklearn("halving", data, max_epochs, factor, b),
         "sklearn RandomizedSearchCV": lambda b: run_sklearn("random", data, max_epochs, factor, b),
+        "Keras Tuner RandomSearch": lambda b: run_keras_tuner("random", data, max_epochs, factor, b),
+        "Keras Tuner BayesianOptimization": lambda b: run_keras_tuner("bayesian", data, max_epochs, factor, b),
     }
     budget = budget_cap
     outcomes = {}
+    if reference:  # Keras Tuner Hyperband measured in an earlier run: "seconds,best,test,trials"
+        seconds, best_val, test, trials = (float(v) for v in reference.split(","))
+        outcomes["Keras Tuner Hyperband"] = {"curve": [(seconds, best_val)], "seconds": seconds, "best": None,
+                                             "test": test, "final": best_val, "trials": int(trials),
+                                             "reference": True}
+        methods.pop("Keras Tuner Hyperband")
+        budget = min(budget_cap, budget_fraction * seconds)
     for name, run in methods.items():
         start = time.perf_counter()
         curve, best, extra = run(budget)
         seconds = time.perf_counter() - start
         if name == "Keras Tuner Hyperband":
-            budget = min(budget_cap, seconds)  # Keras Tuner's own end is everyone's budget
+            budget = min(budget_cap, budget_fraction * seconds)  # a share of Keras Tuner's own time
         test = refit_and_test(best, data, max_epochs)
         outcomes[name] = {"curve": curve.points, "seconds": seconds, "best": best, "test": test,
                           "final": curve.final, **extra}
         print(f"  {name}: {seconds:.0f} s, best val {curve.final:.4f}, test {test:.4f}, {extra}", flush=True)
+        with open(os.path.join(tempfile.gettempdir(), "skann_search_quality.json"), "w") as f:
+            json.dump(outcomes, f, default=str)
     kt_final = outcomes["Keras Tuner Hyperband"]["final"]
     kt_seconds = outcomes["Keras Tuner Hyperband"]["seconds"]
     rows = []
@@ -235,29 +244,33 @@ def quality(data, max_epochs, factor, budget_cap, plot):
         rows.append([name, str(o["trials"]), f"{o['final']:.4f}", f"{o['test']:.4f}",
                      "-" if np.isnan(reach) else f"{reach:.0f} s ({reach / kt_seconds:.2f}x)", f"{o['seconds']:.0f} s"])
     if plot:
-        _plot(outcomes, budget, plot)
-    with open(os.path.join(tempfile.gettempdir(), "skann_search_quality.json"), "w") as f:
-        json.dump(outcomes, f, default=str)
+        _plot(outcomes, budget, kt_seconds, kt_final, plot)
     return (
-        f"Budget: {budget:.0f} s per method (Keras Tuner Hyperband's full run), max_epochs={max_epochs}, "
+        f"Budget: {budget:.0f} s per method ({budget_fraction:g} x Keras Tuner Hyperband's full run of "
+        f"{kt_seconds:.0f} s), max_epochs={max_epochs}, "
         f"factor={factor}. Keras Tuner Hyperband's final best validation accuracy: {kt_final:.4f}.\n\n"
         + markdown_table(["method", "trials", "best val acc", "test acc (refit)",
                           "time to reach KT Hyperband's best", "wall time"], rows)
     )
 
 
-def _plot(outcomes, budget, path):
+def _plot(outcomes, budget, kt_seconds, kt_final, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
+    ax.axhline(kt_final, color="0.4", linewidth=1, linestyle=":")
+    ax.plot([kt_seconds], [kt_final], "o", color="0.2",
+            label=f"Keras Tuner Hyperband, end of its run ({kt_final:.4f})")
+    ax.axvline(0.5 * kt_seconds, color="0.6", linewidth=1, linestyle=":")
     for name, o in outcomes.items():
-        if o["curve"]:
+        if o["curve"] and not o.get("reference"):
             t, s = zip(*o["curve"])
-            ax.step((0,) + t + (budget,), (s[0],) + s + (s[-1],), where="post", label=name,
+            ax.step(t + (budget,), s + (s[-1],), where="post", label=name,
                     linestyle="-" if name.startswith("skann") else "--")
+    ax.set_xlim(0, max(kt_seconds, budget) * 1.05)
     ax.set_xlabel("wall time (s)")
     ax.set_ylabel("best validation accuracy so far")
     ax.set_ylim(0.75, None)
@@ -329,6 +342,10 @@ def main():
     parser.add_argument("--halving-max-epochs", type=int, default=16)
     parser.add_argument("--halving-factor", type=int, default=2)
     parser.add_argument("--budget-cap", type=float, default=1800.0, help="seconds at most per method")
+    parser.add_argument("--budget-fraction", type=float, default=1.0,
+                        help="the others' budget as a share of Keras Tuner Hyperband's time")
+    parser.add_argument("--reference", default=None,
+                        help="Keras Tuner Hyperband from an earlier run: 'seconds,best_val,test_acc,trials'")
     parser.add_argument("--n-train", type=int, default=None, help="fewer training images (a quick check)")
     parser.add_argument("--plot", default=None)
     args = parser.parse_args()
@@ -345,12 +362,13 @@ def main():
     }
     print(machine_description() + "\n", flush=True)
     parts = args.parts.split(",")
-    if "quality" in parts:
-        print(quality(data, args.max_epochs, args.factor, args.budget_cap, args.plot) + "\n", flush=True)
     if "halving" in parts:
         print(halving(data, args.halving_max_epochs, args.halving_factor) + "\n", flush=True)
     if "parallel" in parts:
         print(parallel(data, 9, 3) + "\n", flush=True)
+    if "quality" in parts:
+        print(quality(data, args.max_epochs, args.factor, args.budget_cap, args.budget_fraction, args.reference,
+                      args.plot) + "\n", flush=True)
 
 
 if __name__ == "__main__":

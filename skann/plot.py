@@ -375,9 +375,7 @@ def plot_search_results(
     -------
     matplotlib.figure.Figure
     """
-    results: Mapping[str, Any] = getattr(search, "cv_results_", search)
-    if not isinstance(results, Mapping) or "params" not in results:
-        raise ValueError("Expected a fitted search (with cv_results_) or its cv_results_ dict.")
+    results = _cv_results(search, ("params",), "a fitted search (with cv_results_) or its cv_results_ dict")
     if score_name is None:
         score_name = _score_name(search)
     scores = np.asarray(results["mean_test_score"], dtype=float)
@@ -447,9 +445,7 @@ def plot_hyperband(
     -------
     matplotlib.figure.Figure
     """
-    results: Mapping[str, Any] = getattr(search, "cv_results_", search)
-    if not isinstance(results, Mapping) or "n_epochs" not in results or "candidate" not in results:
-        raise ValueError("Expected a fitted HyperbandSearchCV (or its cv_results_).")
+    results = _cv_results(search, ("n_epochs", "candidate"), "a fitted HyperbandSearchCV (or its cv_results_)")
     if score_name is None:
         score_name = _score_name(search)
     fig, axes = _new_figure(ax, (7.0, 4.5))
@@ -486,6 +482,13 @@ def plot_hyperband(
     ax.legend(fontsize=8)
     ax.set_title(title or "Hyperband rungs (x: dropped)")
     return _finish(fig, path)
+
+
+def _cv_results(search, keys: tuple[str, ...], expected: str) -> Mapping[str, Any]:
+    results = getattr(search, "cv_results_", search)
+    if not isinstance(results, Mapping) or any(key not in results for key in keys):
+        raise ValueError(f"Expected {expected}.")
+    return results
 
 
 def _score_name(search) -> str:

@@ -313,22 +313,24 @@ def halving(data, max_epochs, factor):
     )
 
 
-def parallel(data, max_epochs, factor):
+def parallel(data, max_epochs, factor, n_brackets=None):
+    """The whole Hyperband (all brackets) by default: its waves hold several brackets' rungs."""
     X, y, cv = data["X_search"], data["y_search"], data["cv"]
     Deadline.deadline = float("inf")
     est = FashionMLPClassifier(epochs=max_epochs, early_stopping=False, random_state=SEED)
     times, results = {}, {}
     # Warm the loky workers first (each imports TensorFlow), as a session that searched before.
-    HyperbandSearchCV(est, space(), max_epochs=1, n_brackets=1, cv=cv, refit=False, n_jobs=2,
+    HyperbandSearchCV(est, space(), max_epochs=1, n_brackets=1, cv=2, refit=False, n_jobs=2,
                       random_state=SEED).fit(X[:2000], y[:2000])
     for n_jobs in (1, 2):
         start = time.perf_counter()
-        search = HyperbandSearchCV(est, space(), max_epochs=max_epochs, factor=factor, n_brackets=1, cv=cv,
+        search = HyperbandSearchCV(est, space(), max_epochs=max_epochs, factor=factor, n_brackets=n_brackets, cv=cv,
                                    refit=False, n_jobs=n_jobs, random_state=SEED).fit(X, y)
         times[n_jobs] = time.perf_counter() - start
         results[n_jobs] = search.cv_results_["mean_test_score"]
     same = np.allclose(results[1], results[2], rtol=1e-5)
-    return markdown_table(
+    brackets = "all brackets" if n_brackets is None else f"{n_brackets} bracket(s)"
+    return f"HyperbandSearchCV, {brackets}, max_epochs={max_epochs}, factor={factor}, the holdout split.\n\n" + markdown_table(
         ["n_jobs", "wall time", "speed-up", "same scores (rtol 1e-5)"],
         [["1", f"{times[1]:.0f} s", "1.00x", ""], ["2", f"{times[2]:.0f} s", f"{times[1] / times[2]:.2f}x", str(same)]],
     )

@@ -194,13 +194,23 @@ def _make_sampler(sampler, distributions, seed: int):
 # ---------------------------------------------------------------------- one trial
 # Live estimators kept in this process between rungs, so a candidate whose next rung runs in
 # the same process continues without unpickling and retracing its network. Keyed by the
-# search run, candidate, fold and epochs reached; a miss only costs the load.
+# search run, candidate, fold and epochs reached, with the size of their pickled state; the
+# oldest go beyond _LIVE_MAX_BYTES. A miss only costs the load from the state.
 _LIVE: OrderedDict = OrderedDict()
-_LIVE_SIZE = 8
+_LIVE_MAX_BYTES = 512 * 2**20
 
 
-def _forget_live(run_id: str) -> None:
-    for key in [k for k in _LIVE if k[0] == run_id]:
+def _keep_live(key: tuple, estimator, n_bytes: int) -> None:
+    _LIVE[key] = (estimator, n_bytes)
+    total = sum(n for _, n in _LIVE.values())
+    while total > _LIVE_MAX_BYTES and len(_LIVE) > 1:
+        _, (_, n) = _LIVE.popitem(last=False)
+        total -= n
+
+
+def _forget_live(run_id: str, candidate: int | None = None) -> None:
+    """Drop this process's live estimators of a run (of one candidate)."""
+    for key in [k for k in _LIVE if k[0] == run_id and (candidate is None or k[1] == candidate)]:
         del _LIVE[key]
 
 
@@ -228,7 +238,7 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
               "fit_error": None, "epochs_before": task.start}
     start_time = time.time()
     try:
-        estimator = _LIVE.pop((run_id, task.candidate, task.fold, task.start), None)
+        estimator, _ = _LIVE.pop((run_id, task.candidate, task.fold, task.start), (None, 0))
         if estimator is None and state is not None:
             estimator = pickle.loads(state)
         if estimator is None:
@@ -271,9 +281,7 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
         score_params_train = _check_method_params(X, params=score_params, indices=train)
         result["train_scores"] = _score(estimator, X_train, y_train, scorer, score_params_train, error_score)
     new_state = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
-    _LIVE[(run_id, task.candidate, task.fold, task.stop)] = estimator
-    while len(_LIVE) > _LIVE_SIZE:
-        _LIVE.popitem(last=False)
+    _keep_live((run_id, task.candidate, task.fold, task.stop), estimator, len(new_state))
     return result, new_state
 
 
@@ -826,6 +834,7 @@ class _Run:
             self.sampler.report(c, epochs, scores[c], finished=last, pruned=pruned)
             if pruned or last:
                 self.states.drop(c)
+                _forget_live(self.run_id, c)  # when its trainings ran in this process
                 if self.hparams is not None:
                     self.hparams.write(c, self.params[c], scores[c], epochs)
         bracket.live = [c for c in ranked if c in keep]

@@ -37,6 +37,7 @@ from scipy.stats import rv_discrete
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
+from sklearn.pipeline import Pipeline
 from sklearn.model_selection._validation import _insert_error_scores, _score, _warn_or_raise_about_fit_failures
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import _safe_split
@@ -255,9 +256,8 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
             remaining = task.stop - final.current_epoch
             final.set_params(warm_start=True, **{epochs_parameter(final): max(1, remaining)})
             if prefix:  # fitted transformers stay as they are: only the network trains on
-                X_final = estimator[:-1].transform(X_train) if len(estimator) > 1 else X_train
                 final_params = {k[len(prefix):]: v for k, v in fit_params.items() if k.startswith(prefix)}
-                final.fit(X_final, y_train, **final_params)
+                final.fit(_through_transformers(estimator, X_train), y_train, **final_params)
             else:
                 estimator.fit(X_train, y_train, **fit_params)
         result["epochs_trained"] = int(final.current_epoch)
@@ -283,6 +283,15 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
     new_state = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
     _keep_live((run_id, task.candidate, task.fold, task.stop), estimator, len(new_state))
     return result, new_state
+
+
+def _through_transformers(pipeline, X):
+    """X transformed by every fitted step before the final estimator (nested Pipelines too)."""
+    while isinstance(pipeline, Pipeline):
+        if len(pipeline) > 1:
+            X = pipeline[:-1].transform(X)
+        pipeline = pipeline.steps[-1][1]
+    return X
 
 
 # ---------------------------------------------------------------------- states and checkpoints

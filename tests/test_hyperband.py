@@ -175,14 +175,22 @@ class CountingScaler(TransformerMixin, BaseEstimator):
 
 
 def test_pipeline_transformers_are_fitted_once_per_candidate_and_fold(housing):
+    """In a (nested) Pipeline the transformers are fitted once per candidate and fold; a
+    survivor's network continues on the data its fitted transformers give, as one fit would."""
+    from sklearn.base import clone
+
     X, y = housing
     CountingScaler.fits = 0
-    pipe = make_pipeline(CountingScaler(), small_regressor())
-    space = {"housingmlpregressor__learning_rate": loguniform(1e-3, 3e-2)}
-    search = HyperbandSearchCV(pipe, space, max_epochs=4, factor=2, n_brackets=1, cv=2, random_state=0,
+    pipe = make_pipeline(CountingScaler(), make_pipeline(StandardScaler(), small_regressor()))
+    space = {"pipeline__housingmlpregressor__learning_rate": loguniform(1e-3, 3e-2)}
+    search = HyperbandSearchCV(pipe, space, max_epochs=4, factor=2, n_brackets=1, cv=HOLDOUT, random_state=0,
                                refit=False).fit(X, y)
-    assert search.cv_results_["params"][-1]["housingmlpregressor__epochs"] == 4
-    assert CountingScaler.fits == 4 * 2  # 4 candidates x 2 folds; survivors are not refitted
+    best = search.cv_results_["params"][-1]
+    assert best["pipeline__housingmlpregressor__epochs"] == 4
+    assert CountingScaler.fits == 4  # 4 candidates x 1 fold; survivors are not refitted
+    (train, test), = HOLDOUT.split(X, y)
+    fresh = clone(pipe).set_params(**best).fit(X[train], y[train])
+    np.testing.assert_allclose(search.cv_results_["split0_test_score"][-1], fresh.score(X[test], y[test]), rtol=1e-6)
 
 
 def test_multi_metric_ranks_by_the_refit_metric(housing):

@@ -313,8 +313,6 @@ class _States:
 
     def open(self, fingerprint: str, seed: int) -> int:
         """Check the folder holds this search (or nothing); load its results; return its seed."""
-        if self.folder is None:
-            return seed
         header = os.path.join(self.folder, "search.json")
         if os.path.exists(header):
             with open(header) as f:
@@ -642,9 +640,10 @@ class HyperbandSearchCV(BaseSearchCV):
         brackets = self.schedule()
         self.brackets_ = brackets
 
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         states = _States(None if self.checkpoint_dir is None else os.fspath(self.checkpoint_dir))
-        seed = states.open(self._fingerprint(X, y, splits), int(seed))
+        if self.checkpoint_dir is not None:  # hashing the data is only needed to resume
+            seed = states.open(self._fingerprint(X, y, splits), seed)
         self.seed_ = seed
         sampler = _make_sampler(self.sampler, distributions, seed)
         log_dir = None if self.log_dir is None else os.fspath(self.log_dir)

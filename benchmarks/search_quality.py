@@ -138,7 +138,7 @@ def run_sklearn(kind, data, max_epochs, factor, budget):
     if kind == "halving":
         search = HalvingRandomSearchCV(estimator(max_epochs), space(), factor=factor, resource="epochs",
                                        min_resources=1, max_resources=max_epochs, cv=cv, scoring=curve.scorer(),
-                                       refit=False, random_state=SEED)
+                                       refit=False, random_state=SEED, return_train_score=False)
     else:
         search = RandomizedSearchCV(estimator(max_epochs), space(), n_iter=500, cv=cv, scoring=curve.scorer(),
                                     refit=False, random_state=SEED)
@@ -203,7 +203,7 @@ def refit_and_test(params: dict, data, max_epochs: int) -> float:
 
 
 # ---------------------------------------------------------------------- the parts
-def quality(data, max_epochs, factor, budget_cap, budget_fraction, reference, plot):
+def quality(data, max_epochs, factor, budget_cap, budget_fraction, reference, plot, only=None):
     methods = {
         "Keras Tuner Hyperband": lambda b: run_keras_tuner("hyperband", data, max_epochs, factor, b),
         "skann Hyperband (random)": lambda b: run_skann("random", data, max_epochs, factor, b),
@@ -222,6 +222,8 @@ def quality(data, max_epochs, factor, budget_cap, budget_fraction, reference, pl
                                              "reference": True}
         methods.pop("Keras Tuner Hyperband")
         budget = min(budget_cap, budget_fraction * seconds)
+    if only:
+        methods = {name: run for name, run in methods.items() if name in only}
     for name, run in methods.items():
         start = time.perf_counter()
         curve, best, extra = run(budget)
@@ -233,7 +235,11 @@ def quality(data, max_epochs, factor, budget_cap, budget_fraction, reference, pl
                           "final": curve.final, **extra}
         print(f"  {name}: {seconds:.0f} s, best val {curve.final:.4f}, test {test:.4f}, {extra}", flush=True)
         with open(os.path.join(tempfile.gettempdir(), "skann_search_quality.json"), "w") as f:
-            json.dump(outcomes, f, default=str)
+            json.dump({"budget": budget, "outcomes": outcomes}, f, default=str)
+    return summary(outcomes, budget, budget_fraction, max_epochs, factor, plot)
+
+
+def summary(outcomes, budget, budget_fraction, max_epochs, factor, plot):
     kt_final = outcomes["Keras Tuner Hyperband"]["final"]
     kt_seconds = outcomes["Keras Tuner Hyperband"]["seconds"]
     rows = []
@@ -350,6 +356,9 @@ def main():
                         help="Keras Tuner Hyperband from an earlier run: 'seconds,best_val,test_acc,trials'")
     parser.add_argument("--n-train", type=int, default=None, help="fewer training images (a quick check)")
     parser.add_argument("--plot", default=None)
+    parser.add_argument("--only", default=None, help="comma-separated method names to run")
+    parser.add_argument("--merge", default=None,
+                        help="comma-separated result files of earlier runs: print their summary (later ones win)")
     args = parser.parse_args()
     X_train, y_train, X_valid, y_valid, X_test, y_test = load_fashion(args.n_train)
     if args.n_train:
@@ -362,6 +371,21 @@ def main():
         "X_search": np.concatenate([X_train, X_valid]), "y_search": np.concatenate([y_train, y_valid]),
         "cv": PredefinedSplit(np.r_[np.full(len(X_train), -1), np.zeros(len(X_valid), int)]),
     }
+    if args.merge:
+        outcomes, budget = {}, None
+        for path in args.merge.split(","):
+            with open(path) as f:
+                saved = json.load(f)
+            outcomes.update(saved.get("outcomes", saved))
+            budget = saved.get("budget", budget)
+        order = ["Keras Tuner Hyperband", "skann Hyperband (random)", "skann Hyperband (TPE)",
+                 "sklearn HalvingRandomSearchCV", "sklearn RandomizedSearchCV", "Keras Tuner RandomSearch",
+                 "Keras Tuner BayesianOptimization"]
+        outcomes = {name: outcomes[name] for name in order if name in outcomes}
+        if budget is None:
+            budget = args.budget_fraction * outcomes["Keras Tuner Hyperband"]["seconds"]
+        print(summary(outcomes, budget, args.budget_fraction, args.max_epochs, args.factor, args.plot))
+        return
     print(machine_description() + "\n", flush=True)
     parts = args.parts.split(",")
     if "halving" in parts:
@@ -370,7 +394,7 @@ def main():
         print(parallel(data, 9, 3) + "\n", flush=True)
     if "quality" in parts:
         print(quality(data, args.max_epochs, args.factor, args.budget_cap, args.budget_fraction, args.reference,
-                      args.plot) + "\n", flush=True)
+                      args.plot, args.only and args.only.split(",")) + "\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,13 +23,13 @@ import math
 import numbers
 import os
 import pickle
-import tempfile
 import time
 import traceback
 import uuid
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -43,6 +43,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params, check_random_state, indexable
 
+from skann import persistence
 from skann.search import _final_step, epochs_parameter, search_space
 
 __all__ = ["HyperbandSearchCV", "hyperband_brackets"]
@@ -384,18 +385,15 @@ class _States:
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """skann.save's atomic write (a killed writer's part file is removed by the next write to
+    the same path), with the data on disk before the rename."""
+
+    def write(handle) -> None:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    persistence._write_atomically(Path(path), write)
 
 
 def _lost_worker_errors() -> tuple:

@@ -1,12 +1,61 @@
-"""Imported by every skann module that uses TensorFlow, before it imports Keras.
+"""Imported by every skann module that uses Keras, before it imports Keras.
 
-TensorFlow is imported once, without its start-up log spam, and its thread pools are sized
-for this process's share of the CPU (joblib and Dask workers). ``import skann`` alone stays
-light, so the command line starts at once.
+On the TensorFlow backend, TensorFlow is imported once, without its start-up log spam, and
+its thread pools are sized for this process's share of the CPU (joblib and Dask workers).
+On JAX and PyTorch nothing of TensorFlow is imported; XLA's CPU threads follow the same share
+when it is one thread. ``import skann`` alone stays light, so the command line starts at once.
 """
 
-from skann._quiet import import_tensorflow_quietly
-from skann._threads import limit_tensorflow_threads
+from __future__ import annotations
 
-import_tensorflow_quietly()
-limit_tensorflow_threads()  # one share of the CPU per parallel worker (joblib, Dask)
+import json
+import os
+import sys
+
+from skann._quiet import import_tensorflow_quietly
+from skann._threads import limit_jax_threads, limit_tensorflow_threads
+
+
+def configured_backend() -> str:
+    """The Keras backend this process will get: Keras' own choice if it is imported, else what
+    Keras will read (``KERAS_BACKEND``, then ``keras.json`` in ``KERAS_HOME`` or ``~/.keras``),
+    else Keras' default, TensorFlow."""
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        return keras.backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return str(json.load(f).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+if configured_backend() == "tensorflow":
+    import_tensorflow_quietly()
+    limit_tensorflow_threads()  # one share of the CPU per parallel worker (joblib, Dask)
+elif configured_backend() == "jax":
+    limit_jax_threads()
+
+
+def tensorflow():
+    """The ``tensorflow`` module, imported quietly and with this process's thread share, for
+    the parts of skann that need it on any backend (tf.data feeds, TensorBoard summaries)."""
+    if "tensorflow" not in sys.modules:
+        import_tensorflow_quietly()
+        limit_tensorflow_threads()
+    import tensorflow as tf
+
+    return tf
+
+
+def float64_available() -> bool:
+    """Whether the Keras backend computes in float64 when asked (JAX only with x64 enabled;
+    without it, JAX silently computes in float32)."""
+    if configured_backend() != "jax":
+        return True
+    import jax
+
+    return bool(jax.config.jax_enable_x64)

@@ -12,12 +12,14 @@ at every call, so the NumPy path can never serve stale weights.
 
 from __future__ import annotations
 
-import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
+import skann._backend  # noqa: F401  (first: quiet TensorFlow import on its backend, thread limits)
 from collections.abc import Callable
 
 import keras
 import numpy as np
 from scipy.special import expit
+
+from skann._tf_compat import raw_variable_reader
 
 _SELU_ALPHA = np.float32(1.6732632423543772)
 _SELU_SCALE = np.float32(1.0507009873554805)
@@ -41,10 +43,7 @@ _ACTIVATIONS: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-try:  # TensorFlow's raw variable read: one op, no tape or autocast bookkeeping (~9 µs)
-    from tensorflow.python.ops.gen_resource_variable_ops import read_variable_op as _read_variable
-except ImportError:  # pragma: no cover - another TensorFlow layout or backend
-    _read_variable = None
+_read_variable = raw_variable_reader()
 
 
 def _weight(value) -> np.ndarray:

@@ -13,6 +13,7 @@ import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread lim
 import keras
 import numpy as np
 
+from skann._backend import tensorflow
 from skann._threads import thread_limit
 
 # Evaluation batch size: it changes speed only, not the validation figures.
@@ -29,7 +30,7 @@ def epochs_of(
     execution must not run across two epochs), told the epoch number by a callback. Either
     way epoch e is shuffled by ``(seed, e)`` alone, so both give the same batches.
     """
-    import tensorflow as tf
+    tf = tensorflow()
 
     X, y, *weights = arrays
     parts = (X, y) if not weights or weights[0] is None else (X, y, weights[0])
@@ -68,7 +69,7 @@ class _EpochCounter(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        import tensorflow as tf
+        tf = tensorflow()
 
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
 
@@ -86,7 +87,7 @@ def _lists_as_tuples(value):
 
 def within_thread_limit(data):
     """tf.data's own thread pool kept within this worker's share of the CPU too."""
-    import tensorflow as tf
+    tf = tensorflow()
 
     threads = thread_limit()
     if threads is None:

@@ -49,3 +49,18 @@ def limit_tensorflow_threads() -> int | None:
     except RuntimeError:  # TensorFlow was initialised before skann was imported
         return None
     return n
+
+
+def limit_jax_threads() -> int | None:
+    """With a limit of one thread, keep XLA's CPU client on one thread too (Eigen's pool).
+
+    XLA reads its flags when JAX starts its CPU client, so this works only before that; larger
+    limits are left to XLA, which has no flag for a pool size.
+    """
+    n = thread_limit()
+    if n != 1 or "jax" in __import__("sys").modules:
+        return None
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+    return n

@@ -886,7 +886,9 @@ class _HParamsLog:
 
     def __init__(self, log_dir: str, names: list[str], metric: str):
         try:
-            import tensorflow as tf
+            from skann._backend import tensorflow
+
+            tf = tensorflow()
             from tensorboard.plugins.hparams import api as hp
         except ImportError as exc:
             raise ImportError("log_dir needs TensorBoard: pip install 'skann[tensorboard]'.") from exc

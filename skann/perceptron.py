@@ -15,6 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight
 
 from skann._book import BOOK_CONSTRAINTS, BookNetwork
+from skann._backend import float64_available, tensorflow
 from skann._pipeline import VALIDATION_BATCH, epochs_of, within_thread_limit
 from skann._quiet import float64_graphs_quietly
 from skann.builders import build_perceptron
@@ -359,8 +360,11 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         KerasClassifier._check_params(self)  # no hidden layers to check
 
     def _compute_dtype(self) -> str:
-        # As scikit-learn's SGD: float32 input is learned in float32, anything else in float64.
-        return "float32" if np.dtype(self.X_dtype_) == np.float32 else "float64"
+        # As scikit-learn's SGD: float32 input is learned in float32, anything else in float64
+        # where the backend computes in float64 (not JAX without x64: float32 there).
+        if np.dtype(self.X_dtype_) == np.float32 or not float64_available():
+            return "float32"
+        return "float64"
 
     def _encode_features(self, X):
         return X.astype(self._compute_dtype(), copy=False)
@@ -414,8 +418,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     def _keras_fit_data(self, X, y, args: dict) -> dict:
         # scikit-learn's SGD, unit by unit: the same sample orders, class and sample weights,
         # hold-out and stopping rule (see _OneVsRestSGD).
-        import tensorflow as tf
-
+        tf = tensorflow()
         args.pop("batch_size")
         shuffle = args.pop("shuffle", True)
         args["shuffle"] = False

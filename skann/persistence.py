@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -100,9 +101,12 @@ class UnsafeFileError(SkannFileError, UnsafeObjectError):
 # ---------------------------------------------------------------- Keras models <-> bytes
 def model_to_bytes(model) -> bytes:
     """A Keras model (architecture, weights, optimizer state) in the native .keras format."""
+    from skann._keras_compat import tensorflow_unseen
+
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.keras")
-        model.save(path)
+        with tensorflow_unseen():
+            model.save(path)
         return Path(path).read_bytes()
 
 
@@ -607,12 +611,12 @@ def _library_versions(skann_version: str) -> dict[str, str]:
     import sklearn
 
     versions = {"skann": skann_version, "keras": keras.__version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__}
-    try:
-        import tensorflow as tf
-
-        versions["tensorflow"] = tf.__version__
-    except ImportError:  # pragma: no cover
-        pass
+    backend = keras.backend.backend()
+    versions["keras_backend"] = backend
+    framework = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    module = sys.modules.get(framework) if framework else None
+    if module is not None:  # the backend's own version (never an import just for this)
+        versions[framework] = module.__version__
     return versions
 
 
@@ -687,8 +691,11 @@ def _keras_object_config(value) -> dict | None:
     is_keras_function = callable(value) and not isinstance(value, type) and str(getattr(value, "__module__", "")).startswith("keras")
     if not (isinstance(value, kinds) or is_keras_function):
         return None
+    from skann._keras_compat import tensorflow_unseen
+
     try:
-        return keras.saving.serialize_keras_object(value)
+        with tensorflow_unseen():
+            return keras.saving.serialize_keras_object(value)
     except Exception:  # not serializable: the caller reports it
         return None
 

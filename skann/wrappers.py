@@ -26,6 +26,7 @@ import math
 import numbers
 import os
 import random
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -41,7 +42,11 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from skann import engine
 from skann._inference import _weight, numpy_forward
+from skann._tf_compat import global_seed
+from skann._keras_compat import build_training_state, set_random_seed, tensorflow_unseen
+from skann.callbacks import PREDICT_HOOKS, DivergenceGuard, needs_every_batch, overrides_hooks
 from skann._pipeline import VALIDATION_BATCH, epochs_of
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
 from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, TargetReshaper
@@ -71,18 +76,19 @@ def seeded(seed: int | None):
     if seed is None:
         yield
         return
-    from tensorflow.python.eager import context
-
-    py_state, np_state, tf_seed = random.getstate(), np.random.get_state(), context.global_seed()
+    # Keras seeds TensorFlow too whenever it is imported.
+    tf_seed = global_seed() if "tensorflow" in sys.modules else None
+    py_state, np_state = random.getstate(), np.random.get_state()
     try:
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
         yield
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
-        import tensorflow as tf
+        if "tensorflow" in sys.modules:
+            import tensorflow as tf
 
-        tf.random.set_seed(tf_seed)
+            tf.random.set_seed(tf_seed)
 
 
 def _model_variables(model) -> list:
@@ -131,46 +137,6 @@ def _optimizer_class(optimizer) -> type:
 
 # Keras fit arguments that only its array adapter handles.
 _KERAS_ARRAY_ARGS = ("validation_split", "class_weight", "steps_per_epoch", "validation_steps")
-
-_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
-_PREDICT_HOOKS = ("on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
-
-
-def _overrides(callback: keras.callbacks.Callback, hooks) -> bool:
-    for hook in hooks:
-        method = getattr(callback, hook)  # LambdaCallback sets its hooks on the instance
-        if getattr(method, "__func__", method) is not getattr(keras.callbacks.Callback, hook):
-            return True
-    return False
-
-
-def _needs_every_batch(callback: keras.callbacks.Callback) -> bool:
-    """Whether a callback does something per training batch (not only per epoch)."""
-    if isinstance(callback, keras.callbacks.ModelCheckpoint):
-        return callback.save_freq != "epoch"
-    if isinstance(callback, keras.callbacks.TensorBoard):
-        return callback.update_freq != "epoch"
-    return _overrides(callback, _BATCH_HOOKS)
-
-
-def _build_training_state(model: keras.Model, batch: tuple) -> None:
-    """Create the optimizer's, the compiled loss's and the metrics' variables before training.
-
-    Keras otherwise creates them inside the first traced training step, and a tf.function
-    that creates variables is traced twice: building them first halves the fixed cost of a
-    fit (about 0.8 s), most of the time of a small fit in a search or cross-validation. The
-    variables, and so the training, are the same. ``batch`` only lends its shapes and dtypes.
-    """
-    symbolic_build = getattr(model, "_symbolic_build", None)  # Keras' own pre-fit build
-    if symbolic_build is not None:
-        try:
-            symbolic_build(data_batch=batch)
-            return
-        except Exception:  # a model Keras cannot build symbolically: fit builds it lazily, only slower
-            pass
-    if model.built and model.trainable_variables and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-
 
 def new_run_dir(log_dir: str | os.PathLike) -> str:
     """Create and return a fresh ``log_dir/run_YYYY_MM_DD_HH_MM_SS`` folder for one fit.
@@ -280,7 +246,8 @@ def _class_of_name(items, module):
 def _copy_model(model: keras.Model) -> keras.Model:
     """A new model with ``model``'s architecture, weights and compile settings (fresh optimizer)."""
     try:
-        copy = keras.models.clone_model(model)
+        with tensorflow_unseen():
+            copy = keras.models.clone_model(model)
     except Exception as exc:
         raise TypeError(
             f"skann could not clone the Keras model given as model= ({type(exc).__name__}: {exc}). "
@@ -329,7 +296,8 @@ class _PackedKerasObject:
     class up in its registry and fails for a user's unregistered subclass."""
 
     def __init__(self, obj):
-        self.cls, self.config = type(obj), obj.get_config()
+        with tensorflow_unseen():
+            self.cls, self.config = type(obj), obj.get_config()
 
     def unpack(self):
         return self.cls.from_config(self.config)
@@ -356,19 +324,6 @@ def _unpack_keras_objects(value):
 class DivergenceError(ValueError):
     """Training diverged: the loss or the weights stopped being finite numbers. The estimator
     is left as it was before the fit."""
-
-
-class _StopOnDivergence(keras.callbacks.Callback):
-    """Stops a fit at the end of the first epoch whose loss or weights are not finite, with
-    the estimator's DivergenceError (an epoch, not a batch: a batch hook would cost
-    multi-step execution)."""
-
-    def __init__(self, estimator: BaseWrapper):
-        super().__init__()
-        self.estimator = estimator
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.estimator._check_finite(epoch, logs or {})
 
 
 def _refuse_all_zero_weights(sample_weight: np.ndarray) -> None:
@@ -1082,14 +1037,45 @@ class BaseWrapper(BaseEstimator):
             args["validation_data"] = validation
         has_validation = validation is not None or bool(args.get("validation_split"))
         args["callbacks"] = self._fit_callbacks(has_validation)
+        if self._fits_in_fused_loop(args):
+            history = engine.fit_model(
+                self.model_, X, y, sample_weight,
+                batch_size=args.get("batch_size") or 32, epochs=args["epochs"], initial_epoch=initial_epoch,
+                shuffle=args.get("shuffle", True), seed=self._seed, validation_data=args.get("validation_data"),
+                validation_batch_size=args.get("validation_batch_size"), callbacks=args["callbacks"],
+            )
+            if history is not None:
+                self._record_history(history, new_model)
+                return
         if new_model:
-            _build_training_state(self.model_, (_rows(X, 0, 1), _rows(y, 0, 1), None if sample_weight is None else sample_weight[:1]))
+            build_training_state(self.model_, (_rows(X, 0, 1), _rows(y, 0, 1), None if sample_weight is None else sample_weight[:1]))
         batch_size = args.get("batch_size") or 32
         self._apply_steps_per_execution(self.model_, math.ceil(_n_rows(X) / batch_size) * epochs, args["callbacks"])
         history = self.model_.fit(**self._keras_fit_data(X, y, args), **args)
+        self._record_history(history.history, new_model)
+
+    # ``Model.fit`` arguments the fused loop serves (others go to Keras' own loop).
+    _FUSED_FIT_ARGS = frozenset(
+        {"epochs", "initial_epoch", "batch_size", "shuffle", "verbose", "callbacks", "sample_weight",
+         "validation_data", "validation_batch_size", "validation_split"}
+    )
+    # Whether the network may train in the engine's fused loop (a subclass that feeds Keras
+    # its own dataset, such as the perceptron's one-vs-rest schedule, says False).
+    _fused_training = True
+
+    def _fits_in_fused_loop(self, args: dict) -> bool:
+        if not self._fused_training or type(self)._keras_fit_data is not BaseWrapper._keras_fit_data:
+            return False
+        if set(args) - self._FUSED_FIT_ARGS or args.get("validation_split") or args.get("shuffle", True) not in (True, False):
+            return False
+        return engine.fused_loop_available(
+            self.model_, args["callbacks"], verbose=args.get("verbose"), run_eagerly=getattr(self, "run_eagerly", False)
+        )
+
+    def _record_history(self, history: dict, new_model: bool) -> None:
         if new_model or not hasattr(self, "history_"):
             self.history_ = {}
-        for key, values in history.history.items():
+        for key, values in history.items():
             self.history_.setdefault(_history_key(key), []).extend(float(v) for v in values)
         self.n_iter_ = self.current_epoch
 
@@ -1141,7 +1127,7 @@ class BaseWrapper(BaseEstimator):
 
     def _fit_callbacks(self, has_validation: bool) -> list:
         # The divergence check first: no later callback sees (or saves) a diverged network.
-        callbacks = [_StopOnDivergence(self)] + self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
+        callbacks = [DivergenceGuard(self._check_finite)] + self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
         if self.log_dir is not None:
             callbacks.append(keras.callbacks.TensorBoard(self.log_run_dir_))
         return callbacks + self._extra_callbacks(has_validation)
@@ -1184,7 +1170,7 @@ class BaseWrapper(BaseEstimator):
             return int(self.steps_per_execution)
         # Keras calls batch hooks once per execution: a callback that acts on every batch gets
         # one batch per execution.
-        if batches < self._auto_min_batches or any(_needs_every_batch(cb) for cb in callbacks):
+        if batches < self._auto_min_batches or any(needs_every_batch(cb) for cb in callbacks):
             return 1
         return self._auto_steps_per_execution
 
@@ -1220,7 +1206,7 @@ class BaseWrapper(BaseEstimator):
         callbacks = []
         if state.get("callbacks") is not None or state.get("predict__callbacks") is not None:
             callbacks = self._callbacks_from("callbacks") + self._callbacks_from("predict__callbacks")
-            callbacks = [cb for cb in callbacks if _overrides(cb, _PREDICT_HOOKS)]
+            callbacks = [cb for cb in callbacks if overrides_hooks(cb, PREDICT_HOOKS)]
         if routed or kwargs or callbacks:
             params = self.get_params()
             args = route_params(params, "predict", pass_filter=self._predict_kwargs, strict=True)

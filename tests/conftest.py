@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import skann  # noqa: F401  (imports TensorFlow quietly once for the whole session)
+import skann  # noqa: F401  (imports TensorFlow quietly once for the whole session, on its backend)
+import keras
+
+BACKEND = keras.backend.backend()
+
+tensorflow_only = pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason=f"TensorFlow's execution of Keras' fit loop (multi-step execution, tf.function traces); the backend here is {BACKEND}",
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -279,7 +279,9 @@ def test_metadata_routing_sends_sample_weight_through_a_search(blobs):
     X, y = blobs
     weights = np.where(y == 0, 0.0, 1.0)  # class 0 weighs nothing: it is never learnt
     with sklearn.config_context(enable_metadata_routing=True):
-        clf = KerasClassifier(mlp, **CLF).set_fit_request(sample_weight=True).set_score_request(sample_weight=False)
+        # Long enough to learn (3 epochs leave the output layer near its random start).
+        settings = {**CLF, "epochs": 40, "optimizer__learning_rate": 0.01}
+        clf = KerasClassifier(mlp, **settings).set_fit_request(sample_weight=True).set_score_request(sample_weight=False)
         search = GridSearchCV(clf, {"model__hidden": [8]}, cv=2).fit(X, y, sample_weight=weights)
     assert 0 not in search.best_estimator_.predict(X[y == 0])
 

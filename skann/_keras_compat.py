@@ -1,0 +1,98 @@
+"""Every use of Keras' private internals in skann, in one place (Keras 3.15)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import keras
+
+
+def build_training_state(model: keras.Model, batch: tuple) -> None:
+    """Create the optimizer's, the compiled loss's and the metrics' variables before training.
+
+    Keras otherwise creates them inside the first traced training step, and a tf.function
+    that creates variables is traced twice: building them first halves the fixed cost of a
+    fit on TensorFlow; the fused JAX loop needs them to exist before it reads the state. The
+    variables, and so the training, are the same. ``batch`` only lends its shapes and dtypes.
+    """
+    symbolic_build = getattr(model, "_symbolic_build", None)  # Keras' own pre-fit build
+    if symbolic_build is not None:
+        try:
+            symbolic_build(data_batch=batch)
+            return
+        except Exception:  # a model Keras cannot build symbolically: fit builds it lazily, only slower
+            pass
+    if model.built and model.trainable_variables and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed`` without importing TensorFlow on other backends.
+
+    Keras' own function imports TensorFlow whenever it is installed (seconds, on JAX too), to
+    seed tf.data. skann seeds TensorFlow only when it is the backend or already imported.
+    """
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def tensorflow_unseen():
+    """Keep Keras from importing TensorFlow (seconds) to look for TensorFlow types, while
+    serializing on another backend: Keras' serializer asks ``tf.available``, which imports
+    TensorFlow whenever it is installed. Objects of a TensorFlow not yet imported cannot be
+    in what is serialized, so the answer "unavailable" is exact there."""
+    from keras.src.utils import module_utils
+
+    lazy = module_utils.tensorflow
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or lazy._available is not None:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        if "tensorflow" not in sys.modules:
+            lazy._available = None
+
+
+def all_layers(model: keras.Model) -> list:
+    """Every layer inside ``model``, nested models' layers included (not ``model`` itself)."""
+    return [layer for layer in model._flatten_layers(include_self=False)]
+
+
+def adapted_constants(layer) -> dict | None:
+    """For a layer whose ``call`` reads constants computed from its variables when it was
+    adapted or built (Keras' ``Normalization``: ``mean`` and ``variance``), a function that
+    recomputes them from given variable values: ``{attribute: (variables, function)}``.
+    Returns {} for layers that read only variables, None for preprocessing layers skann does
+    not know (their constants cannot follow the state)."""
+    if isinstance(layer, keras.layers.Normalization):
+        if layer.input_mean is not None:  # given constants: part of the configuration
+            return {}
+        shape, dtype = layer._broadcast_shape, layer.compute_dtype
+
+        def as_constant(value):
+            return keras.ops.cast(keras.ops.reshape(value, shape), dtype)
+
+        return {"mean": (layer.adapt_mean, as_constant), "variance": (layer.adapt_variance, as_constant)}
+    if hasattr(layer, "finalize_state") or hasattr(layer, "adapt"):
+        return None
+    return {}

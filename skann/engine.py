@@ -1,0 +1,450 @@
+"""The training engine: *how* a compiled Keras network is trained for skann's estimators.
+
+The estimators decide *what* to train (the network, the data, the epochs, the callbacks);
+:func:`fit_model` trains it. On the JAX backend it runs a **fused loop**: each epoch's batches
+run as one compiled XLA program (Keras' own stateless ``train_step`` inside
+``jax.lax.fori_loop``), and the compiled programs are cached process-wide by *architecture*
+(the model's configuration with layer names taken out, its variables' shapes, its compile
+settings without the learning rate, the batch size and the shapes of the data), so the next
+fit of the same architecture (a cross-validation fold, a grid candidate with another learning
+rate, a Hyperband continuation, a refit) does not trace or compile again.
+
+Reuse is invisible: the programs are pure functions of the state passed in (weights,
+optimizer slots, metric totals, BatchNormalization statistics, dropout seeds), so every
+estimator keeps its own ``model_`` and a fit through the cache gives exactly the weights of
+the first, compiling fit. The cache holds a private clone of the first model of each
+architecture (never a user's network) and is bounded in bytes (``SKANN_ENGINE_CACHE_MB``,
+default 512): least recently used architectures are dropped first.
+
+Anything the fused loop cannot serve goes through ``keras.Model.fit`` unchanged: other
+backends, callbacks that act on every batch, a progress bar (``verbose``), ``run_eagerly``,
+and Keras-only ``fit`` arguments. Per-epoch callbacks (early stopping, checkpoints,
+TensorBoard at ``update_freq="epoch"``, learning-rate schedules, skann's divergence guard)
+see the model's variables up to date at every epoch's end, as in ``Model.fit``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import threading
+from typing import Any
+
+import keras
+import numpy as np
+
+from skann._keras_compat import adapted_constants, all_layers, build_training_state, tensorflow_unseen
+
+__all__ = ["CompiledCache", "architecture_key", "compiled_cache", "fit_model", "fused_loop_available"]
+
+# Rows per evaluation batch of the fused loop's validation (speed only, not the figures).
+EVALUATION_BATCH = 1024
+# Data above this size is not padded to a power of two of rows (padding lets folds of a
+# cross-validation, a few rows apart, share a compiled program; big data compiles rarely).
+_PAD_LIMIT_BYTES = 64 * 2**20
+
+
+def fused_loop_available(model: keras.Model, callbacks: list, *, verbose, run_eagerly: bool = False) -> bool:
+    """Whether :func:`fit_model` can train ``model`` in the fused loop (else ``Model.fit``)."""
+    if keras.backend.backend() != "jax" or verbose or run_eagerly or getattr(model, "run_eagerly", False):
+        return False
+    if not getattr(model, "jit_compile", True):
+        return False
+    from skann.callbacks import needs_every_batch
+
+    if any(needs_every_batch(cb) for cb in callbacks):
+        return False
+    return architecture_key(model) is not None
+
+
+# ---------------------------------------------------------------------- architecture key
+def _canonical_names(config):
+    """``config`` with every layer, model and tensor name replaced by its order of first
+    appearance: Keras numbers default names per process (``dense_7``), which says nothing
+    about the computation, while connections between layers refer to names."""
+    names: dict[str, str] = {}
+
+    def collect(value):
+        if isinstance(value, dict):
+            name = value.get("name")
+            if isinstance(name, str) and name not in names:
+                names[name] = f"@{len(names)}"
+            for v in value.values():
+                collect(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                collect(v)
+
+    def rename(value):
+        if isinstance(value, dict):
+            return {k: rename(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [rename(v) for v in value]
+        if isinstance(value, str):
+            return names.get(value, value)
+        return value
+
+    collect(config)
+    return rename(config)
+
+
+def _compile_settings(config) -> Any:
+    """The compile configuration without what lives in variables (a float learning rate)."""
+    if not config:
+        return None
+    config = json.loads(json.dumps(config, default=repr))
+    optimizer = config.get("optimizer")
+    if isinstance(optimizer, dict):
+        inner = optimizer.get("config", {})
+        if isinstance(inner.get("learning_rate"), (int, float)):
+            inner.pop("learning_rate")
+        inner.pop("name", None)
+    config.pop("steps_per_execution", None)
+    return config
+
+
+def architecture_key(model: keras.Model) -> str | None:
+    """What makes two compiled networks interchangeable in a training program, as a string;
+    None when it cannot be known (a model without a configuration), which means no reuse."""
+    if any(adapted_constants(layer) is None for layer in all_layers(model)):
+        return None
+    try:
+        with tensorflow_unseen():
+            config = model.get_config()
+            compile_config = model.get_compile_config()
+    except Exception:  # NotImplementedError for subclassed models with arguments Keras cannot see
+        return None
+    try:
+        settings = _compile_settings(compile_config)
+        variables = [
+            (v.path.split("/", 1)[-1], tuple(v.shape), str(v.dtype), bool(v.trainable))
+            for v in list(model.trainable_variables) + list(model.non_trainable_variables)
+        ]
+        described = json.dumps(
+            [
+                f"{type(model).__module__}.{type(model).__qualname__}#{id(type(model))}",
+                _canonical_names(json.loads(json.dumps(config, default=repr))),
+                settings,
+                [(shape, dtype, trainable) for _, shape, dtype, trainable in variables],
+                str(model.dtype_policy.name),
+            ],
+            sort_keys=True,
+            default=repr,
+        )
+    except Exception:
+        return None
+    return described
+
+
+def _clone_for_programs(model: keras.Model, batch: tuple) -> keras.Model | None:
+    """A private, compiled and built copy of ``model`` to trace programs with (None: cannot)."""
+    try:
+        with tensorflow_unseen():
+            clone = type(model).from_config(model.get_config())
+            clone.build_from_config(model.get_build_config())
+            clone.compile_from_config(model.get_compile_config())
+        if clone.optimizer is None or getattr(clone, "loss", None) is None:
+            return None
+        build_training_state(clone, batch)
+        if [tuple(v.shape) for v in clone.variables] != [tuple(v.shape) for v in model.variables]:
+            return None
+        if len(clone.metrics_variables) != len(model.metrics_variables):
+            return None
+        return clone
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------------- programs
+class _Programs:
+    """A template network and the jitted training and evaluation programs traced with it.
+
+    The programs take the state explicitly, so any network of the same architecture trains
+    through them. ``jax.jit`` keeps one compiled executable per shape of the data.
+    """
+
+    def __init__(self, template: keras.Model, nbytes: int):
+        import jax
+
+        self.template = template
+        self.nbytes = nbytes
+        self.lock = threading.Lock()  # tracing touches the template: one trace at a time
+        self.seen: set = set()
+        self.train_epoch = jax.jit(self._train_epoch)
+        self.evaluate = jax.jit(self._evaluate)
+
+    @contextlib.contextmanager
+    def _constants_from(self, non_trainable_values):
+        """While tracing: layer constants computed from the traced state, not the template's
+        own (a Normalization layer's mean would otherwise be baked into the program)."""
+        bound = []
+        positions = {id(v): i for i, v in enumerate(self.template.non_trainable_variables)}
+        try:
+            for layer in all_layers(self.template):
+                for attribute, (variable, compute) in (adapted_constants(layer) or {}).items():
+                    bound.append((layer, attribute, getattr(layer, attribute)))
+                    setattr(layer, attribute, compute(non_trainable_values[positions[id(variable)]]))
+            yield
+        finally:
+            for layer, attribute, value in reversed(bound):
+                setattr(layer, attribute, value)
+
+    def _train_epoch(self, state, data, loop_rows, n_loop, last_rows):
+        with self._constants_from(state[1]):
+            return self._trace_train_epoch(state, data, loop_rows, n_loop, last_rows)
+
+    def _evaluate(self, state, data, loop_rows, n_loop, last_rows):
+        with self._constants_from(state[1]):
+            return self._trace_evaluate(state, data, loop_rows, n_loop, last_rows)
+
+    def _trace_train_epoch(self, state, data, loop_rows, n_loop, last_rows):
+        import jax
+
+        template = self.template
+
+        def one_step(i, state):
+            batch = keras.tree.map_structure(lambda a: a[loop_rows[i]], data)
+            _, state = template.train_step(state, batch)
+            return state
+
+        state = jax.lax.fori_loop(0, n_loop, one_step, state)
+        batch = keras.tree.map_structure(lambda a: a[last_rows], data)
+        logs, state = template.train_step(state, batch)  # the last batch: its logs cover the epoch
+        return logs, state
+
+    def _trace_evaluate(self, state, data, loop_rows, n_loop, last_rows):
+        import jax
+
+        template = self.template
+
+        def one_step(i, state):
+            batch = keras.tree.map_structure(lambda a: a[loop_rows[i]], data)
+            _, state = template.test_step(state, batch)
+            return state
+
+        state = jax.lax.fori_loop(0, n_loop, one_step, state)
+        batch = keras.tree.map_structure(lambda a: a[last_rows], data)
+        logs, _ = template.test_step(state, batch)
+        return logs
+
+    def call(self, function, *args):
+        signature = (function.__name__, keras.tree.map_structure(lambda a: (a.shape, str(a.dtype)), args[1:]))
+        signature = repr(signature)
+        if signature in self.seen:
+            return function(*args)
+        with self.lock:
+            out = function(*args)
+            self.seen.add(signature)
+        return out
+
+
+class CompiledCache:
+    """Process-wide, thread-safe cache of training programs by architecture, bounded in bytes.
+
+    The size of an entry is counted as its template's variables plus a fixed allowance per
+    compiled shape (XLA's executables are small for the dense networks this is for).
+    """
+
+    _PER_EXECUTABLE_BYTES = 2 * 2**20
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._entries: collections.OrderedDict[str, _Programs] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def programs_for(self, model: keras.Model, batch: tuple) -> _Programs | None:
+        """The programs for ``model``'s architecture (made on a miss, ``batch`` lending its
+        shapes to build the template); None: not cacheable."""
+        key = architecture_key(model)
+        if key is None:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return entry
+            self.misses += 1
+        template = _clone_for_programs(model, batch)
+        if template is None:
+            return None
+        nbytes = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in template.variables)
+        nbytes += sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in template.optimizer.variables)
+        entry = _Programs(template, nbytes)
+        with self._lock:
+            entry = self._entries.setdefault(key, entry)
+            self._evict()
+        return entry
+
+    def size(self) -> int:
+        """Bytes counted for the cached entries."""
+        with self._lock:
+            return sum(self._entry_bytes(e) for e in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _entry_bytes(self, entry: _Programs) -> int:
+        return entry.nbytes + self._PER_EXECUTABLE_BYTES * max(1, len(entry.seen))
+
+    def _evict(self) -> None:
+        total = sum(self._entry_bytes(e) for e in self._entries.values())
+        while total > self.max_bytes and len(self._entries) > 1:
+            _, dropped = self._entries.popitem(last=False)
+            total -= self._entry_bytes(dropped)
+
+
+compiled_cache = CompiledCache(int(float(os.environ.get("SKANN_ENGINE_CACHE_MB", "512")) * 2**20))
+
+
+# ---------------------------------------------------------------------- the fused loop
+def _bucket_rows(n: int, row_bytes: int) -> int:
+    """Rows to pad data to: the next power of two (at least 64), unless the data is big."""
+    if n * row_bytes > _PAD_LIMIT_BYTES:
+        return n
+    return max(64, 1 << (n - 1).bit_length())
+
+
+def _device_data(arrays, n_rows: int):
+    """The arrays as JAX arrays of ``n_rows`` rows (zero-padded), floats in Keras' floatx."""
+    import jax.numpy as jnp
+
+    floatx = keras.backend.floatx()
+
+    def convert(a):
+        a = np.asarray(a)
+        if a.dtype.kind == "f" and a.dtype != np.dtype(floatx):
+            a = a.astype(floatx)
+        if len(a) != n_rows:
+            padded = np.zeros((n_rows,) + a.shape[1:], dtype=a.dtype)
+            padded[: len(a)] = a
+            a = padded
+        return jnp.asarray(a)
+
+    return keras.tree.map_structure(convert, arrays)
+
+
+def _batches(order: np.ndarray, batch_size: int, bucket_rows: int):
+    """``(loop_rows, n_loop, last_rows)``: the rows of every full batch but the last batch
+    (padded to a fixed shape, so epochs of any length share a program), and the last batch."""
+    n = len(order)
+    n_batches = -(-n // batch_size)
+    n_loop = n_batches - 1
+    last = order[n_loop * batch_size :]
+    loop = np.zeros((max(1, bucket_rows // batch_size), batch_size), dtype=np.int32)
+    loop[:n_loop] = order[: n_loop * batch_size].reshape(n_loop, batch_size)
+    return loop, np.int32(n_loop), last.astype(np.int32)
+
+
+def _first_rows(data):
+    return keras.tree.map_structure(lambda a: a[:1], data)
+
+
+def _state_values(variables) -> list:
+    return [v.value for v in variables]
+
+
+def _assign(variables, values) -> None:
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def _floats(logs: dict) -> dict:
+    return {k: float(v) for k, v in logs.items()}
+
+
+def fit_model(
+    model: keras.Model,
+    x,
+    y,
+    sample_weight=None,
+    *,
+    batch_size: int,
+    epochs: int,
+    initial_epoch: int = 0,
+    shuffle: bool = True,
+    seed: int | None = None,
+    validation_data: tuple | None = None,
+    validation_batch_size: int | None = None,
+    callbacks: list = (),
+) -> dict[str, list[float]] | None:
+    """Train a compiled ``model`` in the fused loop for epochs ``initial_epoch`` to
+    ``epochs - 1`` and return the history of this call (``Model.fit``'s ``history.history``),
+    or None, having trained nothing, when no private copy of the network can be made to
+    compile with (then train it with ``Model.fit``).
+
+    Epoch e is shuffled by ``(seed, e)`` alone (a fresh random seed when None), so a fit
+    continued later sees the same batches as one uninterrupted fit. Check
+    :func:`fused_loop_available` first.
+    """
+    n = len(keras.tree.flatten(x)[0])
+    if n == 0:
+        raise ValueError("No training samples.")
+    first = (_first_rows(x), _first_rows(y), None if sample_weight is None else sample_weight[:1])
+    build_training_state(model, first)
+    programs = compiled_cache.programs_for(model, first)
+    if programs is None:
+        return None
+    data = (x, y) if sample_weight is None else (x, y, sample_weight)
+    row_bytes = sum(np.asarray(a[:1]).nbytes for a in keras.tree.flatten(data))
+    bucket = _bucket_rows(n, row_bytes)
+    data = _device_data(data, bucket)
+    validation = None
+    if validation_data is not None:
+        validation = _validation_batches(validation_data, validation_batch_size or EVALUATION_BATCH)
+    if shuffle and seed is None:
+        seed = int(np.random.randint(np.iinfo(np.int32).max))
+
+    callback_list = keras.callbacks.CallbackList(
+        list(callbacks), add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs, steps=-(-n // batch_size)
+    )
+    model.stop_training = False
+    model.reset_metrics()
+    zero_metrics = _state_values(model.metrics_variables)
+    optimizer = model.optimizer
+    logs: dict = {}
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+        loop_rows, n_loop, last_rows = _batches(order, batch_size, bucket)
+        state = (
+            _state_values(model.trainable_variables),
+            _state_values(model.non_trainable_variables),
+            _state_values(optimizer.variables),
+            zero_metrics,
+        )
+        epoch_logs, state = programs.call(programs.train_epoch, state, data, loop_rows, n_loop, last_rows)
+        trainable, non_trainable, optimizer_values, metric_values = state
+        _assign(model.trainable_variables, trainable)
+        _assign(model.non_trainable_variables, non_trainable)
+        _assign(optimizer.variables, optimizer_values)
+        _assign(model.metrics_variables, metric_values)
+        logs = _floats(epoch_logs)
+        if validation is not None:
+            val_data, val_loop, val_n_loop, val_last = validation
+            val_state = (trainable, non_trainable, zero_metrics)
+            val_logs = programs.call(programs.evaluate, val_state, val_data, val_loop, val_n_loop, val_last)
+            logs.update({"val_" + k: v for k, v in _floats(val_logs).items()})
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    return dict(model.history.history)
+
+
+def _validation_batches(validation_data: tuple, batch_size: int):
+    x_val, y_val, *rest = validation_data
+    arrays = (x_val, y_val) if not rest or rest[0] is None else (x_val, y_val, rest[0])
+    n = len(keras.tree.flatten(x_val)[0])
+    batch_size = min(batch_size, n)
+    row_bytes = sum(np.asarray(a[:1]).nbytes for a in keras.tree.flatten(arrays))
+    bucket = _bucket_rows(n, row_bytes)
+    return (_device_data(arrays, bucket), *_batches(np.arange(n), batch_size, bucket))

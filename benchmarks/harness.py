@@ -123,11 +123,10 @@ def cli(run: Callable[..., str], doc: str, **defaults: int | None) -> None:
 
 
 def machine_description() -> str:
-    import skann  # noqa: F401  (first: TensorFlow's quiet import)
+    import skann  # noqa: F401  (first: TensorFlow's quiet import, on its backend)
     import keras
     import numpy
     import sklearn
-    import tensorflow
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -137,9 +136,16 @@ def machine_description() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, TensorFlow {tensorflow.__version__}, "
-        f"Keras {keras.__version__}, scikit-learn {sklearn.__version__}, NumPy {numpy.__version__}"
+        f"Python {platform.python_version()}, Keras {keras.__version__} on {keras.backend.backend()} "
+        f"({_framework_version(keras.backend.backend())}), scikit-learn {sklearn.__version__}, NumPy {numpy.__version__}"
     )
+
+
+def _framework_version(backend: str) -> str:
+    import importlib
+
+    module = importlib.import_module({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend))
+    return f"{backend} {module.__version__}"
 
 
 def load_fashion(n_train: int | None = None):

@@ -82,9 +82,14 @@ def float64_graphs_quietly():
     float64 kernels. It is switched off while such graphs are first run (where TensorFlow
     optimises them), counted across threads, and restored after the last one.
     """
+    global _remapping_users, _remapping_before
+    from skann._backend import configured_backend
+
+    if configured_backend() != "tensorflow":  # grappler only optimises TensorFlow's graphs
+        yield
+        return
     import tensorflow as tf
 
-    global _remapping_users, _remapping_before
     with _remapping_lock:
         if _remapping_users == 0:
             _remapping_before = tf.config.optimizer.get_experimental_options().get("remapping", True)

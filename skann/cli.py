@@ -142,12 +142,41 @@ def note(message: str) -> None:
         click.echo(message, err=True)
 
 
+BACKENDS = ("jax", "tensorflow", "torch")
+
+
+def choose_backend(requested: str | None) -> str | None:
+    """Set the Keras backend for this command, before Keras is imported: ``--backend`` if
+    given; else the one the user configured (``KERAS_BACKEND`` or ``keras.json``); else JAX
+    when it is installed (the fastest here: docs/backends.md), else Keras' default. Returns the
+    backend set, or None when the user's configuration stands."""
+    import importlib.util
+
+    if requested is None:
+        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+        if os.environ.get("KERAS_BACKEND") or os.path.exists(os.path.join(home, "keras.json")) or "keras" in sys.modules:
+            return None
+        if importlib.util.find_spec("jax") is None:
+            return None
+        requested = "jax"
+    if "keras" in sys.modules and sys.modules["keras"].backend.backend() != requested:
+        raise click.UsageError(f"--backend {requested}: Keras is already imported in this process.")
+    if importlib.util.find_spec(requested) is None:
+        raise click.UsageError(f"--backend {requested}: {requested} is not installed (pip install \"skann[{requested}]\").")
+    os.environ["KERAS_BACKEND"] = requested
+    return requested
+
+
 @click.group(cls=SkannGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="skann")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or notices: results only.")
 @click.option("--debug", is_flag=True, help="Show the Python traceback on errors.")
+@click.option(
+    "--backend", type=click.Choice(BACKENDS), default=None,
+    help="Keras backend (default: KERAS_BACKEND or keras.json if set, else JAX when installed).",
+)
 @click.pass_context
-def main(ctx: click.Context, quiet: bool, debug: bool) -> None:
+def main(ctx: click.Context, quiet: bool, debug: bool, backend: str | None) -> None:
     """skann: the chapter's Keras networks as scikit-learn estimators.
 
     Start with `skann demo`. Every command has --help.
@@ -155,6 +184,7 @@ def main(ctx: click.Context, quiet: bool, debug: bool) -> None:
     settings = ctx.ensure_object(Settings)
     settings.quiet |= quiet
     settings.debug |= debug
+    choose_backend(backend)
 
 
 # ---------------------------------------------------------------------- shared pieces

@@ -366,6 +366,10 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
             return "float32"
         return "float64"
 
+    def _accumulator_dtype(self) -> str:
+        # Losses are summed in float64 wherever the backend has it (JAX needs x64 for that).
+        return "float64" if float64_available() else "float32"
+
     def _encode_features(self, X):
         return X.astype(self._compute_dtype(), copy=False)
 
@@ -389,8 +393,8 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         return {
             "optimizer": make_optimizer("sgd", {"learning_rate": self.eta0}),
             # Summed over the rows of a step: each row is another unit's sample.
-            "loss": PerceptronLoss(),
-            "metrics": [mistakes, UnitLosses(self.target_encoder_.output_units)],
+            "loss": PerceptronLoss(dtype=self._accumulator_dtype()),
+            "metrics": [mistakes, UnitLosses(self.target_encoder_.output_units, dtype=self._accumulator_dtype())],
         }
 
     def _sample_weight(self, X, y, sample_weight):
@@ -467,6 +471,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         if shuffle:
             seeds = sgd_shuffle_seeds(self._seed, n_units)
             permutations = np.stack([sgd_shuffle_permutation(n_samples, seed) for seed in seeds], axis=1)
+        unit_weight = unit_weight.astype(self._accumulator_dtype())
         X_t, codes_t, weight_t, train_t = (tf.constant(a) for a in (X, y, unit_weight, train_mask))
         units = tf.range(n_units, dtype=tf.int64)
         grid = np.broadcast_to(np.arange(n_units), (n_samples, n_units))

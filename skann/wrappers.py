@@ -43,6 +43,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from skann import engine
+from skann._backend import tensorflow
 from skann._inference import _weight, numpy_forward
 from skann._tf_compat import global_seed
 from skann._keras_compat import build_training_state, set_random_seed, tensorflow_unseen
@@ -1130,6 +1131,8 @@ class BaseWrapper(BaseEstimator):
         callbacks = [DivergenceGuard(self._check_finite)] + self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
         if self.log_dir is not None:
             callbacks.append(keras.callbacks.TensorBoard(self.log_run_dir_))
+        if any(isinstance(cb, keras.callbacks.TensorBoard) for cb in callbacks):
+            tensorflow()  # its summaries need TensorFlow on any backend: imported quietly
         return callbacks + self._extra_callbacks(has_validation)
 
     def _check_finite(self, epoch: int, logs: dict) -> None:

@@ -40,6 +40,19 @@ requires_real_data = pytest.mark.skipif(
 )
 
 
+def _float64_available() -> bool:
+    from skann._backend import float64_available
+
+    return float64_available()
+
+
+requires_float64 = pytest.mark.skipif(
+    not _float64_available(),
+    reason="the backend computes in float32 here (JAX without x64; JAX_ENABLE_X64=1 enables float64), "
+    "and exact parity with scikit-learn's SGD needs float64",
+)
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     if REAL_DATA is None:
@@ -82,13 +95,20 @@ def blobs():
 
 
 def tf_threads_probe():
-    """A function reporting TensorFlow's intra-op thread count where it runs (a worker).
+    """A function reporting the backend's thread limit where it runs (a worker): TensorFlow's
+    intra-op thread count, or 1 on JAX when XLA's CPU client was kept to one thread.
 
     A closure, so that cloudpickle ships it by value: workers need not import the tests.
     """
 
     def probe():
+        import os
+
         import skann  # noqa: F401  (what unpickling a skann estimator imports in a worker)
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return 1 if "xla_cpu_multi_thread_eigen=false" in os.environ.get("XLA_FLAGS", "") else 0
         import tensorflow as tf
 
         return tf.config.threading.get_intra_op_parallelism_threads()

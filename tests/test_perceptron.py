@@ -11,6 +11,8 @@ from sklearn.pipeline import make_pipeline
 
 from skann import FashionMLPClassifier, ImageFlattener, PerceptronBaseline, PixelScaler
 
+from .conftest import requires_float64
+
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 XOR_Y = np.array([0, 1, 1, 0])
 
@@ -33,6 +35,7 @@ def assert_same_as_sklearn(X, y, sample_weight=None, **params):
     return ours, ref
 
 
+@requires_float64
 def test_books_iris_example_gives_the_books_answer(iris_setosa):
     X, y = iris_setosa
     ours, _ = assert_same_as_sklearn(X, y, random_state=42)  # the book's call, shuffled
@@ -57,6 +60,7 @@ def test_shuffle_order_is_sklearns():
             np.testing.assert_array_equal(seen, order)
 
 
+@requires_float64
 @pytest.mark.parametrize("seed", [0, 42])
 def test_binary_and_one_vs_rest_match_sklearn_with_shuffling(seed):
     from sklearn.datasets import load_breast_cancer, load_wine, make_classification
@@ -80,6 +84,7 @@ def test_binary_and_one_vs_rest_match_sklearn_with_shuffling(seed):
     assert_same_as_sklearn(X, y > 1, random_state=seed, class_weight={False: 1.0, True: 3.0}, early_stopping=True)
 
 
+@requires_float64
 def test_one_vs_rest_without_shuffling_matches_sklearn():
     iris = load_iris()
     ours, _ = assert_same_as_sklearn(iris.data, iris.target, shuffle=False, max_iter=15, tol=None)
@@ -87,6 +92,7 @@ def test_one_vs_rest_without_shuffling_matches_sklearn():
     assert ours.decision_function(iris.data[:4]).shape == (4, 3)
 
 
+@requires_float64
 def test_warm_start_and_partial_fit_match_sklearn(iris_setosa):
     iris = load_iris()
     ours = PerceptronBaseline(random_state=0, warm_start=True, max_iter=3, tol=None)
@@ -133,6 +139,7 @@ def test_xor_perceptron_fails_where_an_mlp_succeeds():
     assert mlp.score(XOR_X, XOR_Y) == 1.0
 
 
+@requires_float64
 def test_tol_stops_training_on_non_separable_data():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(200, 2))

@@ -23,7 +23,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .conftest import tf_threads_probe
+from .conftest import tensorflow_only, tf_threads_probe
 from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline, WideDeepRegressor
 from skann.search import epochs_parameter, find_learning_rate, halving_search, search_space
 
@@ -227,6 +227,7 @@ def test_learning_rate_finder_rejects_bad_arguments(blobs):
 
 
 # ---------------------------------------------------------------------- parallel (loky)
+@tensorflow_only
 def test_loky_workers_limit_tensorflow_threads_to_their_share():
     import os
 
@@ -236,6 +237,7 @@ def test_loky_workers_limit_tensorflow_threads_to_their_share():
     assert with_limit == [max(1, os.cpu_count() // 2)] * 2
 
 
+@tensorflow_only
 def test_thread_limit_from_the_environment_in_a_fresh_process():
     code = textwrap.dedent(
         """

@@ -23,6 +23,8 @@ from skann import (
     WideDeepRegressor,
 )
 
+from .conftest import BACKEND
+
 # Each entry is a check a stochastic mini-batch network cannot pass; pytest shows the reason.
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": (
@@ -83,6 +85,16 @@ def multi_output_regressor(meta, hidden=16):
 
 
 def _expected_failures(estimator):
+    if BACKEND == "jax" and isinstance(estimator, HousingMLPRegressor):
+        # Seen on JAX (other weights than TensorFlow's for the same seed): one prediction of 20
+        # differed in its last float32 bit between a batch of 20 rows and a batch of 10.
+        return {
+            **EXPECTED_FAILED_CHECKS,
+            "check_methods_subset_invariance": (
+                "float32 matrix products: BLAS blocks a batch of 20 rows differently from a batch "
+                "of 10, which can change a prediction's last bit (2.4e-7 here)"
+            ),
+        }
     return EXPECTED_FAILED_CHECKS
 
 

@@ -1,0 +1,185 @@
+"""The everyday job on small data: a grid search of a small MLP, skann against scikit-learn's MLP.
+
+``GridSearchCV`` over 4 learning rates x 5 folds (plus the refit), 50 epochs of a (32, 16) ReLU
+MLP with Adam and batch size 32, each behind a ``StandardScaler``: skann's ``KerasClassifier``
+against ``MLPClassifier`` with the same sizes and settings (its early stopping off, its
+tolerance at 0 so that both train every epoch). Each Keras backend runs in its own process (a
+process has one Keras backend); inside it the two competitors alternate, repeat after repeat.
+skann's compiled programs are dropped before each of its repeats (``cold``: what one search in
+a new script pays, compilation included); ``warm`` runs the same search again with them kept.
+
+Also: a warm 1-epoch fit, a 1-row prediction, and the best CV accuracy of both.
+
+    python -m benchmarks.small_data --repeats 3 [--backends jax,tensorflow] [--datasets breast_cancer,digits,wine]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+GRID = {"learning_rate": [3e-4, 1e-3, 3e-3, 1e-2]}
+EPOCHS, BATCH, HIDDEN, FOLDS = 50, 32, (32, 16), 5
+
+
+def _data(name: str):
+    from sklearn import datasets
+
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    return X.astype("float32"), y
+
+
+def _skann_pipeline():
+    import keras
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skann import KerasClassifier
+
+    def build(meta):
+        return keras.Sequential(
+            [keras.Input((meta["n_features_in_"],))]
+            + [keras.layers.Dense(n, activation="relu") for n in HIDDEN]
+            + [keras.layers.Dense(meta["n_classes_"], activation="softmax")]
+        )
+
+    clf = KerasClassifier(
+        build, loss="sparse_categorical_crossentropy", optimizer="adam", optimizer__learning_rate=1e-3,
+        epochs=EPOCHS, batch_size=BATCH, random_state=0,
+    )
+    return make_pipeline(StandardScaler(), clf), {"kerasclassifier__optimizer__learning_rate": GRID["learning_rate"]}
+
+
+def _sklearn_pipeline():
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = MLPClassifier(
+        HIDDEN, solver="adam", batch_size=BATCH, max_iter=EPOCHS, early_stopping=False, tol=0.0,
+        n_iter_no_change=EPOCHS + 1, random_state=0,
+    )
+    return make_pipeline(StandardScaler(), clf), {"mlpclassifier__learning_rate_init": GRID["learning_rate"]}
+
+
+def _search(make, X, y):
+    from sklearn.model_selection import GridSearchCV
+
+    pipe, grid = make()
+    start = time.perf_counter()
+    search = GridSearchCV(pipe, grid, cv=FOLDS).fit(X, y)
+    return time.perf_counter() - start, search
+
+
+def worker(datasets: list[str], repeats: int) -> dict:
+    """Run in one process, on the backend of its environment: the measurements as a dict."""
+    import keras
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skann.engine import compiled_cache
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    out = {"backend": keras.backend.backend(), "datasets": {}}
+    for name in datasets:
+        X, y = _data(name)
+        times = {"sklearn": [], "skann cold": [], "skann warm": []}
+        for _ in range(repeats):
+            seconds, sk = _search(_sklearn_pipeline, X, y)
+            times["sklearn"].append(seconds)
+            compiled_cache.clear()
+            if keras.backend.backend() == "jax":
+                import jax
+
+                jax.clear_caches()
+            seconds, ours = _search(_skann_pipeline, X, y)
+            times["skann cold"].append(seconds)
+            seconds, ours = _search(_skann_pipeline, X, y)
+            times["skann warm"].append(seconds)
+        # A warm 1-epoch fit, and a 1-row prediction, of the best of each.
+        best_ours, best_sk = ours.best_estimator_, sk.best_estimator_
+        one_epoch = {"kerasclassifier__epochs": 1}
+        best_ours.set_params(**one_epoch).fit(X, y)
+        fit_1 = statistics.median(_time(lambda: best_ours.fit(X, y)) for _ in range(7))
+        sk_fit_1 = statistics.median(
+            _time(lambda: best_sk.set_params(mlpclassifier__max_iter=1).fit(X, y)) for _ in range(7)
+        )
+        row = X[:1]
+        predict_ours = statistics.median(_time(lambda: best_ours.predict(row), 200) for _ in range(5))
+        predict_sk = statistics.median(_time(lambda: best_sk.predict(row), 200) for _ in range(5))
+        out["datasets"][name] = {
+            "rows": int(len(X)),
+            "median": {k: statistics.median(v) for k, v in times.items()},
+            "times": times,
+            "best_cv": {"skann": float(ours.best_score_), "sklearn": float(sk.best_score_)},
+            "fit_1_epoch": {"skann": fit_1, "sklearn": sk_fit_1},
+            "predict_1_row": {"skann": predict_ours, "sklearn": predict_sk},
+        }
+    return out
+
+
+def _time(fn, number: int = 1) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def report(results: list[dict]) -> str:
+    from benchmarks.harness import markdown_table
+
+    rows = []
+    for res in results:
+        for name, d in res["datasets"].items():
+            m = d["median"]
+            rows.append([
+                name, d["rows"], res["backend"], f"{m['sklearn']:.2f} s", f"{m['skann cold']:.2f} s",
+                f"{m['skann cold'] / m['sklearn']:.2f}x", f"{m['skann warm'] / m['sklearn']:.2f}x",
+                f"{d['fit_1_epoch']['skann'] * 1e3:.0f} / {d['fit_1_epoch']['sklearn'] * 1e3:.0f} ms",
+                f"{d['predict_1_row']['skann'] * 1e3:.3f} / {d['predict_1_row']['sklearn'] * 1e3:.3f} ms",
+                f"{d['best_cv']['skann']:.4f} / {d['best_cv']['sklearn']:.4f}",
+            ])
+    headers = ["data", "rows", "backend", "MLPClassifier search", "skann search (cold)", "ratio cold",
+               "ratio warm", "1-epoch fit skann / sklearn", "1-row predict skann / sklearn", "best CV skann / sklearn"]
+    return markdown_table(headers, rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="jax,tensorflow")
+    parser.add_argument("--datasets", default="breast_cancer,digits,wine")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json", help="also write the raw results to this file")
+    args = parser.parse_args()
+    datasets = args.datasets.split(",")
+    if args.worker:
+        print(json.dumps(worker(datasets, args.repeats)))
+        return
+    from benchmarks.harness import machine_description
+
+    results = []
+    for backend in args.backends.split(","):
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.small_data", "--worker", "--repeats", str(args.repeats),
+             "--datasets", args.datasets],
+            capture_output=True, text=True, env=env, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    print(machine_description() + "\n")
+    print(report(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -46,11 +46,18 @@ EVALUATION_BATCH = 1024
 _PAD_LIMIT_BYTES = 64 * 2**20
 
 
+# ``SKANN_FUSED_LOOP=0`` trains every network with ``keras.Model.fit`` (to compare, or to
+# rule the engine out when something looks wrong).
+FUSED_LOOP = os.environ.get("SKANN_FUSED_LOOP", "1") != "0"
+
+
 def fused_loop_available(model: keras.Model, callbacks: list, *, verbose, run_eagerly: bool = False) -> bool:
     """Whether :func:`fit_model` can train ``model`` in the fused loop (else ``Model.fit``)."""
-    if keras.backend.backend() != "jax" or verbose or run_eagerly or getattr(model, "run_eagerly", False):
+    if not FUSED_LOOP:
         return False
-    if not getattr(model, "jit_compile", True):
+    if keras.backend.backend() not in _PROGRAMS or verbose or run_eagerly or getattr(model, "run_eagerly", False):
+        return False
+    if keras.backend.backend() == "jax" and not getattr(model, "jit_compile", True):
         return False
     from skann.callbacks import needs_every_batch
 
@@ -159,25 +166,19 @@ def _clone_for_programs(model: keras.Model, batch: tuple) -> keras.Model | None:
 
 # ---------------------------------------------------------------------- programs
 class _Programs:
-    """A template network and the jitted training and evaluation programs traced with it.
-
-    The programs take the state explicitly, so any network of the same architecture trains
-    through them. ``jax.jit`` keeps one compiled executable per shape of the data.
-    """
+    """A private template network of one architecture and the compiled training and evaluation
+    programs traced with it; each backend's subclass runs an epoch of any network of that
+    architecture through them (:meth:`train_epoch`, :meth:`evaluate`)."""
 
     def __init__(self, template: keras.Model, nbytes: int):
-        import jax
-
         self.template = template
         self.nbytes = nbytes
-        self.lock = threading.Lock()  # tracing touches the template: one trace at a time
+        self.lock = threading.RLock()  # tracing touches the template: one trace at a time
         self.seen: set = set()
-        self.train_epoch = jax.jit(self._train_epoch)
-        self.evaluate = jax.jit(self._evaluate)
 
     @contextlib.contextmanager
     def _constants_from(self, non_trainable_values):
-        """While tracing: layer constants computed from the traced state, not the template's
+        """While tracing: layer constants computed from the given state, not the template's
         own (a Normalization layer's mean would otherwise be baked into the program)."""
         bound = []
         positions = {id(v): i for i, v in enumerate(self.template.non_trainable_variables)}
@@ -191,53 +192,211 @@ class _Programs:
             for layer, attribute, value in reversed(bound):
                 setattr(layer, attribute, value)
 
-    def _train_epoch(self, state, data, loop_rows, n_loop, last_rows):
-        with self._constants_from(state[1]):
-            return self._trace_train_epoch(state, data, loop_rows, n_loop, last_rows)
-
-    def _evaluate(self, state, data, loop_rows, n_loop, last_rows):
-        with self._constants_from(state[1]):
-            return self._trace_evaluate(state, data, loop_rows, n_loop, last_rows)
-
-    def _trace_train_epoch(self, state, data, loop_rows, n_loop, last_rows):
-        import jax
-
-        template = self.template
-
-        def one_step(i, state):
-            batch = keras.tree.map_structure(lambda a: a[loop_rows[i]], data)
-            _, state = template.train_step(state, batch)
-            return state
-
-        state = jax.lax.fori_loop(0, n_loop, one_step, state)
-        batch = keras.tree.map_structure(lambda a: a[last_rows], data)
-        logs, state = template.train_step(state, batch)  # the last batch: its logs cover the epoch
-        return logs, state
-
-    def _trace_evaluate(self, state, data, loop_rows, n_loop, last_rows):
-        import jax
-
-        template = self.template
-
-        def one_step(i, state):
-            batch = keras.tree.map_structure(lambda a: a[loop_rows[i]], data)
-            _, state = template.test_step(state, batch)
-            return state
-
-        state = jax.lax.fori_loop(0, n_loop, one_step, state)
-        batch = keras.tree.map_structure(lambda a: a[last_rows], data)
-        logs, _ = template.test_step(state, batch)
-        return logs
-
-    def call(self, function, *args):
-        signature = (function.__name__, keras.tree.map_structure(lambda a: (a.shape, str(a.dtype)), args[1:]))
-        signature = repr(signature)
+    def _traced_once(self, function, signature, *args):
+        """``function(*args)``; the first call of a ``signature`` (a trace) holds the lock."""
         if signature in self.seen:
             return function(*args)
         with self.lock:
             out = function(*args)
             self.seen.add(signature)
         return out
+
+    def device_data(self, arrays, n_rows: int):
+        """The arrays as the backend's tensors of ``n_rows`` rows (zero-padded), floats in
+        Keras' floatx, as ``Model.fit`` casts them."""
+        floatx = keras.backend.floatx()
+
+        def convert(a):
+            a = np.asarray(a)
+            if a.dtype.kind == "f" and a.dtype != np.dtype(floatx):
+                a = a.astype(floatx)
+            if len(a) != n_rows:
+                padded = np.zeros((n_rows,) + a.shape[1:], dtype=a.dtype)
+                padded[: len(a)] = a
+                a = padded
+            return keras.ops.convert_to_tensor(a)
+
+        return keras.tree.map_structure(convert, arrays)
+
+
+class _JaxPrograms(_Programs):
+    """``jax.jit`` programs that take the state (weights, optimizer slots, metric totals,
+    non-trainable variables) as arguments and return it: Keras' stateless ``train_step``
+    inside ``jax.lax.fori_loop``. One compiled executable per shape of the data."""
+
+    def __init__(self, template: keras.Model, nbytes: int):
+        import jax
+
+        _use_compilation_cache_dir()
+        super().__init__(template, nbytes)
+        self._train = jax.jit(self._traced_train_epoch)
+        self._evaluate = jax.jit(self._traced_evaluate)
+
+    def train_epoch(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
+        optimizer = model.optimizer
+        state = (
+            _values(model.trainable_variables),
+            _values(model.non_trainable_variables),
+            _values(optimizer.variables),
+            zero_metrics,
+        )
+        args = (state, data, loop_rows, n_loop, last_rows)
+        logs, state = self._traced_once(self._train, ("train", _shapes(args[1:])), *args)
+        for variables, values in zip(
+            (model.trainable_variables, model.non_trainable_variables, optimizer.variables, model.metrics_variables), state
+        ):
+            _assign(variables, values)
+        return _floats(logs)
+
+    def evaluate(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
+        state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
+        args = (state, data, loop_rows, n_loop, last_rows)
+        return _floats(self._traced_once(self._evaluate, ("evaluate", _shapes(args[1:])), *args))
+
+    def _traced_train_epoch(self, state, data, loop_rows, n_loop, last_rows):
+        import jax
+
+        template = self.template
+        with self._constants_from(state[1]):
+
+            def one_step(i, state):
+                batch = keras.tree.map_structure(lambda a: a[loop_rows[i]], data)
+                _, state = template.train_step(state, batch)
+                return state
+
+            state = jax.lax.fori_loop(0, n_loop, one_step, state)
+            batch = keras.tree.map_structure(lambda a: a[last_rows], data)
+            logs, state = template.train_step(state, batch)  # the last batch: its logs cover the epoch
+        return logs, state
+
+    def _traced_evaluate(self, state, data, loop_rows, n_loop, last_rows):
+        import jax
+
+        template = self.template
+        with self._constants_from(state[1]):
+
+            def one_step(i, state):
+                batch = keras.tree.map_structure(lambda a: a[loop_rows[i]], data)
+                _, state = template.test_step(state, batch)
+                return state
+
+            state = jax.lax.fori_loop(0, n_loop, one_step, state)
+            batch = keras.tree.map_structure(lambda a: a[last_rows], data)
+            logs, _ = template.test_step(state, batch)
+        return logs
+
+
+class _TensorFlowPrograms(_Programs):
+    """``tf.function`` programs over the template's own variables (TensorFlow's training
+    step updates variables in place, and Keras refuses its stateless optimizer update there):
+    a network's state is copied into the template, an epoch runs as one call (a ``tf.while``
+    loop over the batches, traced once for every data size), and the state is copied back.
+    Fits of one architecture take turns on the template."""
+
+    def __init__(self, template: keras.Model, nbytes: int):
+        super().__init__(template, nbytes)
+        self._functions: dict = {}
+
+    def _variables(self, model) -> list:
+        return [
+            *model.trainable_variables, *model.non_trainable_variables, *model.optimizer.variables,
+            *model.metrics_variables,
+        ]
+
+    def _function(self, kind: str, args):
+        import tensorflow as tf
+
+        def spec(a):  # any number of rows: one trace for every data size
+            shape = tuple(a.shape)
+            return tf.TensorSpec((None,) + shape[1:] if shape else (), tf.as_dtype(a.dtype))
+
+        specs = keras.tree.map_structure(spec, args)
+        key = (kind, repr(specs))
+        function = self._functions.get(key)
+        if function is None:
+            body = self._train_body if kind == "train" else self._evaluate_body
+            # Not XLA: TensorFlow's executor runs one trace for every data size (XLA would
+            # compile again for each size: 0.8 s per fold size, for 0.4x less time per step).
+            function = tf.function(body, input_signature=list(specs), jit_compile=False)
+            self._functions[key] = function
+        return key, function
+
+    def train_epoch(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
+        args = (data, loop_rows, n_loop, last_rows)
+        with self.lock:
+            _copy(self._variables(model), self._variables(self.template))
+            self.template.reset_metrics()
+            key, function = self._function("train", args)
+            logs = function(*args)
+            self.seen.add(key)
+            _copy(self._variables(self.template), self._variables(model))
+        return _floats(logs)
+
+    def evaluate(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
+        args = (data, loop_rows, n_loop, last_rows)
+        with self.lock:
+            _copy(self._variables(model), self._variables(self.template))
+            self.template.reset_metrics()
+            key, function = self._function("evaluate", args)
+            logs = function(*args)
+            self.seen.add(key)
+        return _floats(logs)
+
+    def _train_body(self, data, loop_rows, n_loop, last_rows):
+        return self._epoch_body(self.template.train_step, data, loop_rows, n_loop, last_rows)
+
+    def _evaluate_body(self, data, loop_rows, n_loop, last_rows):
+        return self._epoch_body(self.template.test_step, data, loop_rows, n_loop, last_rows)
+
+    def _epoch_body(self, step, data, loop_rows, n_loop, last_rows):
+        import tensorflow as tf
+
+        template = self.template
+        with self._constants_from(template.non_trainable_variables):
+            for i in tf.range(n_loop):
+                step(keras.tree.map_structure(lambda a: tf.gather(a, loop_rows[i]), data))
+            return step(keras.tree.map_structure(lambda a: tf.gather(a, last_rows), data))
+
+
+def _use_compilation_cache_dir() -> None:
+    """Keep XLA's executables in ``SKANN_COMPILATION_CACHE`` (a folder), when it is set, so
+    that a new process loads them instead of compiling again (most of a first fit's cost:
+    tracing one epoch's program takes ~0.08 s, compiling it ~0.45 s for a small MLP). The
+    folder holds machine code: it must be yours, as any cache of executables."""
+    folder = os.environ.get("SKANN_COMPILATION_CACHE")
+    if not folder:
+        return
+    import jax
+
+    if jax.config.jax_compilation_cache_dir != folder:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+_PROGRAMS = {"jax": _JaxPrograms, "tensorflow": _TensorFlowPrograms}
+
+
+def _values(variables) -> list:
+    return [v.value for v in variables]
+
+
+def _assign(variables, values) -> None:
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def _copy(sources, targets) -> None:
+    for source, target in zip(sources, targets):
+        target.assign(source.value)
+
+
+def _shapes(args) -> str:
+    return repr(keras.tree.map_structure(lambda a: (tuple(a.shape), str(a.dtype)), args))
+
+
+def _floats(logs: dict) -> dict:
+    return {k: float(v) for k, v in logs.items()}
 
 
 class CompiledCache:
@@ -273,7 +432,7 @@ class CompiledCache:
             return None
         nbytes = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in template.variables)
         nbytes += sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in template.optimizer.variables)
-        entry = _Programs(template, nbytes)
+        entry = _PROGRAMS[keras.backend.backend()](template, nbytes)
         with self._lock:
             entry = self._entries.setdefault(key, entry)
             self._evict()
@@ -312,25 +471,6 @@ def _bucket_rows(n: int, row_bytes: int) -> int:
     return max(64, 1 << (n - 1).bit_length())
 
 
-def _device_data(arrays, n_rows: int):
-    """The arrays as JAX arrays of ``n_rows`` rows (zero-padded), floats in Keras' floatx."""
-    import jax.numpy as jnp
-
-    floatx = keras.backend.floatx()
-
-    def convert(a):
-        a = np.asarray(a)
-        if a.dtype.kind == "f" and a.dtype != np.dtype(floatx):
-            a = a.astype(floatx)
-        if len(a) != n_rows:
-            padded = np.zeros((n_rows,) + a.shape[1:], dtype=a.dtype)
-            padded[: len(a)] = a
-            a = padded
-        return jnp.asarray(a)
-
-    return keras.tree.map_structure(convert, arrays)
-
-
 def _batches(order: np.ndarray, batch_size: int, bucket_rows: int):
     """``(loop_rows, n_loop, last_rows)``: the rows of every full batch but the last batch
     (padded to a fixed shape, so epochs of any length share a program), and the last batch."""
@@ -345,19 +485,6 @@ def _batches(order: np.ndarray, batch_size: int, bucket_rows: int):
 
 def _first_rows(data):
     return keras.tree.map_structure(lambda a: a[:1], data)
-
-
-def _state_values(variables) -> list:
-    return [v.value for v in variables]
-
-
-def _assign(variables, values) -> None:
-    for variable, value in zip(variables, values):
-        variable.assign(value)
-
-
-def _floats(logs: dict) -> dict:
-    return {k: float(v) for k, v in logs.items()}
 
 
 def fit_model(
@@ -395,10 +522,10 @@ def fit_model(
     data = (x, y) if sample_weight is None else (x, y, sample_weight)
     row_bytes = sum(np.asarray(a[:1]).nbytes for a in keras.tree.flatten(data))
     bucket = _bucket_rows(n, row_bytes)
-    data = _device_data(data, bucket)
+    data = programs.device_data(data, bucket)
     validation = None
     if validation_data is not None:
-        validation = _validation_batches(validation_data, validation_batch_size or EVALUATION_BATCH)
+        validation = _validation_batches(programs, validation_data, validation_batch_size or EVALUATION_BATCH)
     if shuffle and seed is None:
         seed = int(np.random.randint(np.iinfo(np.int32).max))
 
@@ -407,32 +534,16 @@ def fit_model(
     )
     model.stop_training = False
     model.reset_metrics()
-    zero_metrics = _state_values(model.metrics_variables)
-    optimizer = model.optimizer
+    zero_metrics = _values(model.metrics_variables)
     logs: dict = {}
     callback_list.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
-        loop_rows, n_loop, last_rows = _batches(order, batch_size, bucket)
-        state = (
-            _state_values(model.trainable_variables),
-            _state_values(model.non_trainable_variables),
-            _state_values(optimizer.variables),
-            zero_metrics,
-        )
-        epoch_logs, state = programs.call(programs.train_epoch, state, data, loop_rows, n_loop, last_rows)
-        trainable, non_trainable, optimizer_values, metric_values = state
-        _assign(model.trainable_variables, trainable)
-        _assign(model.non_trainable_variables, non_trainable)
-        _assign(optimizer.variables, optimizer_values)
-        _assign(model.metrics_variables, metric_values)
-        logs = _floats(epoch_logs)
+        logs = programs.train_epoch(model, zero_metrics, data, *_batches(order, batch_size, bucket))
         if validation is not None:
-            val_data, val_loop, val_n_loop, val_last = validation
-            val_state = (trainable, non_trainable, zero_metrics)
-            val_logs = programs.call(programs.evaluate, val_state, val_data, val_loop, val_n_loop, val_last)
-            logs.update({"val_" + k: v for k, v in _floats(val_logs).items()})
+            val_logs = programs.evaluate(model, zero_metrics, *validation)
+            logs.update({"val_" + k: v for k, v in val_logs.items()})
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -440,11 +551,11 @@ def fit_model(
     return dict(model.history.history)
 
 
-def _validation_batches(validation_data: tuple, batch_size: int):
+def _validation_batches(programs: _Programs, validation_data: tuple, batch_size: int):
     x_val, y_val, *rest = validation_data
     arrays = (x_val, y_val) if not rest or rest[0] is None else (x_val, y_val, rest[0])
     n = len(keras.tree.flatten(x_val)[0])
     batch_size = min(batch_size, n)
     row_bytes = sum(np.asarray(a[:1]).nbytes for a in keras.tree.flatten(arrays))
     bucket = _bucket_rows(n, row_bytes)
-    return (_device_data(arrays, bucket), *_batches(np.arange(n), batch_size, bucket))
+    return (programs.device_data(arrays, bucket), *_batches(np.arange(n), batch_size, bucket))

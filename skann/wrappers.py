@@ -27,6 +27,7 @@ import numbers
 import os
 import random
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -77,6 +78,17 @@ def seeded(seed: int | None):
     if seed is None:
         yield
         return
+    with _SEEDING:  # the random states are the process's: seeded fits in threads take turns
+        with _seeded(seed):
+            yield
+
+
+# Reentrant: a seeded fit may build or fit another seeded estimator inside.
+_SEEDING = threading.RLock()
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
     # Keras seeds TensorFlow too whenever it is imported.
     tf_seed = global_seed() if "tensorflow" in sys.modules else None
     py_state, np_state = random.getstate(), np.random.get_state()

@@ -8,6 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# XLA's executables shared by the test processes (pytest-xdist workers, subprocess tests):
+# each small network compiles once per run instead of once per process.
+os.environ.setdefault(
+    "SKANN_COMPILATION_CACHE", os.path.join(__import__("tempfile").gettempdir(), "skann-tests-xla-cache")
+)
+
 import skann  # noqa: F401  (imports TensorFlow quietly once for the whole session, on its backend)
 import keras
 

@@ -140,6 +140,12 @@ def test_predictions_are_chunked_and_identical_across_chunks(housing, monkeypatc
 
 
 # ---------------------------------------------------------------- steps_per_execution
+@pytest.fixture
+def keras_fit_loop(monkeypatch):
+    """Keras' own fit loop (as with per-batch callbacks or a progress bar): not the engine's."""
+    import skann.engine
+
+    monkeypatch.setattr(skann.engine, "FUSED_LOOP", False)
 class BatchCounter(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
@@ -158,6 +164,7 @@ def test_auto_uses_multi_step_execution_only_for_fits_long_enough_to_pay_for_it(
 
 
 @tensorflow_only
+@pytest.mark.usefixtures("keras_fit_loop")
 def test_multi_step_execution_learns_exactly_the_same(images):
     X, y, X_test = images
     settings = dict(n_neurons=(32, 16), epochs=3, random_state=0)
@@ -192,6 +199,7 @@ def test_explicit_steps_per_execution_calls_batch_hooks_once_per_execution(housi
 
 
 @tensorflow_only
+@pytest.mark.usefixtures("keras_fit_loop")
 def test_epoch_level_keras_callbacks_keep_multi_step_execution(housing, tmp_path):
     X, y, _ = housing
     assert not _needs_every_batch(keras.callbacks.TensorBoard(tmp_path / "logs"))
@@ -210,6 +218,7 @@ def test_epoch_level_keras_callbacks_keep_multi_step_execution(housing, tmp_path
 
 
 @tensorflow_only
+@pytest.mark.usefixtures("keras_fit_loop")
 def test_training_further_with_a_per_batch_callback_switches_to_single_steps(housing):
     X, y, _ = housing
     reg = HousingMLPRegressor(epochs=40, batch_size=50, early_stopping=False, random_state=0).fit(X, y)
@@ -231,6 +240,7 @@ def test_invalid_steps_per_execution_is_refused_before_training(housing):
 
 
 @tensorflow_only
+@pytest.mark.usefixtures("keras_fit_loop")
 @pytest.mark.parametrize("api", ["functional", "subclass"])
 def test_the_training_step_is_traced_once_and_learns_the_same(api, monkeypatch):
     """Optimizer variables exist before the first step, so tf.function traces it once, not twice."""

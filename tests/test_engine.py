@@ -1,0 +1,330 @@
+"""The training engine: compiled programs reused across fits, invisibly; every backend.
+
+Reuse must be invisible: a fit through the cache gives exactly the weights (and optimizer
+slots, BatchNormalization statistics, dropout seeds) of a first, compiling fit, whatever other
+estimators trained through the same programs before.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import keras
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+
+from skann import HousingMLPRegressor, KerasClassifier, KerasRegressor
+from skann.engine import CompiledCache, architecture_key, compiled_cache
+
+from .conftest import BACKEND, REPO
+
+fused_only = pytest.mark.skipif(
+    BACKEND not in ("jax", "tensorflow"), reason=f"the fused loop runs on JAX and TensorFlow; the backend here is {BACKEND}"
+)
+
+
+def rich_classifier(meta, hidden=16):
+    """Dropout (a seed generator in the state) and BatchNormalization (moving statistics)."""
+    return keras.Sequential([
+        keras.Input((meta["n_features_in_"],)),
+        keras.layers.Dense(hidden, activation="relu"),
+        keras.layers.BatchNormalization(),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(meta["n_classes_"], activation="softmax"),
+    ])
+
+
+def _data(seed, n=203, features=6, classes=3):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, features)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1).astype(int)
+    return X, y % classes
+
+
+def _classifier(**kwargs):
+    settings = dict(loss="sparse_categorical_crossentropy", optimizer="adam", epochs=4, batch_size=16, random_state=3)
+    return KerasClassifier(rich_classifier, **{**settings, **kwargs})
+
+
+def _state(est) -> list[np.ndarray]:
+    model = est.model_
+    return [keras.ops.convert_to_numpy(v) for v in [*model.variables, *model.optimizer.variables]]
+
+
+def _assert_same_state(a, b):
+    sa, sb = _state(a), _state(b)
+    assert len(sa) == len(sb)
+    for x, y in zip(sa, sb):
+        np.testing.assert_array_equal(x, y)
+
+
+def _fresh(make, X, y):
+    """The fit a new process would make: nothing compiled before it."""
+    compiled_cache.clear()
+    return make().fit(X, y)
+
+
+def test_a_fit_through_the_cache_equals_a_fresh_fit_and_nothing_leaks():
+    X1, y1 = _data(0)
+    X2, y2 = _data(1, n=150)
+    fresh = _fresh(lambda: _classifier(optimizer__learning_rate=0.01), X2, y2)
+    # Other estimators train first through the same programs, on other data and settings.
+    _classifier(optimizer__learning_rate=0.05).fit(X1, y1)
+    _classifier(optimizer__learning_rate=0.01, random_state=9).fit(X2, y2)
+    hits = compiled_cache.hits
+    reused = _classifier(optimizer__learning_rate=0.01).fit(X2, y2)
+    if BACKEND in ("jax", "tensorflow"):
+        assert compiled_cache.hits > hits
+    _assert_same_state(reused, fresh)
+    assert reused.history_ == fresh.history_
+    np.testing.assert_array_equal(reused.predict_proba(X1), fresh.predict_proba(X1))
+
+
+def test_the_learning_rate_lives_in_the_state():
+    X, y = _data(0)
+    slow = _fresh(lambda: _classifier(optimizer__learning_rate=1e-4), X, y)
+    fast_fresh = _fresh(lambda: _classifier(optimizer__learning_rate=3e-2), X, y)
+    _classifier(optimizer__learning_rate=1e-4).fit(X, y)
+    fast = _classifier(optimizer__learning_rate=3e-2).fit(X, y)
+    _assert_same_state(fast, fast_fresh)
+    assert not np.array_equal(_state(fast)[0], _state(slow)[0])
+
+
+def test_normalization_statistics_follow_each_network():
+    # HousingMLPRegressor adapts a Normalization layer to its training data: its mean and
+    # variance must come from each network's state, not from the network the programs were
+    # compiled with.
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 8) * 10
+    y = X.sum(axis=1)
+
+    def make():
+        return HousingMLPRegressor(epochs=3, early_stopping=False, random_state=0)
+
+    fresh = _fresh(make, X[100:] * 3, y[100:])
+    make().fit(X[:200], y[:200])
+    _assert_same_state(make().fit(X[100:] * 3, y[100:]), fresh)
+
+
+def test_validation_early_stopping_and_warm_start_through_the_cache():
+    X, y = _data(0, n=300)
+
+    def make():
+        return HousingMLPRegressor(epochs=15, patience=2, random_state=0)
+
+    fresh = _fresh(make, X, y.astype(float))
+    again = make().fit(X, y.astype(float))
+    _assert_same_state(again, fresh)
+    assert again.history_ == fresh.history_ and "val_loss" in again.history_
+    # warm start continues from the current state, through the same programs
+    again.set_params(warm_start=True, epochs=2, early_stopping=False).fit(X, y.astype(float))
+    assert again.current_epoch == fresh.current_epoch + 2
+
+
+@fused_only
+def test_programs_are_shared_across_folds_and_candidates():
+    X, y = _data(0, n=300)
+    compiled_cache.clear()
+    search = GridSearchCV(_classifier(epochs=2), {"optimizer__learning_rate": [1e-3, 1e-2]}, cv=3).fit(X, y)
+    assert len(compiled_cache) == 1  # one architecture: every fold, candidate and the refit
+    assert compiled_cache.hits >= 6
+    assert search.best_score_ > 0.5
+
+
+@fused_only
+def test_the_cache_is_bounded_in_bytes():
+    cache = CompiledCache(max_bytes=3 * 2**20)
+    X, y = _data(0)
+    models = []
+    for hidden in (8, 16, 32, 64):
+        est = _classifier(model__hidden=hidden, epochs=1).fit(X, y)
+        models.append(est.model_)
+        cache.programs_for(est.model_, (X[:1], y[:1], None))
+    assert len(cache) < 4
+    assert cache.size() <= 3 * 2**20 or len(cache) == 1
+    # the most recently used architecture stays
+    assert architecture_key(models[-1]) in cache._entries
+
+
+def test_architecture_keys_ignore_names_and_learning_rates_only():
+    X, y = _data(0)
+    a = _classifier(epochs=1, optimizer__learning_rate=1e-3).fit(X, y).model_
+    b = _classifier(epochs=1, optimizer__learning_rate=5e-2).fit(X, y).model_
+    assert a.layers[0].name != b.layers[0].name
+    assert architecture_key(a) == architecture_key(b)
+    other_width = _classifier(epochs=1, model__hidden=17).fit(X, y).model_
+    other_optimizer = _classifier(epochs=1, optimizer="sgd").fit(X, y).model_
+    momentum = _classifier(epochs=1, optimizer="sgd", optimizer__momentum=0.9).fit(X, y).model_
+    keys = {architecture_key(m) for m in (a, other_width, other_optimizer, momentum)}
+    assert len(keys) == 4
+
+
+def seeded_mlp(meta, hidden=16):
+    """Initial weights from explicit seeds: no global random state involved."""
+    return keras.Sequential([
+        keras.Input((meta["n_features_in_"],)),
+        keras.layers.Dense(hidden, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(1)),
+        keras.layers.Dense(meta["n_classes_"], activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(2)),
+    ])
+
+
+def _fit_in_threads(make, X, y, n):
+    results = [None] * n
+
+    def fit(i):
+        results[i] = make(i).fit(X, y)
+
+    threads = [threading.Thread(target=fit, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_fits_in_threads_equal_fits_one_after_another():
+    X, y = _data(0)
+    rates = [1e-3, 3e-3, 1e-2, 3e-2]
+
+    # Unseeded estimators, deterministic networks: the fits run truly concurrently.
+    def make(i):
+        return KerasClassifier(
+            seeded_mlp, loss="sparse_categorical_crossentropy", optimizer="adam", optimizer__learning_rate=rates[i],
+            epochs=3, batch_size=16, shuffle=False,
+        )
+
+    expected = [make(i).fit(X, y) for i in range(len(rates))]
+    compiled_cache.clear()
+    for got, want in zip(_fit_in_threads(make, X, y, len(rates)), expected):
+        _assert_same_state(got, want)
+    # Seeded estimators (random_state): seeding is process-wide, so seeded fits take turns.
+    seeded = [_classifier(optimizer__learning_rate=r).fit(X, y) for r in rates]
+    for got, want in zip(_fit_in_threads(lambda i: _classifier(optimizer__learning_rate=rates[i]), X, y, 4), seeded):
+        _assert_same_state(got, want)
+
+
+class CountingModel(keras.Model):
+    """A subclassed model with its own training step, which reports how often it ran."""
+
+    def __init__(self, units=1, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.dense = keras.layers.Dense(units)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+    if BACKEND == "jax":
+
+        def train_step(self, state, data):
+            logs, state = super().train_step(state, data)
+            return {**logs, "custom_step": 1.0}, state
+
+    else:
+
+        def train_step(self, data):
+            logs = super().train_step(data)
+            return {**logs, "custom_step": 1.0}
+
+
+def test_a_custom_train_step_still_trains_through_it():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 3)).astype(np.float32)
+    y = X @ np.array([1.0, -2.0, 0.5], dtype=np.float32)
+
+    def build():
+        return CountingModel(1)
+
+    reg = KerasRegressor(build, loss="mse", optimizer="adam", epochs=3, random_state=0).fit(X, y)
+    assert reg.history_["custom_step"] == [1.0, 1.0, 1.0]
+    assert reg.history_["loss"][-1] < reg.history_["loss"][0]
+
+
+def _run(code: str, backend: str) -> str:
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300, env=env, cwd=REPO
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ""
+    return result.stdout
+
+
+def test_import_and_fit_on_jax_never_import_tensorflow(tmp_path):
+    pytest.importorskip("jax")
+    out = _run(
+        f"""
+        import sys
+        import numpy as np
+        import skann
+        from skann import KerasClassifier, HousingMLPRegressor
+        from skann.builders import build_classification_mlp
+        rng = np.random.RandomState(0)
+        X, y = rng.normal(size=(80, 8)), rng.randint(0, 2, 80)
+        reg = HousingMLPRegressor(epochs=2, random_state=0).fit(X, X.sum(1))
+        skann.save(reg, {str(tmp_path / 'r.skann')!r})
+        skann.load({str(tmp_path / 'r.skann')!r}).predict(X[:3])
+        print("tensorflow" in sys.modules)
+        """,
+        "jax",
+    )
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("writer,reader", [("jax", "tensorflow"), ("tensorflow", "jax")])
+def test_a_file_saved_under_one_backend_predicts_the_same_under_another(tmp_path, writer, reader):
+    pytest.importorskip("jax")
+    pytest.importorskip("tensorflow")
+    X = np.random.RandomState(0).normal(size=(50, 8))
+    np.save(tmp_path / "X.npy", X)
+    fit = f"""
+        import numpy as np
+        import skann
+        from skann import HousingMLPRegressor
+        X = np.load({str(tmp_path / 'X.npy')!r})
+        reg = HousingMLPRegressor(epochs=2, random_state=0).fit(X, X.sum(1))
+        skann.save(reg, {str(tmp_path / 'm.skann')!r})
+        np.save({str(tmp_path / 'written.npy')!r}, reg.predict(X))
+        """
+    load = f"""
+        import numpy as np
+        import skann
+        X = np.load({str(tmp_path / 'X.npy')!r})
+        np.save({str(tmp_path / 'read.npy')!r}, skann.load({str(tmp_path / 'm.skann')!r}).predict(X))
+        """
+    _run(fit, writer)
+    _run(load, reader)
+    np.testing.assert_allclose(np.load(tmp_path / "read.npy"), np.load(tmp_path / "written.npy"), rtol=1e-5, atol=1e-6)
+
+
+@fused_only
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_the_fused_loop_trains_as_keras_fit_does(monkeypatch, with_weights):
+    # Unshuffled, so that both see the same batches: the same steps, up to float rounding.
+    import skann.engine
+
+    X, y = _data(0, n=150)
+    weights = np.random.RandomState(1).uniform(0.5, 2.0, len(y)) if with_weights else None
+
+    def make():
+        return KerasClassifier(
+            seeded_mlp, loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"],
+            epochs=3, batch_size=32, shuffle=False, random_state=0,
+        )
+
+    fused = make().fit(X, y, sample_weight=weights, validation_data=(X[:40], y[:40]))
+    monkeypatch.setattr(skann.engine, "FUSED_LOOP", False)
+    keras_loop = make().fit(X, y, sample_weight=weights, validation_data=(X[:40], y[:40]))
+    for a, b in zip(_state(fused), _state(keras_loop)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert fused.history_.keys() == keras_loop.history_.keys()
+    for key in fused.history_:
+        np.testing.assert_allclose(fused.history_[key], keras_loop.history_[key], rtol=1e-5)

@@ -287,6 +287,11 @@ def _all_samples_per_batch(args: dict, keys: tuple, X) -> None:
             args[key] = X.shape[0]
 
 
+def _overrides_fit(model: keras.Model) -> bool:
+    """Whether a model's class has its own ``fit`` (which then gets arrays, as SciKeras gave)."""
+    return type(model).fit is not keras.Model.fit
+
+
 def _refuse_epoch_arguments(kwargs: dict) -> None:
     for key in ("epochs", "initial_epoch"):
         if key in kwargs:
@@ -398,10 +403,11 @@ class BaseWrapper(BaseEstimator):
     epochs : int, default=1
         Epochs per ``fit`` (``partial_fit`` trains one).
     steps_per_execution : int or "auto", default="auto"
-        Training batches per call into TensorFlow. "auto": 64 when the fit runs at least
-        1,000 batches (about twice as fast per epoch at batch size 32, identical learning),
-        else 1 (multi-step execution costs one more graph trace); 1 when a callback acts on
-        every batch; a value the model was compiled with is kept.
+        Training batches per call into the backend, in Keras' own fit loop (fits the engine's
+        fused loop cannot serve: see :mod:`skann.engine`; the fused loop runs a whole epoch
+        per call). "auto": 64 when the fit runs at least 1,000 batches, else 1 (multi-step
+        execution costs one more graph trace); 1 when a callback acts on every batch; a
+        value the model was compiled with is kept.
     log_dir : str, path-like or None, default=None
         Write TensorBoard logs under this folder: each new fit gets its own
         ``run_YYYY_MM_DD_HH_MM_SS`` folder (``log_run_dir_``); ``warm_start`` and
@@ -1079,6 +1085,8 @@ class BaseWrapper(BaseEstimator):
     def _fits_in_fused_loop(self, args: dict) -> bool:
         if not self._fused_training or type(self)._keras_fit_data is not BaseWrapper._keras_fit_data:
             return False
+        if _overrides_fit(self.model_):  # a model with its own fit gets it called
+            return False
         if set(args) - self._FUSED_FIT_ARGS or args.get("validation_split") or args.get("shuffle", True) not in (True, False):
             return False
         return engine.fused_loop_available(
@@ -1101,6 +1109,8 @@ class BaseWrapper(BaseEstimator):
         ``class_weight``, ``steps_per_epoch``, ``shuffle="batch"``).
         """
         if any(args.get(k) for k in _KERAS_ARRAY_ARGS) or args.get("shuffle", True) not in (True, False):
+            return {"x": X, "y": y}
+        if _overrides_fit(self.model_):  # its own fit receives what Model.fit would: the arrays
             return {"x": X, "y": y}
         args.pop("validation_split", None)  # 0.0: SciKeras' default
         batch_size, shuffle = args.pop("batch_size", None) or 32, args.pop("shuffle", True)

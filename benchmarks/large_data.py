@@ -13,7 +13,6 @@ repeat after repeat.
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import skann  # noqa: F401  (first: quiet TensorFlow import, on its backend)
@@ -21,6 +20,7 @@ import keras
 import numpy as np
 
 from benchmarks.harness import alternate, cli, load_fashion, markdown_table
+from benchmarks.training import EpochTimer
 
 SIZES = (784, 300, 100, 10)
 BATCH = 32
@@ -44,17 +44,6 @@ def matmul_floor(n_rows: int) -> float:
     return time.perf_counter() - start
 
 
-class EpochTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
-
-
 def run(n_train: int = 20000, epochs: int = 4, repeats: int = 3, seed: int = 42) -> str:
     from skann import FashionMLPClassifier
 
@@ -68,7 +57,7 @@ def run(n_train: int = 20000, epochs: int = 4, repeats: int = 3, seed: int = 42)
             epochs=epochs, early_stopping=False, random_state=seed, callbacks=[timer],
         ).fit(X_train, y_train)
         accuracy["skann"] = clf.score(X_test, y_test)
-        return statistics.median(timer.times[1:])
+        return timer.per_epoch()
 
     results = alternate({"matmul floor (NumPy)": lambda: matmul_floor(len(X_train)), "skann epoch": skann_epoch}, repeats)
     floor, ours = results["matmul floor (NumPy)"].median, results["skann epoch"].median

@@ -69,7 +69,7 @@ class BookNetwork:
             )
         return X, y
 
-    def _encode_features(self, X):
+    def encode_features(self, X):
         return X.astype(np.float32, copy=False)
 
     def _check_params(self) -> None:
@@ -96,9 +96,9 @@ class BookNetwork:
             "metrics": self._metrics(),
         }
 
-    def _validation_split(self, X, y, sample_weight, validation_data):
+    def split_fit_data(self, X, y, sample_weight, validation_data):
         if validation_data is not None or not self.early_stopping:
-            return super()._validation_split(X, y, sample_weight, validation_data)
+            return super().split_fit_data(X, y, sample_weight, validation_data)
         n_val = int(np.ceil(self.validation_fraction * len(X)))
         if n_val < 1 or len(X) - n_val < 1:
             raise ValueError(
@@ -115,7 +115,12 @@ class BookNetwork:
         validation = (X[val], y[val]) if sample_weight is None else (X[val], y[val], sample_weight[val])
         return X[train], y[train], (None if sample_weight is None else sample_weight[train]), validation
 
-    def _extra_callbacks(self, has_validation: bool) -> list:
+    def default_callbacks(self, has_validation: bool) -> list:
+        return super().default_callbacks(has_validation) + self.early_stopping_callbacks(has_validation)
+
+    def early_stopping_callbacks(self, has_validation: bool) -> list:
+        """Keras' early stopping on the hold-out's loss (or the training loss), best weights
+        restored; none without ``early_stopping``."""
         if not self.early_stopping:
             return []
         return [

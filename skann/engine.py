@@ -254,43 +254,33 @@ class _JaxPrograms(_Programs):
         return _floats(self._traced_once(self._evaluate, ("evaluate", _shapes(args[1:])), *args))
 
     def _traced_train_epoch(self, state, data, loop_rows, n_loop, last_rows):
-        import jax
-
-        template = self.template
-        with self._constants_from(state[1]):
-
-            def one_step(i, state):
-                batch = keras.tree.map_structure(lambda a: a[loop_rows[i]], data)
-                _, state = template.train_step(state, batch)
-                return state
-
-            state = jax.lax.fori_loop(0, n_loop, one_step, state)
-            batch = keras.tree.map_structure(lambda a: a[last_rows], data)
-            logs, state = template.train_step(state, batch)  # the last batch: its logs cover the epoch
-        return logs, state
+        return self._fused_steps(self.template.train_step, state, data, loop_rows, n_loop, last_rows)
 
     def _traced_evaluate(self, state, data, loop_rows, n_loop, last_rows):
+        logs, _ = self._fused_steps(self.template.test_step, state, data, loop_rows, n_loop, last_rows)
+        return logs
+
+    def _fused_steps(self, step, state, data, loop_rows, n_loop, last_rows):
+        """``step`` over the rows of every batch but the last, then the last batch, whose logs
+        (the metrics accumulated over the epoch) are returned with the final state."""
         import jax
 
-        template = self.template
         with self._constants_from(state[1]):
 
             def one_step(i, state):
-                batch = keras.tree.map_structure(lambda a: a[loop_rows[i]], data)
-                _, state = template.test_step(state, batch)
+                _, state = step(state, keras.tree.map_structure(lambda a: a[loop_rows[i]], data))
                 return state
 
             state = jax.lax.fori_loop(0, n_loop, one_step, state)
-            batch = keras.tree.map_structure(lambda a: a[last_rows], data)
-            logs, _ = template.test_step(state, batch)
-        return logs
+            return step(state, keras.tree.map_structure(lambda a: a[last_rows], data))
 
 
 class _TensorFlowPrograms(_Programs):
     """``tf.function`` programs over the template's own variables (TensorFlow's training
     step updates variables in place, and Keras refuses its stateless optimizer update there):
     a network's state is copied into the template, an epoch runs as one call (a ``tf.while``
-    loop over the batches, traced once for every data size), and the state is copied back.
+    loop over the batches, traced once per size of the last batch, for every data size), and
+    the state is copied back.
     Fits of one architecture take turns on the template."""
 
     def __init__(self, template: keras.Model, nbytes: int):
@@ -306,40 +296,41 @@ class _TensorFlowPrograms(_Programs):
     def _function(self, kind: str, args):
         import tensorflow as tf
 
-        def spec(a):  # any number of rows: one trace for every data size
+        def spec(a):  # any number of rows: one trace for every data size of one last batch
             shape = tuple(a.shape)
             return tf.TensorSpec((None,) + shape[1:] if shape else (), tf.as_dtype(a.dtype))
 
-        specs = keras.tree.map_structure(spec, args)
+        data, loop_rows, n_loop, last_rows = args
+        # The last batch keeps its size in the trace (one trace per size, as in Model.fit):
+        # Keras weights the epoch's mean loss by each batch's static size.
+        specs = (*keras.tree.map_structure(spec, (data, loop_rows, n_loop)), tf.TensorSpec(last_rows.shape, tf.int32))
         key = (kind, repr(specs))
         function = self._functions.get(key)
         if function is None:
             body = self._train_body if kind == "train" else self._evaluate_body
-            # Not XLA: TensorFlow's executor runs one trace for every data size (XLA would
-            # compile again for each size: 0.8 s per fold size, for 0.4x less time per step).
+            # Not XLA: TensorFlow's executor runs one trace for every data size (XLA compiles
+            # again for each size: 0.8 s per fold size, for 0.4x less time per step).
             function = tf.function(body, input_signature=list(specs), jit_compile=False)
             self._functions[key] = function
         return key, function
 
     def train_epoch(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
-        args = (data, loop_rows, n_loop, last_rows)
-        with self.lock:
-            _copy(self._variables(model), self._variables(self.template))
-            self.template.reset_metrics()
-            key, function = self._function("train", args)
-            logs = function(*args)
-            self.seen.add(key)
-            _copy(self._variables(self.template), self._variables(model))
-        return _floats(logs)
+        return self._run("train", model, (data, loop_rows, n_loop, last_rows), keep_state=True)
 
     def evaluate(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
-        args = (data, loop_rows, n_loop, last_rows)
+        return self._run("evaluate", model, (data, loop_rows, n_loop, last_rows), keep_state=False)
+
+    def _run(self, kind: str, model, args, keep_state: bool) -> dict:
+        """One call of the ``kind`` program on ``model``'s state, copied into the template
+        (metrics reset) and, with ``keep_state``, copied back."""
         with self.lock:
             _copy(self._variables(model), self._variables(self.template))
             self.template.reset_metrics()
-            key, function = self._function("evaluate", args)
+            key, function = self._function(kind, args)
             logs = function(*args)
             self.seen.add(key)
+            if keep_state:
+                _copy(self._variables(self.template), self._variables(model))
         return _floats(logs)
 
     def _train_body(self, data, loop_rows, n_loop, last_rows):

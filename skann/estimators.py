@@ -177,7 +177,7 @@ class FashionMLPClassifier(BookNetwork, KerasClassifier):
 
     def _validate_data(self, X=None, y=None, reset: bool = False, y_numeric: bool = False):
         # Images (n, h, w[, c]) are validated as rows of h*w*c features; the model gets the
-        # sample shape seen in fit back in _encode_features.
+        # sample shape seen in fit back in encode_features.
         X = np.asarray(X) if isinstance(X, (list, tuple)) else X
         shape = None
         if X is not None and getattr(X, "ndim", 2) >= 3 and not hasattr(X, "columns"):
@@ -196,15 +196,15 @@ class FashionMLPClassifier(BookNetwork, KerasClassifier):
                 )
         return X, y
 
-    def _encode_features(self, X: np.ndarray) -> np.ndarray:
+    def encode_features(self, X: np.ndarray) -> np.ndarray:
         scale = X.dtype.kind in "biu" if self.scale_pixels == "auto" else self.scale_pixels
         if scale:
             X = X.astype(np.float32)  # one float32 copy, never float64
             X /= np.float32(255.0)
-        X = super()._encode_features(X)
+        X = super().encode_features(X)
         return X if self.sample_shape_ is None else X.reshape((len(X), *self.sample_shape_))
 
-    def _build_keras_model(self) -> keras.Model:
+    def build_network(self) -> keras.Model:
         return build_classification_mlp(
             self.sample_shape_ or (self.n_features_in_,),
             self.target_encoder_.output_units,
@@ -316,7 +316,7 @@ class HousingMLPRegressor(BookNetwork, KerasRegressor):
     def _metrics(self) -> list:
         return [keras.metrics.RootMeanSquaredError()]
 
-    def _build_keras_model(self) -> keras.Model:
+    def build_network(self) -> keras.Model:
         return build_regression_mlp(
             self.n_features_in_,
             self.n_outputs_,

@@ -370,20 +370,20 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         # Losses are summed in float64 wherever the backend has it (JAX needs x64 for that).
         return "float64" if float64_available() else "float32"
 
-    def _encode_features(self, X):
+    def encode_features(self, X):
         return X.astype(self._compute_dtype(), copy=False)
 
     def _network_dtype(self) -> np.dtype:
         return np.dtype(self._compute_dtype())
 
-    def _encode_targets(self, y: np.ndarray):
+    def encode_targets(self, y: np.ndarray):
         # {-1, +1} per unit: one unit for two classes, one per class (one-vs-rest) otherwise.
-        codes = super()._encode_targets(y)
+        codes = super().encode_targets(y)
         if self.target_type_ == "multiclass":
             codes = np.eye(self.target_encoder_.output_units)[codes.astype(int).ravel()]
         return (2.0 * np.asarray(codes, dtype=np.float64) - 1.0).astype(self._compute_dtype())
 
-    def _build_keras_model(self) -> keras.Model:
+    def build_network(self) -> keras.Model:
         return build_perceptron(
             self.n_features_in_, self.target_encoder_.output_units, fit_intercept=self.fit_intercept,
             dtype=self._compute_dtype(),
@@ -406,11 +406,11 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         _refuse_all_zero_weights(sw)
         return X, y, sw
 
-    def _validation_split(self, X, y, sample_weight, validation_data):
+    def split_fit_data(self, X, y, sample_weight, validation_data):
         # The early-stopping hold-out stays in the shuffled order, skipped (_keras_fit_data).
-        return KerasClassifier._validation_split(self, X, y, sample_weight, validation_data)
+        return KerasClassifier.split_fit_data(self, X, y, sample_weight, validation_data)
 
-    def _extra_callbacks(self, has_validation: bool) -> list:
+    def early_stopping_callbacks(self, has_validation: bool) -> list:
         return []  # the stopping rule is part of the one-vs-rest schedule
 
     def _check_finite(self, epoch: int, logs: dict) -> None:

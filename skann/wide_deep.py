@@ -133,14 +133,14 @@ class WideDeepRegressor(BookNetwork, KerasRegressor):
         deep = resolve_columns(self.deep_features, self.n_features_in_, names, "deep_features")
         return FeatureSplitter(wide=wide, deep=deep)
 
-    def _encode_features(self, X: np.ndarray):
-        return self.feature_encoder_.transform(super()._encode_features(X))
+    def encode_features(self, X: np.ndarray):
+        return self.feature_encoder_.transform(super().encode_features(X))
 
-    def _encode_targets(self, y: np.ndarray):
-        y = super()._encode_targets(y)
+    def encode_targets(self, y: np.ndarray):
+        y = super().encode_targets(y)
         return (y, y) if self.has_aux_output_ else y
 
-    def _build_keras_model(self) -> keras.Model:
+    def build_network(self) -> keras.Model:
         n_wide, n_deep = (len(columns) for columns in (self.feature_encoder_.wide_indices_, self.feature_encoder_.deep_indices_))
         settings = dict(
             n_hidden=self.n_hidden,

@@ -880,7 +880,7 @@ class BaseWrapper(BaseEstimator):
             with seeded(self._seed):
                 self._check_params()
                 X, _ = self._initialize(X, y, copy_model=False)
-                self._adapt_model(self._encode_features(X))
+                self._adapt_model(self.encode_features(X))
                 self._ensure_compiled_model()
         except BaseException:
             vars(self).clear()
@@ -904,11 +904,43 @@ class BaseWrapper(BaseEstimator):
         if not copy_model and isinstance(model, keras.Model):
             self.model_ = model
         else:
-            self.model_ = self._build_keras_model()
+            self.model_ = self.build_network()
         return X, y
 
-    # Hooks between validated data and the Keras model (subclasses with several inputs or
-    # outputs, or preprocessing layers, override them).
+    # ------------------------------------------------------------------ extension points
+    # Public hooks for subclasses (skann's own estimators override these). Each calls the
+    # private method of the same job, which SciKeras-style subclasses may override instead.
+    def build_network(self) -> keras.Model:
+        """Build the Keras network for a new fit (called once per fit, after the encoders are
+        fitted, so ``n_features_in_``, ``n_classes_`` ... are set). The default calls the
+        ``model`` parameter's builder with the parameters it declares; a compiled or
+        uncompiled ``keras.Model`` may be returned (compiled then with the parameters)."""
+        return self._build_keras_model()
+
+    def encode_features(self, X):
+        """What the network is called on, from validated X (in fit, predict and validation)."""
+        return self._encode_features(X)
+
+    def encode_targets(self, y):
+        """What the network trains on, from validated y."""
+        return self._encode_targets(y)
+
+    def split_fit_data(self, X, y, sample_weight, validation_data):
+        """The data to fit on: ``(X, y, sample_weight, validation)`` from the validated
+        training data and the ``validation_data`` argument (None or a tuple); a subclass may
+        hold a fraction out here (the book estimators' ``validation_fraction``)."""
+        return self._validation_split(X, y, sample_weight, validation_data)
+
+    def default_callbacks(self, has_validation: bool) -> list:
+        """skann's callbacks for a fit, after the user's: TensorBoard when ``log_dir`` is set,
+        and what subclasses add (the book estimators' early stopping). skann's divergence
+        guard always comes first, before the user's callbacks."""
+        callbacks = []
+        if self.log_dir is not None:
+            callbacks.append(keras.callbacks.TensorBoard(self.log_run_dir_))
+        return callbacks + self._extra_callbacks(has_validation)
+
+    # The private implementations (and SciKeras' names).
     def _encode_features(self, X):
         """What the model is called on, from validated X."""
         return self.feature_encoder_.transform(X)
@@ -988,15 +1020,15 @@ class BaseWrapper(BaseEstimator):
                 self._compiled_steps = self.model_.steps_per_execution
             X, y, sample_weight = self._sample_weight(X, y, sample_weight)
             validation_data = kwargs.pop("validation_data", None)
-            X, y, sample_weight, validation = self._validation_split(X, y, sample_weight, validation_data)
-            y_enc = self._encode_targets(y)
-            X_enc = self._encode_features(X)
+            X, y, sample_weight, validation = self.split_fit_data(X, y, sample_weight, validation_data)
+            y_enc = self.encode_targets(y)
+            X_enc = self.encode_features(X)
             if not continue_training:
                 self._adapt_model(X_enc)
             self._check_model_compatibility(y_enc)
             if validation is not None:
                 X_val, y_val, *sw_val = validation
-                validation = (self._encode_features(X_val), self._encode_targets(y_val), *sw_val)
+                validation = (self.encode_features(X_val), self.encode_targets(y_val), *sw_val)
             if self.log_dir is not None and not (continue_training and hasattr(self, "log_run_dir_")):
                 self.log_run_dir_ = new_run_dir(self.log_dir)
             self._fit_keras_model(
@@ -1151,11 +1183,10 @@ class BaseWrapper(BaseEstimator):
     def _fit_callbacks(self, has_validation: bool) -> list:
         # The divergence check first: no later callback sees (or saves) a diverged network.
         callbacks = [DivergenceGuard(self._check_finite)] + self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
-        if self.log_dir is not None:
-            callbacks.append(keras.callbacks.TensorBoard(self.log_run_dir_))
+        callbacks += self.default_callbacks(has_validation)
         if any(isinstance(cb, keras.callbacks.TensorBoard) for cb in callbacks):
             tensorflow()  # its summaries need TensorFlow on any backend: imported quietly
-        return callbacks + self._extra_callbacks(has_validation)
+        return callbacks
 
     def _check_finite(self, epoch: int, logs: dict) -> None:
         """Raise DivergenceError if the epoch's loss or the network's weights are not finite."""
@@ -1183,7 +1214,8 @@ class BaseWrapper(BaseEstimator):
         return "learning_rate", type(schedule).__name__
 
     def _extra_callbacks(self, has_validation: bool) -> list:
-        """Callbacks a subclass adds to every fit (early stopping ...)."""
+        """SciKeras-style hook for callbacks a subclass adds to every fit (see
+        :meth:`default_callbacks`)."""
         return []
 
     def _steps_per_execution(self, batches: int, callbacks: list | None = None) -> int:
@@ -1237,7 +1269,7 @@ class BaseWrapper(BaseEstimator):
             args = route_params(params, "predict", pass_filter=self._predict_kwargs, strict=True)
             args = {k: v for k, v in args.items() if not k.startswith("callbacks")}
             args.update(kwargs)
-            X = self._encode_features(X)
+            X = self.encode_features(X)
             _all_samples_per_batch(args, ("batch_size",), X)
             return self.model_.predict(x=X, callbacks=callbacks, **args)
         return self._forward(X)
@@ -1252,7 +1284,7 @@ class BaseWrapper(BaseEstimator):
         forward = self._inference_function()
         outs = []
         for start in range(0, n, PREDICT_CHUNK):
-            raw = _as_numpy(forward(self._encode_features(_rows(X, start, start + PREDICT_CHUNK))))
+            raw = _as_numpy(forward(self.encode_features(_rows(X, start, start + PREDICT_CHUNK))))
             if isinstance(raw, (list, tuple)) and len(raw) == 1:  # as Model.predict gives it
                 raw = raw[0]
             outs.append(raw)

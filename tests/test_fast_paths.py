@@ -29,7 +29,7 @@ def housing(housing_sample):
 
 def _keras_inputs(est, X):
     X, _ = est._validate_data(X, reset=False)
-    return est._encode_features(X)
+    return est.encode_features(X)
 
 
 def _assert_numpy_path_matches_keras(est, X, output=0):

@@ -386,3 +386,19 @@ def test_save_takes_any_file_name_and_leaves_no_litter(tmp_path):
     skann.save(est, path)
     assert sorted(p.name for p in folder.iterdir()) == sorted([alive.name, path.name])
     assert skann.load(path).get_params() == est.get_params()
+
+
+# Files written by skann before the training engine and other backends (commit abfdd4d,
+# TensorFlow backend, format version 1): they load, and predict as they did, forever.
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["housing_mlp", "wide_deep", "pipeline_classifier", "perceptron"])
+def test_files_of_earlier_versions_load_and_predict_as_they_did(name):
+    expected = np.load(FIXTURES / "v1_expected.npz")
+    model = skann.load(FIXTURES / f"v1_{name}.skann")
+    got = model.predict(expected["X"])
+    if got.dtype.kind == "f":
+        np.testing.assert_allclose(got, expected[name], rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, expected[name])

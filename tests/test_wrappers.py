@@ -357,3 +357,48 @@ def test_importing_skann_does_not_change_how_keras_models_pickle():
         outputs.append(done.stdout.strip().splitlines())
     assert outputs[0] == outputs[1]
     assert outputs[0][0].startswith("KerasSaveable.__reduce__")
+
+
+class _EpochCounter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+
+
+def test_public_extension_points_and_scikeras_private_names(blobs):
+    X, y = blobs
+    counter = _EpochCounter()
+    seen = {}
+
+    class Public(KerasClassifier):
+        def build_network(self):
+            seen["built"] = "build_network"
+            return mlp(self._get_metadata(), hidden=4)
+
+        def encode_features(self, X):
+            seen["features"] = X.shape
+            return super().encode_features(X)
+
+        def encode_targets(self, y):
+            seen.setdefault("targets", []).append(len(y))
+            return super().encode_targets(y)
+
+        def split_fit_data(self, X, y, sample_weight, validation_data):
+            return super().split_fit_data(X[:100], y[:100], sample_weight, (X[100:], y[100:]))
+
+        def default_callbacks(self, has_validation):
+            return super().default_callbacks(has_validation) + [counter]
+
+    clf = Public(**CLF).fit(X, y)
+    assert seen["built"] == "build_network" and clf.model_.layers[0].units == 4
+    assert seen["targets"] == [100, 20] and counter.epochs == CLF["epochs"]  # training, then hold-out
+    assert "val_loss" in clf.history_
+
+    class ScikerasStyle(KerasClassifier):  # SciKeras' private names still work
+        def _build_keras_model(self):
+            return mlp(self._get_metadata(), hidden=5)
+
+    assert ScikerasStyle(**CLF).fit(X, y).model_.layers[0].units == 5

@@ -18,10 +18,3 @@ def raw_variable_reader():
     except ImportError:  # pragma: no cover - another TensorFlow layout
         return None
     return read_variable_op
-
-
-def global_seed():
-    """TensorFlow's global seed (to restore after seeding a fit)."""
-    from tensorflow.python.eager import context
-
-    return context.global_seed()

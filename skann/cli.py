@@ -146,19 +146,14 @@ BACKENDS = ("jax", "tensorflow", "torch")
 
 
 def choose_backend(requested: str | None) -> str | None:
-    """Set the Keras backend for this command, before Keras is imported: ``--backend`` if
-    given; else the one the user configured (``KERAS_BACKEND`` or ``keras.json``); else JAX
-    when it is installed (the fastest here: docs/backends.md), else Keras' default. Returns the
-    backend set, or None when the user's configuration stands."""
+    """Set the Keras backend for this command (``--backend``), before Keras is imported; with
+    no ``--backend`` the user's configuration stands (``KERAS_BACKEND``, ``keras.json``, else
+    Keras' default, TensorFlow: the fastest for ``skann demo`` as a whole, see
+    docs/backends.md). Returns the backend set, or None."""
     import importlib.util
 
     if requested is None:
-        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-        if os.environ.get("KERAS_BACKEND") or os.path.exists(os.path.join(home, "keras.json")) or "keras" in sys.modules:
-            return None
-        if importlib.util.find_spec("jax") is None:
-            return None
-        requested = "jax"
+        return None
     if "keras" in sys.modules and sys.modules["keras"].backend.backend() != requested:
         raise click.UsageError(f"--backend {requested}: Keras is already imported in this process.")
     if importlib.util.find_spec(requested) is None:
@@ -173,7 +168,7 @@ def choose_backend(requested: str | None) -> str | None:
 @click.option("--debug", is_flag=True, help="Show the Python traceback on errors.")
 @click.option(
     "--backend", type=click.Choice(BACKENDS), default=None,
-    help="Keras backend (default: KERAS_BACKEND or keras.json if set, else JAX when installed).",
+    help="Keras backend for this command (default: KERAS_BACKEND, else keras.json, else TensorFlow).",
 )
 @click.pass_context
 def main(ctx: click.Context, quiet: bool, debug: bool, backend: str | None) -> None:

@@ -202,18 +202,43 @@ _LIVE: OrderedDict = OrderedDict()
 _LIVE_MAX_BYTES = 512 * 2**20
 
 
-def _keep_live(key: tuple, estimator, n_bytes: int) -> None:
-    _LIVE[key] = (estimator, n_bytes)
-    total = sum(n for _, n in _LIVE.values())
+# States of live estimators pushed out of _LIVE in a search that keeps no states of its own
+# (one process, no checkpoint): pickled only then, so that they can still continue.
+_EVICTED: dict = {}
+
+
+def _keep_live(key: tuple, estimator, n_bytes: int, *, pickle_when_evicted: bool = False) -> None:
+    _LIVE[key] = (estimator, n_bytes, pickle_when_evicted)
+    total = sum(entry[1] for entry in _LIVE.values())
     while total > _LIVE_MAX_BYTES and len(_LIVE) > 1:
-        _, (_, n) = _LIVE.popitem(last=False)
+        old_key, (old, n, keep) = _LIVE.popitem(last=False)
+        if keep:
+            _EVICTED[old_key] = pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL)
         total -= n
 
 
 def _forget_live(run_id: str, candidate: int | None = None) -> None:
     """Drop this process's live estimators of a run (of one candidate)."""
-    for key in [k for k in _LIVE if k[0] == run_id and (candidate is None or k[1] == candidate)]:
-        del _LIVE[key]
+    for store in (_LIVE, _EVICTED):
+        for key in [k for k in store if k[0] == run_id and (candidate is None or k[1] == candidate)]:
+            del store[key]
+
+
+def _network_bytes(estimator) -> int:
+    """The size of a fitted estimator's network state (weights and optimizer slots)."""
+    final, _ = _final_step(estimator)
+    model = getattr(final, "model_", None)
+    if model is None:
+        return 0
+    variables = list(model.variables) + list(getattr(model.optimizer, "variables", []))
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+
+
+def _runs_in_this_process(n_jobs) -> bool:
+    """Whether joblib runs ``n_jobs`` tasks one after another in this process (not on Dask,
+    whose workers run even one job elsewhere)."""
+    backend, _ = joblib.parallel.get_active_backend()
+    return joblib.effective_n_jobs(n_jobs) == 1 and "Dask" not in type(backend).__name__
 
 
 @dataclass
@@ -226,11 +251,13 @@ class _Task:
 
 
 def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_params, score_params, scorer,
-                     return_train_score, error_score, log_dir):
+                     return_train_score, error_score, log_dir, keep_state=True):
     """Train one candidate on one fold up to ``task.stop`` epochs and score it.
 
     Returns the result dict (scores, times, epochs trained) and the estimator's new state
-    (pickled bytes; None when the fit failed).
+    (pickled bytes; None when the fit failed, or without ``keep_state``: a search in one
+    process without checkpoints continues from the live estimator, pickled only if it must
+    leave this process's live cache).
     """
     X_train, y_train = _safe_split(base, X, y, train)
     X_test, y_test = _safe_split(base, X, y, test, train)
@@ -240,9 +267,15 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
               "fit_error": None, "epochs_before": task.start}
     start_time = time.time()
     try:
-        estimator, _ = _LIVE.pop((run_id, task.candidate, task.fold, task.start), (None, 0))
+        key = (run_id, task.candidate, task.fold, task.start)
+        estimator = _LIVE.pop(key, (None,))[0]
+        state = _EVICTED.pop(key, state)
         if estimator is None and state is not None:
             estimator = pickle.loads(state)
+        if estimator is None and task.start > 0:
+            raise RuntimeError(
+                f"The state of candidate {task.candidate} (fold {task.fold}) at {task.start} epochs is missing."
+            )
         if estimator is None:
             estimator = clone(base).set_params(**clone(task.params, safe=False))
             final, prefix = _final_step(estimator)
@@ -281,8 +314,12 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
     if return_train_score:
         score_params_train = _check_method_params(X, params=score_params, indices=train)
         result["train_scores"] = _score(estimator, X_train, y_train, scorer, score_params_train, error_score)
+    key = (run_id, task.candidate, task.fold, task.stop)
+    if not keep_state:
+        _keep_live(key, estimator, _network_bytes(estimator), pickle_when_evicted=True)
+        return result, None
     new_state = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
-    _keep_live((run_id, task.candidate, task.fold, task.stop), estimator, len(new_state))
+    _keep_live(key, estimator, len(new_state))
     return result, new_state
 
 
@@ -806,11 +843,14 @@ class _Run:
         fit_params = self.routed.estimator.fit
         score_params = self.routed.scorer.score
         parallel = joblib.Parallel(n_jobs=search.n_jobs, pre_dispatch=search.pre_dispatch, return_as="generator_unordered")
+        # States travel as pickles only where another process may continue a candidate, or a
+        # checkpoint keeps them; one process continues from its live estimators.
+        keep_state = self.states.folder is not None or not _runs_in_this_process(search.n_jobs)
         calls = (
             joblib.delayed(_train_and_score)(
-                self.run_id, t, self.states.state(t.candidate, t.fold, t.start), self.base, self.X, self.y,
-                self.splits[t.fold][0], self.splits[t.fold][1], fit_params, score_params, self.scorers,
-                search.return_train_score, search.error_score, self.log_dir,
+                self.run_id, t, self.states.state(t.candidate, t.fold, t.start) if keep_state else None, self.base,
+                self.X, self.y, self.splits[t.fold][0], self.splits[t.fold][1], fit_params, score_params,
+                self.scorers, search.return_train_score, search.error_score, self.log_dir, keep_state,
             )
             for t in todo
         )

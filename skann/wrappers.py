@@ -26,7 +26,6 @@ import math
 import numbers
 import os
 import random
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -46,7 +45,6 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from skann import engine
 from skann._backend import tensorflow
 from skann._inference import _weight, numpy_forward
-from skann._tf_compat import global_seed
 from skann._keras_compat import build_training_state, set_random_seed, tensorflow_unseen
 from skann.callbacks import PREDICT_HOOKS, DivergenceGuard, needs_every_batch, overrides_hooks
 from skann._pipeline import VALIDATION_BATCH, epochs_of
@@ -70,10 +68,11 @@ PREDICT_CHUNK = 8192
 # ---------------------------------------------------------------------- helpers
 @contextlib.contextmanager
 def seeded(seed: int | None):
-    """Seed Python, NumPy and the Keras backend for reproducible builds and fits.
+    """Seed Python, NumPy and Keras for reproducible builds and fits.
 
-    The caller's Python and NumPy random states and TensorFlow's global seed are restored
-    afterwards, so unseeded fits elsewhere stay unseeded.
+    The caller's Python and NumPy random states are restored afterwards, so unseeded fits
+    elsewhere stay unseeded. TensorFlow's global seed is not touched (see
+    :func:`skann._keras_compat.set_random_seed`).
     """
     if seed is None:
         yield
@@ -89,8 +88,6 @@ _SEEDING = threading.RLock()
 
 @contextlib.contextmanager
 def _seeded(seed: int):
-    # Keras seeds TensorFlow too whenever it is imported.
-    tf_seed = global_seed() if "tensorflow" in sys.modules else None
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
         set_random_seed(seed)
@@ -98,10 +95,6 @@ def _seeded(seed: int):
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
-        if "tensorflow" in sys.modules:
-            import tensorflow as tf
-
-            tf.random.set_seed(tf_seed)
 
 
 def _model_variables(model) -> list:

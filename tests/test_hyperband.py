@@ -374,6 +374,24 @@ def test_hparams_and_curves_read_back(housing, tmp_path):
 
 
 # ---------------------------------------------------------------------- workers
+def test_live_estimators_pushed_out_of_memory_still_continue(housing, monkeypatch):
+    # In one process without checkpoints, states are pickled only when a live estimator
+    # leaves the bounded cache; with room for one, every other continuation loads one.
+    import skann.hyperband as hyperband
+
+    X, y = housing
+    roomy = small_search(refit=False).fit(X, y)
+    monkeypatch.setattr(hyperband, "_LIVE_MAX_BYTES", 1)
+    loads = []
+    real_loads = pickle.loads
+    monkeypatch.setattr(hyperband.pickle, "loads", lambda data: loads.append(1) or real_loads(data))
+    tight = small_search(refit=False).fit(X, y)
+    assert loads  # continued from the evicted states ...
+    assert tight.cv_results_["params"] == roomy.cv_results_["params"]  # ... exactly as from live ones
+    np.testing.assert_allclose(tight.cv_results_["mean_test_score"], roomy.cv_results_["mean_test_score"], rtol=1e-6)
+    assert not hyperband._EVICTED and not hyperband._LIVE  # nothing left behind
+
+
 def test_two_workers_give_the_sequential_results(housing):
     X, y = housing
     one = small_search(refit=False, max_epochs=2).fit(X, y)

@@ -375,3 +375,16 @@ def test_search_epoch_options_need_an_epoch_search():
     assert result.exit_code == 2 and "--sampler and --resume go with --hyperband or --halving" in result.output
     result = run("search", "housing", "--hyperband", "--halving", "--sample", ok=False)
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_backend_option_chooses_keras_backend_for_the_command(tmp_path):
+    pytest.importorskip("jax")
+    path = tmp_path / "housing.skann"
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    fit = skann_process("--quiet", "--backend", "jax", "fit", "housing", "-p", "epochs=1", "--out", path, "--sample", env=env)
+    assert fit.returncode == 0, fit.stderr
+    info = skann_process("--backend", "tensorflow", "info", path, env=env)
+    assert info.returncode == 0, info.stderr
+    assert "keras_backend jax" in info.stdout  # saved on JAX, read on TensorFlow
+    bad = skann_process("--backend", "theano", "info", path, env=env)
+    assert bad.returncode == 2 and "'theano' is not one of" in bad.stderr

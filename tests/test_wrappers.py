@@ -259,6 +259,13 @@ def test_every_public_method_and_attribute_works(fitted, blobs, fashion_sample, 
         "set_fit_request": lambda e, X, y: _routed(e.set_fit_request),
         "set_partial_fit_request": lambda e, X, y: _routed(e.set_partial_fit_request),
         "set_score_request": lambda e, X, y: _routed(e.set_score_request),
+        # the extension points for subclasses
+        "build_network": lambda e, X, y: e.build_network(),
+        "encode_features": lambda e, X, y: e.encode_features(np.asarray(X)),
+        "encode_targets": lambda e, X, y: e.encode_targets(np.asarray(y)),
+        "split_fit_data": lambda e, X, y: e.split_fit_data(np.asarray(X), np.asarray(y), None, None),
+        "default_callbacks": lambda e, X, y: e.default_callbacks(False),
+        "early_stopping_callbacks": lambda e, X, y: e.early_stopping_callbacks(False),
     }
     mutating = ("fit", "partial_fit", "initialize", "set_params")
     for est, X_, y_ in cases:

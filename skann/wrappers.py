@@ -281,8 +281,9 @@ def _all_samples_per_batch(args: dict, keys: tuple, X) -> None:
 
 
 def _overrides_fit(model: keras.Model) -> bool:
-    """Whether a model's class has its own ``fit`` (which then gets arrays, as SciKeras gave)."""
-    return type(model).fit is not keras.Model.fit
+    """Whether a model has its own ``fit``, in its class or set on the instance (a wrapper or a
+    mock): it then gets the arrays and ``batch_size``, as SciKeras gave them."""
+    return type(model).fit is not keras.Model.fit or "fit" in vars(model)
 
 
 def _refuse_epoch_arguments(kwargs: dict) -> None:

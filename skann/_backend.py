@@ -13,7 +13,7 @@ import os
 import sys
 
 from skann._quiet import import_tensorflow_quietly
-from skann._threads import limit_jax_threads, limit_tensorflow_threads
+from skann._threads import limit_jax_threads, limit_tensorflow_threads, limit_torch_threads
 
 
 def configured_backend() -> str:
@@ -38,6 +38,8 @@ if configured_backend() == "tensorflow":
     limit_tensorflow_threads()  # one share of the CPU per parallel worker (joblib, Dask)
 elif configured_backend() == "jax":
     limit_jax_threads()
+elif configured_backend() == "torch":
+    limit_torch_threads()
 
 
 def tensorflow():
@@ -52,9 +54,14 @@ def tensorflow():
 
 
 def float64_available() -> bool:
-    """Whether the Keras backend computes in float64 when asked (JAX only with x64 enabled;
-    without it, JAX silently computes in float32)."""
-    if configured_backend() != "jax":
+    """Whether skann's networks can compute in float64 when asked: on TensorFlow; on JAX only
+    with x64 enabled (without it, JAX silently computes in float32); not through Keras'
+    PyTorch fit loop, whose data feed arrives in float32 (the perceptron's weights came out
+    float32-rounded there)."""
+    backend = configured_backend()
+    if backend == "torch":
+        return False
+    if backend != "jax":
         return True
     import jax
 

@@ -63,6 +63,9 @@ def _weight(value) -> np.ndarray:
     view = getattr(tensor, "_numpy", None)
     if view is not None:
         return view()
+    detach = getattr(tensor, "detach", None)  # PyTorch: a parameter that requires grad
+    if detach is not None:
+        return detach().cpu().numpy()
     return np.asarray(tensor)
 
 

@@ -64,3 +64,15 @@ def limit_jax_threads() -> int | None:
     if "xla_cpu_multi_thread_eigen" not in flags:
         os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
     return n
+
+
+def limit_torch_threads() -> int | None:
+    """Apply :func:`thread_limit` to PyTorch's intra-op pool (Keras imports PyTorch anyway on
+    its backend)."""
+    n = thread_limit()
+    if n is None:
+        return None
+    import torch
+
+    torch.set_num_threads(n)
+    return n

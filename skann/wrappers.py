@@ -1217,6 +1217,13 @@ class BaseWrapper(BaseEstimator):
         (the ``callbacks`` parameter's when None)."""
         if callbacks is None:
             callbacks = self._callbacks_from("callbacks")
+        if keras.backend.backend() == "torch":  # Keras' PyTorch trainer runs one batch per call
+            if self.steps_per_execution not in ("auto", 1):
+                raise ValueError(
+                    f"steps_per_execution={self.steps_per_execution!r}: Keras' PyTorch backend runs one "
+                    "batch per call; use 'auto' or 1 (or another Keras backend)."
+                )
+            return 1
         if self.steps_per_execution != "auto":
             return int(self.steps_per_execution)
         # Keras calls batch hooks once per execution: a callback that acts on every batch gets

@@ -54,8 +54,8 @@ def _float64_available() -> bool:
 
 requires_float64 = pytest.mark.skipif(
     not _float64_available(),
-    reason="the backend computes in float32 here (JAX without x64; JAX_ENABLE_X64=1 enables float64), "
-    "and exact parity with scikit-learn's SGD needs float64",
+    reason="the backend computes in float32 here (JAX without x64: JAX_ENABLE_X64=1 enables float64; "
+    "Keras' PyTorch loop), and exact parity with scikit-learn's SGD needs float64",
 )
 
 
@@ -102,7 +102,7 @@ def blobs():
 
 def tf_threads_probe():
     """A function reporting the backend's thread limit where it runs (a worker): TensorFlow's
-    intra-op thread count, or 1 on JAX when XLA's CPU client was kept to one thread.
+    or PyTorch's intra-op thread count, or 1 on JAX when XLA's CPU client was kept to one thread.
 
     A closure, so that cloudpickle ships it by value: workers need not import the tests.
     """
@@ -113,6 +113,10 @@ def tf_threads_probe():
         import skann  # noqa: F401  (what unpickling a skann estimator imports in a worker)
         import keras
 
+        if keras.backend.backend() == "torch":
+            import torch
+
+            return torch.get_num_threads()
         if keras.backend.backend() != "tensorflow":
             return 1 if "xla_cpu_multi_thread_eigen=false" in os.environ.get("XLA_FLAGS", "") else 0
         import tensorflow as tf

@@ -11,7 +11,9 @@ import pytest
 from skann import FashionMLPClassifier, HousingMLPRegressor, PerceptronBaseline, WideDeepRegressor
 from skann.callbacks import needs_every_batch as _needs_every_batch
 from skann._inference import numpy_forward
-from .conftest import tensorflow_only
+from .conftest import BACKEND, tensorflow_only
+
+not_torch = pytest.mark.skipif(BACKEND == "torch", reason="Keras' PyTorch backend runs one batch per call (no multi-step execution)")
 from skann.builders import build_classification_mlp, build_regression_mlp, build_wide_deep
 
 
@@ -157,6 +159,11 @@ class BatchCounter(keras.callbacks.Callback):
 
 def test_auto_uses_multi_step_execution_only_for_fits_long_enough_to_pay_for_it():
     est = HousingMLPRegressor()
+    if BACKEND == "torch":  # never more than one there, and a clear error when asked for more
+        assert est._steps_per_execution(1000) == PerceptronBaseline()._steps_per_execution(5000) == 1
+        with pytest.raises(ValueError, match="runs one batch per call"):
+            HousingMLPRegressor(steps_per_execution=8)._steps_per_execution(10)
+        return
     assert est._steps_per_execution(999) == 1  # tracing the multi-step loop costs more
     assert est._steps_per_execution(1000) == 64
     assert PerceptronBaseline()._steps_per_execution(5000) == 256
@@ -188,6 +195,7 @@ def test_per_batch_callbacks_see_every_batch_under_auto(housing):
     assert counter.batches == 40 * math.ceil(len(X) / 50)
 
 
+@not_torch
 def test_explicit_steps_per_execution_calls_batch_hooks_once_per_execution(housing):
     X, y, _ = housing
     counter = BatchCounter()

@@ -85,9 +85,12 @@ def multi_output_regressor(meta, hidden=16):
 
 
 def _expected_failures(estimator):
-    if BACKEND == "jax" and isinstance(estimator, HousingMLPRegressor):
-        # Seen on JAX (other weights than TensorFlow's for the same seed): one prediction of 20
-        # differed in its last float32 bit between a batch of 20 rows and a batch of 10.
+    if (BACKEND == "jax" and isinstance(estimator, HousingMLPRegressor)) or (
+        BACKEND == "torch" and isinstance(estimator, KerasRegressor)
+    ):
+        # Seen on JAX and PyTorch (other weights than TensorFlow's for the same seed): one or two
+        # predictions of 20 differed in their last float32 bit between a batch of 20 rows and
+        # a batch of 10.
         return {
             **EXPECTED_FAILED_CHECKS,
             "check_methods_subset_invariance": (

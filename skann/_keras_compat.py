@@ -75,7 +75,7 @@ def tensorflow_unseen():
 
 def all_layers(model: keras.Model) -> list:
     """Every layer inside ``model``, nested models' layers included (not ``model`` itself)."""
-    return [layer for layer in model._flatten_layers(include_self=False)]
+    return list(model._flatten_layers(include_self=False))
 
 
 def adapted_constants(layer) -> dict | None:

@@ -16,9 +16,6 @@ import numpy as np
 from skann._backend import tensorflow
 from skann._threads import thread_limit
 
-# Evaluation batch size: it changes speed only, not the validation figures.
-VALIDATION_BATCH = 1024
-
 
 def epochs_of(
     arrays: tuple, batch_size: int, steps_per_execution: int, shuffle: bool = False, seed=None, first_epoch: int = 0

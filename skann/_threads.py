@@ -13,6 +13,7 @@ through the variables the numerical libraries read: joblib's loky workers get
 from __future__ import annotations
 
 import os
+import sys
 
 THREAD_ENV_VARS = ("SKANN_NUM_THREADS", "OMP_NUM_THREADS")
 
@@ -58,7 +59,7 @@ def limit_jax_threads() -> int | None:
     limits are left to XLA, which has no flag for a pool size.
     """
     n = thread_limit()
-    if n != 1 or "jax" in __import__("sys").modules:
+    if n != 1 or "jax" in sys.modules:
         return None
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_multi_thread_eigen" not in flags:

@@ -1,13 +1,14 @@
 """The training engine: *how* a compiled Keras network is trained for skann's estimators.
 
 The estimators decide *what* to train (the network, the data, the epochs, the callbacks);
-:func:`fit_model` trains it. On the JAX backend it runs a **fused loop**: each epoch's batches
-run as one compiled XLA program (Keras' own stateless ``train_step`` inside
-``jax.lax.fori_loop``), and the compiled programs are cached process-wide by *architecture*
-(the model's configuration with layer names taken out, its variables' shapes, its compile
-settings without the learning rate, the batch size and the shapes of the data), so the next
-fit of the same architecture (a cross-validation fold, a grid candidate with another learning
-rate, a Hyperband continuation, a refit) does not trace or compile again.
+:func:`fit_model` trains it. On JAX and TensorFlow it runs a **fused loop**: each epoch's
+batches run as one compiled program (Keras' own ``train_step`` inside ``jax.lax.fori_loop``
+on JAX, a ``tf.function`` loop on TensorFlow), and the compiled programs are cached
+process-wide by *architecture* (the model's configuration with layer names taken out, its
+variables' shapes, its compile settings without the learning rate; each program keeps one
+executable per shape of the data), so the next fit of the same architecture (a
+cross-validation fold, a grid candidate with another learning rate, a Hyperband continuation,
+a refit) does not trace or compile again.
 
 Reuse is invisible: the programs are pure functions of the state passed in (weights,
 optimizer slots, metric totals, BatchNormalization statistics, dropout seeds), so every
@@ -39,8 +40,9 @@ from skann._keras_compat import adapted_constants, all_layers, build_training_st
 
 __all__ = ["CompiledCache", "architecture_key", "compiled_cache", "fit_model", "fused_loop_available"]
 
-# Rows per evaluation batch of the fused loop's validation (speed only, not the figures).
-EVALUATION_BATCH = 1024
+# Rows per evaluation batch, in the fused loop and in skann's tf.data feed (it changes speed
+# only, not the validation figures).
+VALIDATION_BATCH = 1024
 # Data above this size is not padded to a power of two of rows (padding lets folds of a
 # cross-validation, a few rows apart, share a compiled program; big data compiles rarely).
 _PAD_LIMIT_BYTES = 64 * 2**20
@@ -52,7 +54,8 @@ FUSED_LOOP = os.environ.get("SKANN_FUSED_LOOP", "1") != "0"
 
 
 def fused_loop_available(model: keras.Model, callbacks: list, *, verbose, run_eagerly: bool = False) -> bool:
-    """Whether :func:`fit_model` can train ``model`` in the fused loop (else ``Model.fit``)."""
+    """Whether the fit's settings allow the fused loop (else ``Model.fit``); :func:`fit_model`
+    still returns None for a network whose architecture it cannot tell apart."""
     if not FUSED_LOOP:
         return False
     if keras.backend.backend() not in _PROGRAMS or verbose or run_eagerly or getattr(model, "run_eagerly", False):
@@ -61,9 +64,7 @@ def fused_loop_available(model: keras.Model, callbacks: list, *, verbose, run_ea
         return False
     from skann.callbacks import needs_every_batch
 
-    if any(needs_every_batch(cb) for cb in callbacks):
-        return False
-    return architecture_key(model) is not None
+    return not any(needs_every_batch(cb) for cb in callbacks)
 
 
 # ---------------------------------------------------------------------- architecture key
@@ -124,17 +125,15 @@ def architecture_key(model: keras.Model) -> str | None:
     except Exception:  # NotImplementedError for subclassed models with arguments Keras cannot see
         return None
     try:
-        settings = _compile_settings(compile_config)
-        variables = [
-            (v.path.split("/", 1)[-1], tuple(v.shape), str(v.dtype), bool(v.trainable))
-            for v in list(model.trainable_variables) + list(model.non_trainable_variables)
-        ]
         described = json.dumps(
             [
                 f"{type(model).__module__}.{type(model).__qualname__}#{id(type(model))}",
                 _canonical_names(json.loads(json.dumps(config, default=repr))),
-                settings,
-                [(shape, dtype, trainable) for _, shape, dtype, trainable in variables],
+                _compile_settings(compile_config),
+                [
+                    (tuple(v.shape), str(v.dtype), bool(v.trainable))
+                    for v in list(model.trainable_variables) + list(model.non_trainable_variables)
+                ],
                 str(model.dtype_policy.name),
             ],
             sort_keys=True,
@@ -233,18 +232,11 @@ class _JaxPrograms(_Programs):
         self._evaluate = jax.jit(self._traced_evaluate)
 
     def train_epoch(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
-        optimizer = model.optimizer
-        state = (
-            _values(model.trainable_variables),
-            _values(model.non_trainable_variables),
-            _values(optimizer.variables),
-            zero_metrics,
-        )
+        groups = _state_variables(model)
+        state = (*(_values(group) for group in groups[:3]), zero_metrics)
         args = (state, data, loop_rows, n_loop, last_rows)
         logs, state = self._traced_once(self._train, ("train", _shapes(args[1:])), *args)
-        for variables, values in zip(
-            (model.trainable_variables, model.non_trainable_variables, optimizer.variables, model.metrics_variables), state
-        ):
+        for variables, values in zip(groups, state):
             _assign(variables, values)
         return _floats(logs)
 
@@ -287,11 +279,9 @@ class _TensorFlowPrograms(_Programs):
         super().__init__(template, nbytes)
         self._functions: dict = {}
 
-    def _variables(self, model) -> list:
-        return [
-            *model.trainable_variables, *model.non_trainable_variables, *model.optimizer.variables,
-            *model.metrics_variables,
-        ]
+    @staticmethod
+    def _variables(model) -> list:
+        return [v for group in _state_variables(model) for v in group]
 
     def _function(self, kind: str, args):
         import tensorflow as tf
@@ -368,6 +358,20 @@ def _use_compilation_cache_dir() -> None:
 _PROGRAMS = {"jax": _JaxPrograms, "tensorflow": _TensorFlowPrograms}
 
 
+def _state_variables(model: keras.Model) -> tuple:
+    """A network's training state, in the order of Keras' JAX ``train_step`` state: trainable,
+    non-trainable (BatchNormalization statistics, seed generators ...), optimizer and metric
+    variables."""
+    return (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables, model.metrics_variables)
+
+
+def state_bytes(model: keras.Model) -> int:
+    """The size of a network's variables and its optimizer's (what a copy of its state holds)."""
+    optimizer = getattr(model, "optimizer", None)
+    variables = list(model.variables) + (list(optimizer.variables) if optimizer is not None else [])
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+
+
 def _values(variables) -> list:
     return [v.value for v in variables]
 
@@ -421,9 +425,7 @@ class CompiledCache:
         template = _clone_for_programs(model, batch)
         if template is None:
             return None
-        nbytes = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in template.variables)
-        nbytes += sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in template.optimizer.variables)
-        entry = _PROGRAMS[keras.backend.backend()](template, nbytes)
+        entry = _PROGRAMS[keras.backend.backend()](template, state_bytes(template))
         with self._lock:
             entry = self._entries.setdefault(key, entry)
             self._evict()
@@ -474,8 +476,22 @@ def _batches(order: np.ndarray, batch_size: int, bucket_rows: int):
     return loop, np.int32(n_loop), last.astype(np.int32)
 
 
-def _first_rows(data):
-    return keras.tree.map_structure(lambda a: a[:1], data)
+def first_batch(x, y, sample_weight=None) -> tuple:
+    """``(x, y, sample_weight)`` of the first row only: what building a network's training
+    state needs (shapes and dtypes)."""
+
+    def first(data):
+        return keras.tree.map_structure(lambda a: a[:1], data)
+
+    return first(x), first(y), None if sample_weight is None else sample_weight[:1]
+
+
+def _on_device(programs: _Programs, arrays) -> tuple:
+    """``(tensors, rows)``: the arrays on the backend, padded to their row bucket."""
+    n = len(keras.tree.flatten(arrays)[0])
+    row_bytes = sum(np.asarray(a[:1]).nbytes for a in keras.tree.flatten(arrays))
+    rows = _bucket_rows(n, row_bytes)
+    return programs.device_data(arrays, rows), rows
 
 
 def fit_model(
@@ -500,23 +516,20 @@ def fit_model(
 
     Epoch e is shuffled by ``(seed, e)`` alone (a fresh random seed when None), so a fit
     continued later sees the same batches as one uninterrupted fit. Check
-    :func:`fused_loop_available` first.
+    :func:`fused_loop_available` first (the settings it cannot serve are not checked here).
     """
     n = len(keras.tree.flatten(x)[0])
     if n == 0:
         raise ValueError("No training samples.")
-    first = (_first_rows(x), _first_rows(y), None if sample_weight is None else sample_weight[:1])
+    first = first_batch(x, y, sample_weight)
     build_training_state(model, first)
     programs = compiled_cache.programs_for(model, first)
     if programs is None:
         return None
-    data = (x, y) if sample_weight is None else (x, y, sample_weight)
-    row_bytes = sum(np.asarray(a[:1]).nbytes for a in keras.tree.flatten(data))
-    bucket = _bucket_rows(n, row_bytes)
-    data = programs.device_data(data, bucket)
+    data, bucket = _on_device(programs, (x, y) if sample_weight is None else (x, y, sample_weight))
     validation = None
     if validation_data is not None:
-        validation = _validation_batches(programs, validation_data, validation_batch_size or EVALUATION_BATCH)
+        validation = _validation_batches(programs, validation_data, validation_batch_size or VALIDATION_BATCH)
     if shuffle and seed is None:
         seed = int(np.random.randint(np.iinfo(np.int32).max))
 
@@ -546,7 +559,5 @@ def _validation_batches(programs: _Programs, validation_data: tuple, batch_size:
     x_val, y_val, *rest = validation_data
     arrays = (x_val, y_val) if not rest or rest[0] is None else (x_val, y_val, rest[0])
     n = len(keras.tree.flatten(x_val)[0])
-    batch_size = min(batch_size, n)
-    row_bytes = sum(np.asarray(a[:1]).nbytes for a in keras.tree.flatten(arrays))
-    bucket = _bucket_rows(n, row_bytes)
-    return (programs.device_data(arrays, bucket), *_batches(np.arange(n), batch_size, bucket))
+    data, bucket = _on_device(programs, arrays)
+    return (data, *_batches(np.arange(n), min(batch_size, n), bucket))

@@ -44,6 +44,7 @@ from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params, check_random_state, indexable
 
 from skann import persistence
+from skann.engine import state_bytes
 from skann.search import _final_step, epochs_parameter, search_space
 
 __all__ = ["HyperbandSearchCV", "hyperband_brackets"]
@@ -226,12 +227,8 @@ def _forget_live(run_id: str, candidate: int | None = None) -> None:
 
 def _network_bytes(estimator) -> int:
     """The size of a fitted estimator's network state (weights and optimizer slots)."""
-    final, _ = _final_step(estimator)
-    model = getattr(final, "model_", None)
-    if model is None:
-        return 0
-    variables = list(model.variables) + list(getattr(model.optimizer, "variables", []))
-    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    model = getattr(_final_step(estimator)[0], "model_", None)
+    return 0 if model is None else state_bytes(model)
 
 
 def _runs_in_this_process(n_jobs) -> bool:

@@ -14,9 +14,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight
 
+from skann import engine
 from skann._book import BOOK_CONSTRAINTS, BookNetwork
 from skann._backend import float64_available, tensorflow
-from skann._pipeline import VALIDATION_BATCH, epochs_of, within_thread_limit
+from skann._pipeline import epochs_of, within_thread_limit
 from skann._quiet import float64_graphs_quietly
 from skann.builders import build_perceptron
 from skann.wrappers import KerasClassifier, make_optimizer, _refuse_all_zero_weights
@@ -465,7 +466,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         args["steps_per_epoch"] = n_train
         if validation is not None and not self.early_stopping:  # Keras reports val_loss
             args["validation_data"], args["validation_steps"], _ = epochs_of(
-                validation, VALIDATION_BATCH, self.model_.steps_per_execution
+                validation, engine.VALIDATION_BATCH, self.model_.steps_per_execution
             )
         permutations = None
         if shuffle:

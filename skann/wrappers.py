@@ -47,7 +47,7 @@ from skann._backend import tensorflow
 from skann._inference import _weight, numpy_forward
 from skann._keras_compat import build_training_state, set_random_seed, tensorflow_unseen
 from skann.callbacks import PREDICT_HOOKS, DivergenceGuard, needs_every_batch, overrides_hooks
-from skann._pipeline import VALIDATION_BATCH, epochs_of
+from skann._pipeline import epochs_of
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
 from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, TargetReshaper
 from skann.persistence import model_from_bytes, model_to_bytes
@@ -1093,7 +1093,7 @@ class BaseWrapper(BaseEstimator):
                 self._record_history(history, new_model)
                 return
         if new_model:
-            build_training_state(self.model_, (_rows(X, 0, 1), _rows(y, 0, 1), None if sample_weight is None else sample_weight[:1]))
+            build_training_state(self.model_, engine.first_batch(X, y, sample_weight))
         batch_size = args.get("batch_size") or 32
         self._apply_steps_per_execution(self.model_, math.ceil(_n_rows(X) / batch_size) * epochs, args["callbacks"])
         history = self.model_.fit(**self._keras_fit_data(X, y, args), **args)
@@ -1104,12 +1104,11 @@ class BaseWrapper(BaseEstimator):
         {"epochs", "initial_epoch", "batch_size", "shuffle", "verbose", "callbacks", "sample_weight",
          "validation_data", "validation_batch_size", "validation_split"}
     )
-    # Whether the network may train in the engine's fused loop (a subclass that feeds Keras
-    # its own dataset, such as the perceptron's one-vs-rest schedule, says False).
-    _fused_training = True
 
     def _fits_in_fused_loop(self, args: dict) -> bool:
-        if not self._fused_training or type(self)._keras_fit_data is not BaseWrapper._keras_fit_data:
+        # A subclass that feeds Keras its own data (the perceptron's one-vs-rest schedule)
+        # trains in Keras' loop.
+        if type(self)._keras_fit_data is not BaseWrapper._keras_fit_data:
             return False
         if _overrides_fit(self.model_):  # a model with its own fit gets it called
             return False
@@ -1143,7 +1142,7 @@ class BaseWrapper(BaseEstimator):
         steps = self.model_.steps_per_execution
         validation = args.pop("validation_data", None)
         if validation is not None:
-            validation_batch = args.pop("validation_batch_size", None) or VALIDATION_BATCH
+            validation_batch = args.pop("validation_batch_size", None) or engine.VALIDATION_BATCH
             args["validation_data"], args["validation_steps"], _ = epochs_of(validation, validation_batch, steps)
         args["shuffle"] = False  # the dataset shuffles itself
         data, args["steps_per_epoch"], callbacks = epochs_of(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -38,7 +39,7 @@ import numpy as np
 
 from skann._keras_compat import adapted_constants, all_layers, build_training_state, tensorflow_unseen
 
-__all__ = ["CompiledCache", "architecture_key", "compiled_cache", "fit_model", "fused_loop_available"]
+__all__ = ["CompiledCache", "Feed", "MiniBatches", "architecture_key", "compiled_cache", "fit_model", "fused_loop_available"]
 
 # Rows per evaluation batch, in the fused loop and in skann's tf.data feed (it changes speed
 # only, not the validation figures).
@@ -53,12 +54,18 @@ _PAD_LIMIT_BYTES = 64 * 2**20
 FUSED_LOOP = os.environ.get("SKANN_FUSED_LOOP", "1") != "0"
 
 
-def fused_loop_available(model: keras.Model, callbacks: list, *, verbose, run_eagerly: bool = False) -> bool:
-    """Whether the fit's settings allow the fused loop (else ``Model.fit``); :func:`fit_model`
-    still returns None for a network whose architecture it cannot tell apart."""
+def fused_loop_available(
+    model: keras.Model, callbacks: list, *, verbose, run_eagerly: bool = False, feed: Feed | None = None
+) -> bool:
+    """Whether the fit's settings (and ``feed``'s backends) allow the fused loop (else
+    ``Model.fit``); :func:`fit_model` still returns None for a network whose architecture it
+    cannot tell apart."""
     if not FUSED_LOOP:
         return False
-    if keras.backend.backend() not in _PROGRAMS or verbose or run_eagerly or getattr(model, "run_eagerly", False):
+    backend = keras.backend.backend()
+    if feed is not None and backend not in feed.fused_backends:
+        return False
+    if backend not in _PROGRAMS or verbose or run_eagerly or getattr(model, "run_eagerly", False):
         return False
     if keras.backend.backend() == "jax" and not getattr(model, "jit_compile", True):
         return False
@@ -201,14 +208,10 @@ class _Programs:
         return out
 
     def device_data(self, arrays, n_rows: int):
-        """The arrays as the backend's tensors of ``n_rows`` rows (zero-padded), floats in
-        Keras' floatx, as ``Model.fit`` casts them."""
-        floatx = keras.backend.floatx()
+        """The arrays as the backend's tensors of ``n_rows`` rows (zero-padded)."""
 
         def convert(a):
             a = np.asarray(a)
-            if a.dtype.kind == "f" and a.dtype != np.dtype(floatx):
-                a = a.astype(floatx)
             if len(a) != n_rows:
                 padded = np.zeros((n_rows,) + a.shape[1:], dtype=a.dtype)
                 padded[: len(a)] = a
@@ -228,43 +231,49 @@ class _JaxPrograms(_Programs):
 
         _use_compilation_cache_dir()
         super().__init__(template, nbytes)
-        self._train = jax.jit(self._traced_train_epoch)
-        self._evaluate = jax.jit(self._traced_evaluate)
+        # The batch function (how a step's data is taken from the rows) is part of the program.
+        self._train = jax.jit(self._traced_train_epoch, static_argnums=2)
+        self._evaluate = jax.jit(self._traced_evaluate, static_argnums=2)
 
-    def train_epoch(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
+    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
         groups = _state_variables(model)
         state = (*(_values(group) for group in groups[:3]), zero_metrics)
-        args = (state, data, loop_rows, n_loop, last_rows)
-        logs, state = self._traced_once(self._train, ("train", _shapes(args[1:])), *args)
+        args = (state, data, batch, loop_rows, n_loop, last_rows)
+        logs, state = self._traced_once(self._train, ("train", _program_name(batch), _shapes(args[3:], data)), *args)
         for variables, values in zip(groups, state):
             _assign(variables, values)
         return _floats(logs)
 
-    def evaluate(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
+    def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
         state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
-        args = (state, data, loop_rows, n_loop, last_rows)
-        return _floats(self._traced_once(self._evaluate, ("evaluate", _shapes(args[1:])), *args))
+        args = (state, data, batch, loop_rows, n_loop, last_rows)
+        return _floats(
+            self._traced_once(self._evaluate, ("evaluate", _program_name(batch), _shapes(args[3:], data)), *args)
+        )
 
-    def _traced_train_epoch(self, state, data, loop_rows, n_loop, last_rows):
-        return self._fused_steps(self.template.train_step, state, data, loop_rows, n_loop, last_rows)
+    def _traced_train_epoch(self, state, data, batch, loop_rows, n_loop, last_rows):
+        return self._fused_steps(self.template.train_step, state, data, batch, loop_rows, n_loop, last_rows)
 
-    def _traced_evaluate(self, state, data, loop_rows, n_loop, last_rows):
-        logs, _ = self._fused_steps(self.template.test_step, state, data, loop_rows, n_loop, last_rows)
+    def _traced_evaluate(self, state, data, batch, loop_rows, n_loop, last_rows):
+        logs, _ = self._fused_steps(self.template.test_step, state, data, batch, loop_rows, n_loop, last_rows)
         return logs
 
-    def _fused_steps(self, step, state, data, loop_rows, n_loop, last_rows):
+    def _fused_steps(self, step, state, data, batch, loop_rows, n_loop, last_rows):
         """``step`` over the rows of every batch but the last, then the last batch, whose logs
         (the metrics accumulated over the epoch) are returned with the final state."""
         import jax
 
+        def take(a, rows):
+            return a[rows]
+
         with self._constants_from(state[1]):
 
             def one_step(i, state):
-                _, state = step(state, keras.tree.map_structure(lambda a: a[loop_rows[i]], data))
+                _, state = step(state, batch(data, loop_rows[i], take))
                 return state
 
             state = jax.lax.fori_loop(0, n_loop, one_step, state)
-            return step(state, keras.tree.map_structure(lambda a: a[last_rows], data))
+            return step(state, batch(data, last_rows, take))
 
 
 class _TensorFlowPrograms(_Programs):
@@ -283,7 +292,7 @@ class _TensorFlowPrograms(_Programs):
     def _variables(model) -> list:
         return [v for group in _state_variables(model) for v in group]
 
-    def _function(self, kind: str, args):
+    def _function(self, kind: str, batch, args):
         import tensorflow as tf
 
         def spec(a):  # any number of rows: one trace for every data size of one last batch
@@ -294,49 +303,45 @@ class _TensorFlowPrograms(_Programs):
         # The last batch keeps its size in the trace (one trace per size, as in Model.fit):
         # Keras weights the epoch's mean loss by each batch's static size.
         specs = (*keras.tree.map_structure(spec, (data, loop_rows, n_loop)), tf.TensorSpec(last_rows.shape, tf.int32))
-        key = (kind, repr(specs))
+        key = (kind, _program_name(batch), repr(specs))
         function = self._functions.get(key)
         if function is None:
-            body = self._train_body if kind == "train" else self._evaluate_body
+            step = self.template.train_step if kind == "train" else self.template.test_step
             # Not XLA: TensorFlow's executor runs one trace for every data size (XLA compiles
             # again for each size: 0.8 s per fold size, for 0.4x less time per step).
-            function = tf.function(body, input_signature=list(specs), jit_compile=False)
+            function = tf.function(
+                functools.partial(self._epoch_body, step, batch), input_signature=list(specs), jit_compile=False
+            )
             self._functions[key] = function
         return key, function
 
-    def train_epoch(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
-        return self._run("train", model, (data, loop_rows, n_loop, last_rows), keep_state=True)
+    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
+        return self._run("train", model, batch, (data, loop_rows, n_loop, last_rows), keep_state=True)
 
-    def evaluate(self, model, zero_metrics, data, loop_rows, n_loop, last_rows) -> dict:
-        return self._run("evaluate", model, (data, loop_rows, n_loop, last_rows), keep_state=False)
+    def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
+        return self._run("evaluate", model, batch, (data, loop_rows, n_loop, last_rows), keep_state=False)
 
-    def _run(self, kind: str, model, args, keep_state: bool) -> dict:
+    def _run(self, kind: str, model, batch, args, keep_state: bool) -> dict:
         """One call of the ``kind`` program on ``model``'s state, copied into the template
         (metrics reset) and, with ``keep_state``, copied back."""
         with self.lock:
             _copy(self._variables(model), self._variables(self.template))
             self.template.reset_metrics()
-            key, function = self._function(kind, args)
+            key, function = self._function(kind, batch, args)
             logs = function(*args)
             self.seen.add(key)
             if keep_state:
                 _copy(self._variables(self.template), self._variables(model))
         return _floats(logs)
 
-    def _train_body(self, data, loop_rows, n_loop, last_rows):
-        return self._epoch_body(self.template.train_step, data, loop_rows, n_loop, last_rows)
-
-    def _evaluate_body(self, data, loop_rows, n_loop, last_rows):
-        return self._epoch_body(self.template.test_step, data, loop_rows, n_loop, last_rows)
-
-    def _epoch_body(self, step, data, loop_rows, n_loop, last_rows):
+    def _epoch_body(self, step, batch, data, loop_rows, n_loop, last_rows):
         import tensorflow as tf
 
         template = self.template
         with self._constants_from(template.non_trainable_variables):
             for i in tf.range(n_loop):
-                step(keras.tree.map_structure(lambda a: tf.gather(a, loop_rows[i]), data))
-            return step(keras.tree.map_structure(lambda a: tf.gather(a, last_rows), data))
+                step(batch(data, loop_rows[i], tf.gather))
+            return step(batch(data, last_rows, tf.gather))
 
 
 def _use_compilation_cache_dir() -> None:
@@ -386,12 +391,21 @@ def _copy(sources, targets) -> None:
         target.assign(source.value)
 
 
-def _shapes(args) -> str:
+def _shapes(*args) -> str:
     return repr(keras.tree.map_structure(lambda a: (tuple(a.shape), str(a.dtype)), args))
 
 
+def _program_name(batch) -> str:
+    return f"{batch.__module__}.{batch.__qualname__}"
+
+
 def _floats(logs: dict) -> dict:
-    return {k: float(v) for k, v in logs.items()}
+    """Logs as Python floats (a metric with a vector result as a NumPy array)."""
+    out = {}
+    for k, v in logs.items():
+        v = np.asarray(v)
+        out[k] = float(v) if v.ndim == 0 else v
+    return out
 
 
 class CompiledCache:
@@ -464,18 +478,6 @@ def _bucket_rows(n: int, row_bytes: int) -> int:
     return max(64, 1 << (n - 1).bit_length())
 
 
-def _batches(order: np.ndarray, batch_size: int, bucket_rows: int):
-    """``(loop_rows, n_loop, last_rows)``: the rows of every full batch but the last batch
-    (padded to a fixed shape, so epochs of any length share a program), and the last batch."""
-    n = len(order)
-    n_batches = -(-n // batch_size)
-    n_loop = n_batches - 1
-    last = order[n_loop * batch_size :]
-    loop = np.zeros((max(1, bucket_rows // batch_size), batch_size), dtype=np.int32)
-    loop[:n_loop] = order[: n_loop * batch_size].reshape(n_loop, batch_size)
-    return loop, np.int32(n_loop), last.astype(np.int32)
-
-
 def first_batch(x, y, sample_weight=None) -> tuple:
     """``(x, y, sample_weight)`` of the first row only: what building a network's training
     state needs (shapes and dtypes)."""
@@ -494,47 +496,130 @@ def _on_device(programs: _Programs, arrays) -> tuple:
     return programs.device_data(arrays, rows), rows
 
 
+# ---------------------------------------------------------------------- feeds
+class Feed:
+    """What the fused loop trains on: arrays put on the device once per fit, and each epoch's
+    steps as rows of them.
+
+    A subclass sets ``arrays`` (a tuple of arrays, or nested structures of them, with rows
+    first) and implements :meth:`epoch` and :meth:`batch`. The default feed is
+    :class:`MiniBatches`; the perceptron's one-vs-rest schedule is another.
+
+    Attributes
+    ----------
+    arrays : tuple
+        The training data (:meth:`device_arrays` puts them on the device once per fit,
+        zero-padded to a bucket of rows).
+    steps_per_epoch : int
+    fused_backends : frozenset of str
+        The Keras backends on which this feed trains in the fused loop (elsewhere the
+        estimator trains with ``Model.fit``).
+    """
+
+    arrays: tuple = ()
+    steps_per_epoch: int = 0
+    fused_backends = frozenset({"jax", "tensorflow"})
+
+    def device_arrays(self) -> tuple:
+        """The arrays as the compiled programs take them (converted to tensors after this)."""
+        return self.arrays
+
+    def epoch(self, epoch: int, bucket_rows: int) -> tuple:
+        """``(loop_rows, n_loop, last_rows)`` of epoch ``epoch``: the rows of each step but the
+        last (``loop_rows[:n_loop]``, an int32 array padded to a shape that depends only on
+        ``bucket_rows``, so that fits of a few rows more or less share a program), and the
+        rows of the last step."""
+        raise NotImplementedError
+
+    @staticmethod
+    def batch(data, rows, take):
+        """The data of one step (traced into the compiled program): from ``data`` (the arrays
+        on the device) and the step's ``rows``, with ``take(array, rows)`` (the backend's
+        gather along the first axis)."""
+        raise NotImplementedError
+
+    def first_batch(self) -> tuple:
+        """The data of a one-row step: what building a network's training state needs."""
+        raise NotImplementedError
+
+
+class MiniBatches(Feed):
+    """Mini-batches of rows, as ``Model.fit`` takes them: epoch e shuffled by ``(seed, e)``
+    alone (a fit continued later sees the batches of one uninterrupted fit), the last batch
+    short. Floats are cast to Keras' floatx, as ``Model.fit`` casts arrays."""
+
+    def __init__(self, x, y, sample_weight=None, *, batch_size: int, shuffle: bool = True, seed: int | None = None):
+        self.arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
+        self.n_rows = len(keras.tree.flatten(x)[0])
+        if self.n_rows == 0:
+            raise ValueError("No training samples.")
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        if shuffle and seed is None:
+            seed = int(np.random.randint(np.iinfo(np.int32).max))
+        self.seed = seed
+        self.steps_per_epoch = -(-self.n_rows // batch_size)
+
+    def epoch(self, epoch: int, bucket_rows: int) -> tuple:
+        n, size = self.n_rows, self.batch_size
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        n_loop = self.steps_per_epoch - 1
+        loop = np.zeros((max(1, bucket_rows // size), size), dtype=np.int32)
+        loop[:n_loop] = order[: n_loop * size].reshape(n_loop, size)
+        return loop, np.int32(n_loop), order[n_loop * size :].astype(np.int32)
+
+    def device_arrays(self) -> tuple:
+        return keras.tree.map_structure(_as_floatx, self.arrays)
+
+    @staticmethod
+    def batch(data, rows, take):
+        return keras.tree.map_structure(lambda a: take(a, rows), data)
+
+    def first_batch(self) -> tuple:
+        x, y, *weights = self.arrays
+        return first_batch(x, y, weights[0] if weights else None)
+
+
+def _as_floatx(a):
+    a = np.asarray(a)
+    floatx = keras.backend.floatx()
+    if a.dtype.kind == "f" and a.dtype != np.dtype(floatx):
+        a = a.astype(floatx)
+    return a
+
+
+# ---------------------------------------------------------------------- the fused loop
 def fit_model(
     model: keras.Model,
-    x,
-    y,
-    sample_weight=None,
+    feed: Feed,
     *,
-    batch_size: int,
     epochs: int,
     initial_epoch: int = 0,
-    shuffle: bool = True,
-    seed: int | None = None,
     validation_data: tuple | None = None,
     validation_batch_size: int | None = None,
     callbacks: list = (),
 ) -> dict[str, list[float]] | None:
-    """Train a compiled ``model`` in the fused loop for epochs ``initial_epoch`` to
-    ``epochs - 1`` and return the history of this call (``Model.fit``'s ``history.history``),
-    or None, having trained nothing, when no private copy of the network can be made to
-    compile with (then train it with ``Model.fit``).
+    """Train a compiled ``model`` on ``feed`` in the fused loop for epochs ``initial_epoch``
+    to ``epochs - 1`` and return the history of this call (``Model.fit``'s
+    ``history.history``), or None, having trained nothing, when no private copy of the
+    network can be made to compile with (then train it with ``Model.fit``).
 
-    Epoch e is shuffled by ``(seed, e)`` alone (a fresh random seed when None), so a fit
-    continued later sees the same batches as one uninterrupted fit. Check
-    :func:`fused_loop_available` first (the settings it cannot serve are not checked here).
+    Check :func:`fused_loop_available` first (the settings it cannot serve are not checked
+    here).
     """
-    n = len(keras.tree.flatten(x)[0])
-    if n == 0:
-        raise ValueError("No training samples.")
-    first = first_batch(x, y, sample_weight)
+    first = feed.first_batch()
     build_training_state(model, first)
     programs = compiled_cache.programs_for(model, first)
     if programs is None:
         return None
-    data, bucket = _on_device(programs, (x, y) if sample_weight is None else (x, y, sample_weight))
+    data, bucket = _on_device(programs, feed.device_arrays())
     validation = None
     if validation_data is not None:
         validation = _validation_batches(programs, validation_data, validation_batch_size or VALIDATION_BATCH)
-    if shuffle and seed is None:
-        seed = int(np.random.randint(np.iinfo(np.int32).max))
 
     callback_list = keras.callbacks.CallbackList(
-        list(callbacks), add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs, steps=-(-n // batch_size)
+        list(callbacks), add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs,
+        steps=feed.steps_per_epoch,
     )
     model.stop_training = False
     model.reset_metrics()
@@ -543,8 +628,7 @@ def fit_model(
     callback_list.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
-        order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
-        logs = programs.train_epoch(model, zero_metrics, data, *_batches(order, batch_size, bucket))
+        logs = programs.train_epoch(model, zero_metrics, data, type(feed).batch, *feed.epoch(epoch, bucket))
         if validation is not None:
             val_logs = programs.evaluate(model, zero_metrics, *validation)
             logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -557,7 +641,7 @@ def fit_model(
 
 def _validation_batches(programs: _Programs, validation_data: tuple, batch_size: int):
     x_val, y_val, *rest = validation_data
-    arrays = (x_val, y_val) if not rest or rest[0] is None else (x_val, y_val, rest[0])
     n = len(keras.tree.flatten(x_val)[0])
-    data, bucket = _on_device(programs, arrays)
-    return (data, *_batches(np.arange(n), min(batch_size, n), bucket))
+    feed = MiniBatches(x_val, y_val, rest[0] if rest else None, batch_size=min(batch_size, n), shuffle=False)
+    data, bucket = _on_device(programs, feed.device_arrays())
+    return (data, MiniBatches.batch, *feed.epoch(0, bucket))

@@ -22,7 +22,6 @@ import functools
 import importlib.util
 import inspect
 import itertools
-import math
 import numbers
 import os
 import random
@@ -925,6 +924,16 @@ class BaseWrapper(BaseEstimator):
         hold a fraction out here (the book estimators' ``validation_fraction``)."""
         return self._validation_split(X, y, sample_weight, validation_data)
 
+    def epoch_feed(self, X, y, args: dict) -> engine.Feed:
+        """What each epoch trains on, from the encoded training data and the ``Model.fit``
+        arguments of this fit (``args``: ``sample_weight``, ``batch_size``, ``shuffle``,
+        ``callbacks`` ...; a feed may take entries over). The default: shuffled mini-batches
+        (:class:`skann.engine.MiniBatches`), epoch e shuffled by ``(random_state, e)``."""
+        return engine.MiniBatches(
+            X, y, args.get("sample_weight"), batch_size=args.get("batch_size") or 32,
+            shuffle=args.get("shuffle", True) is not False, seed=self._seed,
+        )
+
     def default_callbacks(self, has_validation: bool) -> list:
         """skann's callbacks for a fit, after the user's: TensorBoard when ``log_dir`` is set,
         and what subclasses add (the book estimators' early stopping). skann's divergence
@@ -1082,21 +1091,20 @@ class BaseWrapper(BaseEstimator):
             args["validation_data"] = validation
         has_validation = validation is not None or bool(args.get("validation_split"))
         args["callbacks"] = self._fit_callbacks(has_validation)
-        if self._fits_in_fused_loop(args):
+        feed = self.epoch_feed(X, y, args)
+        if self._fits_in_fused_loop(args, feed):
             history = engine.fit_model(
-                self.model_, X, y, sample_weight,
-                batch_size=args.get("batch_size") or 32, epochs=args["epochs"], initial_epoch=initial_epoch,
-                shuffle=args.get("shuffle", True), seed=self._seed, validation_data=args.get("validation_data"),
-                validation_batch_size=args.get("validation_batch_size"), callbacks=args["callbacks"],
+                self.model_, feed, epochs=args["epochs"], initial_epoch=initial_epoch,
+                validation_data=args.get("validation_data"), validation_batch_size=args.get("validation_batch_size"),
+                callbacks=args["callbacks"],
             )
             if history is not None:
                 self._record_history(history, new_model)
                 return
         if new_model:
-            build_training_state(self.model_, engine.first_batch(X, y, sample_weight))
-        batch_size = args.get("batch_size") or 32
-        self._apply_steps_per_execution(self.model_, math.ceil(_n_rows(X) / batch_size) * epochs, args["callbacks"])
-        history = self.model_.fit(**self._keras_fit_data(X, y, args), **args)
+            build_training_state(self.model_, feed.first_batch())
+        self._apply_steps_per_execution(self.model_, feed.steps_per_epoch * epochs, args["callbacks"])
+        history = self.model_.fit(**self._keras_fit_data(X, y, args, feed), **args)
         self._record_history(history.history, new_model)
 
     # ``Model.fit`` arguments the fused loop serves (others go to Keras' own loop).
@@ -1105,17 +1113,14 @@ class BaseWrapper(BaseEstimator):
          "validation_data", "validation_batch_size", "validation_split"}
     )
 
-    def _fits_in_fused_loop(self, args: dict) -> bool:
-        # A subclass that feeds Keras its own data (the perceptron's one-vs-rest schedule)
-        # trains in Keras' loop.
-        if type(self)._keras_fit_data is not BaseWrapper._keras_fit_data:
-            return False
+    def _fits_in_fused_loop(self, args: dict, feed: engine.Feed) -> bool:
         if _overrides_fit(self.model_):  # a model with its own fit gets it called
             return False
         if set(args) - self._FUSED_FIT_ARGS or args.get("validation_split") or args.get("shuffle", True) not in (True, False):
             return False
         return engine.fused_loop_available(
-            self.model_, args["callbacks"], verbose=args.get("verbose"), run_eagerly=getattr(self, "run_eagerly", False)
+            self.model_, args["callbacks"], verbose=args.get("verbose"), run_eagerly=getattr(self, "run_eagerly", False),
+            feed=feed,
         )
 
     def _record_history(self, history: dict, new_model: bool) -> None:
@@ -1125,8 +1130,9 @@ class BaseWrapper(BaseEstimator):
             self.history_.setdefault(_history_key(key), []).extend(float(v) for v in values)
         self.n_iter_ = self.current_epoch
 
-    def _keras_fit_data(self, X, y, args: dict) -> dict:
-        """The data arguments of ``keras.Model.fit`` (may take over entries of ``args``).
+    def _keras_fit_data(self, X, y, args: dict, feed: engine.Feed) -> dict:
+        """The data arguments of ``keras.Model.fit`` (may take over entries of ``args``), for
+        a fit the fused loop does not serve.
 
         An index-gather tf.data pipeline (see ``skann._pipeline``: fits of many short epochs
         run ~1.6-2x faster than through Keras' array adapter), or the arrays themselves when a

@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 
 from skann import FashionMLPClassifier, ImageFlattener, PerceptronBaseline, PixelScaler
 
-from .conftest import requires_float64
+from .conftest import BACKEND, requires_float64
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 XOR_Y = np.array([0, 1, 1, 0])
@@ -108,6 +108,60 @@ def test_warm_start_and_partial_fit_match_sklearn(iris_setosa):
         ref.partial_fit(iris.data, iris.target, classes=[0, 1, 2])
     np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-12)
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-12)
+
+
+def test_float32_learning_matches_sklearn_on_every_backend():
+    # float32 input is learned in float32 by both, on every backend (JAX without x64 too):
+    # the one-vs-rest schedule gives scikit-learn's weights exactly.
+    from sklearn.datasets import make_classification
+
+    from skann.engine import compiled_cache
+
+    compiled_cache.clear()
+    iris = load_iris()
+    X, y = make_classification(300, 6, n_informative=4, n_classes=4, n_clusters_per_class=1, random_state=0)
+    cases = [
+        (iris.data, iris.target, {"max_iter": 7, "tol": None}),  # one-vs-rest, 3 units
+        (X, y > 1, {"max_iter": 9, "tol": None, "early_stopping": True}),  # hold-out skipped in the order
+        (X, y, {"max_iter": 4, "tol": None, "shuffle": False}),
+    ]
+    for data, target, params in cases:
+        data = data.astype(np.float32)
+        for seed in (0, 42):
+            ours = PerceptronBaseline(random_state=seed, **params).fit(data, target)
+            ref = Perceptron(random_state=seed, **params).fit(data, target)
+            assert ours.coef_.dtype == ref.coef_.dtype == np.float32
+            np.testing.assert_array_equal(ours.coef_, ref.coef_)
+            np.testing.assert_array_equal(ours.intercept_, ref.intercept_)
+            assert ours.n_iter_ == ref.n_iter_
+    ours, ref = PerceptronBaseline(random_state=0), Perceptron(random_state=0)
+    for _ in range(3):  # each call starts the orders again, as scikit-learn's does
+        ours.partial_fit(X.astype(np.float32), y, classes=[0, 1, 2, 3])
+        ref.partial_fit(X.astype(np.float32), y, classes=[0, 1, 2, 3])
+    np.testing.assert_array_equal(ours.coef_, ref.coef_)
+    if BACKEND == "jax":  # trained by the engine's fused loop, not Keras' own
+        programs = [name for entry in compiled_cache._entries.values() for name in map(str, entry.seen)]
+        assert programs and all("OneVsRestSteps" in name for name in programs)
+
+
+def test_one_vs_rest_orders_skip_the_held_out_samples():
+    from skann.perceptron import OneVsRestSteps, sgd_shuffle_permutation
+
+    n, units = 11, 2
+    train = np.ones(n, dtype=bool)
+    train[[3, 7]] = False
+    codes = np.ones((n, units), dtype=np.float32)
+    feed = OneVsRestSteps(np.zeros((n, 1), np.float32), codes, codes, train, [5, 9])
+    perms = [sgd_shuffle_permutation(n, s) for s in (5, 9)]
+    for epochs in (1, 2, 3, 1):  # compounding permutations; asking again starts over
+        for unit in range(units):
+            position = np.arange(n)
+            for _ in range(epochs):
+                position = position[perms[unit]]
+            expected = [row for row in position if train[row]]
+            np.testing.assert_array_equal(feed.orders(epochs)[:, unit], expected)
+    loop, n_loop, last = feed.epoch(0, 16)
+    assert loop.shape == (16, units) and n_loop == 8 and last.shape == (units,)
 
 
 def test_shuffled_training_separates_setosa_for_every_seed(iris_setosa):

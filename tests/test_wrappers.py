@@ -265,6 +265,7 @@ def test_every_public_method_and_attribute_works(fitted, blobs, fashion_sample, 
         "encode_targets": lambda e, X, y: e.encode_targets(np.asarray(y)),
         "split_fit_data": lambda e, X, y: e.split_fit_data(np.asarray(X), np.asarray(y), None, None),
         "default_callbacks": lambda e, X, y: e.default_callbacks(False),
+        "epoch_feed": lambda e, X, y: _epoch_feed_of(e, X, y),
         "early_stopping_callbacks": lambda e, X, y: e.early_stopping_callbacks(False),
     }
     mutating = ("fit", "partial_fit", "initialize", "set_params")
@@ -275,6 +276,16 @@ def test_every_public_method_and_attribute_works(fitted, blobs, fashion_sample, 
             if callable(value) and not isinstance(value, (np.ndarray, keras.Model)) and name not in est.get_params():
                 assert name in calls, f"{type(est).__name__}.{name} is not exercised by this test"
                 calls[name](pickle.loads(pickle.dumps(est)) if name in mutating else est, X_, y_)
+
+
+def _epoch_feed_of(est, X, y):
+    from skann.engine import Feed
+
+    X, y = est._validate_data(X, y)
+    feed = est.epoch_feed(est.encode_features(X), est.encode_targets(y), {"callbacks": [], "initial_epoch": 0})
+    assert isinstance(feed, Feed) and feed.steps_per_epoch > 0
+    loop_rows, n_loop, last_rows = feed.epoch(0, 1024)
+    assert loop_rows.dtype == np.int32 and 0 <= n_loop <= len(loop_rows) and len(last_rows) > 0
 
 
 def _routed(set_request):

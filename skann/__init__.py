@@ -18,7 +18,7 @@ if os.path.basename(sys.argv[0] if sys.argv else "") != "skann":
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "DivergenceError": "skann.wrappers",
+    "DivergenceError": "skann.callbacks",
     "KerasClassifier": "skann.wrappers",
     "KerasRegressor": "skann.wrappers",
     "FashionMLPClassifier": "skann.estimators",

@@ -16,10 +16,10 @@ import os
 import keras
 import numpy as np
 from sklearn.base import is_classifier
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skann.builders import hidden_layer_sizes
+from skann.callbacks import HoldOutEarlyStopping
 from skann._routing import route_params
 from skann.wrappers import _optimizer_class, make_optimizer
 
@@ -99,34 +99,20 @@ class BookNetwork:
     def split_fit_data(self, X, y, sample_weight, validation_data):
         if validation_data is not None or not self.early_stopping:
             return super().split_fit_data(X, y, sample_weight, validation_data)
-        n_val = int(np.ceil(self.validation_fraction * len(X)))
-        if n_val < 1 or len(X) - n_val < 1:
-            raise ValueError(
-                f"early_stopping needs a validation set: validation_fraction="
-                f"{self.validation_fraction} of {len(X)} samples leaves none for training or "
-                "validation. Use more samples, another validation_fraction, or validation_data."
-            )
-        stratify = None
-        if is_classifier(self) and y.ndim == 1:
-            _, counts = np.unique(y, return_counts=True)
-            if counts.min() >= 2 and n_val >= counts.size:
-                stratify = y
-        train, val = train_test_split(np.arange(len(X)), test_size=n_val, random_state=self._seed, stratify=stratify)
-        validation = (X[val], y[val]) if sample_weight is None else (X[val], y[val], sample_weight[val])
-        return X[train], y[train], (None if sample_weight is None else sample_weight[train]), validation
+        return self._early_stopping(has_validation=True).split(X, y, sample_weight, classifier=is_classifier(self))
 
     def default_callbacks(self, has_validation: bool) -> list:
         return super().default_callbacks(has_validation) + self.early_stopping_callbacks(has_validation)
 
     def early_stopping_callbacks(self, has_validation: bool) -> list:
-        """Keras' early stopping on the hold-out's loss (or the training loss), best weights
-        restored; none without ``early_stopping``."""
-        if not self.early_stopping:
-            return []
-        return [
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss" if has_validation else "loss",
-                patience=self.patience,
-                restore_best_weights=True,
-            )
-        ]
+        """Early stopping on the hold-out's loss (or the training loss), best weights
+        restored (:class:`skann.callbacks.HoldOutEarlyStopping`); none without
+        ``early_stopping``."""
+        return [self._early_stopping(has_validation)] if self.early_stopping else []
+
+    def _early_stopping(self, has_validation: bool) -> HoldOutEarlyStopping:
+        # One owner for the hold-out and the stop: the same settings split and stop.
+        return HoldOutEarlyStopping(
+            self.validation_fraction, self.patience, random_state=self._seed,
+            monitor="val_loss" if has_validation else "loss",
+        )

@@ -2,16 +2,27 @@
 
 :class:`DivergenceGuard` stops a fit at the end of the first epoch whose loss or weights are
 not finite (skann's estimators add it first, so that no later callback sees or saves a
-diverged network). :func:`needs_every_batch` tells whether a callback acts on every training
+diverged network). :class:`HoldOutEarlyStopping` holds out part of the training data and stops
+on it; :class:`TensorBoardRun` logs each fit into a run folder of its own. :func:`needs_every_batch` tells whether a callback acts on every training
 batch: such a fit runs one batch per call into the backend (no multi-step execution, no
 fused epochs).
 """
 
 from __future__ import annotations
 
-import keras
+import importlib.util
+import itertools
+import os
+import time
 
-__all__ = ["DivergenceGuard", "needs_every_batch", "overrides_hooks", "BATCH_HOOKS", "PREDICT_HOOKS"]
+import keras
+import numpy as np
+
+__all__ = [
+    "BATCH_HOOKS", "PREDICT_HOOKS", "DivergenceError", "DivergenceGuard", "HoldOutEarlyStopping", "TensorBoardRun",
+    "divergence_error",
+    "learning_rate_of", "needs_every_batch", "new_run_dir", "overrides_hooks",
+]
 
 BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
 PREDICT_HOOKS = ("on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
@@ -35,20 +46,151 @@ def needs_every_batch(callback: keras.callbacks.Callback) -> bool:
     return overrides_hooks(callback, BATCH_HOOKS)
 
 
+class DivergenceError(ValueError):
+    """Training diverged: the loss or the weights stopped being finite numbers. The estimator
+    is left as it was before the fit."""
+
+
+def divergence_error(estimator: str, epoch: int, what: str, step_size: tuple[str, str]) -> DivergenceError:
+    """The error for a fit of ``estimator`` (a class name) that diverged at ``epoch`` (0-based,
+    as Keras counts) because of ``what``; ``step_size`` is ``(name, value)`` of the setting
+    that sets the size of a training step, which the message tells to lower."""
+    name, value = step_size
+    return DivergenceError(
+        f"{estimator} diverged at epoch {epoch + 1}: {what} ({name}={value}). "
+        "Scale the inputs (e.g. StandardScaler, or PixelScaler for images, in a Pipeline) or "
+        f"lower {name}. The estimator is left as it was before this fit."
+    )
+
+
+def learning_rate_of(model: keras.Model) -> tuple[str, str]:
+    """``("learning_rate", value)`` of a compiled model's optimizer (a schedule by its name)."""
+    schedule = model.optimizer.learning_rate
+    if isinstance(schedule, (keras.Variable, float, int)):
+        return "learning_rate", f"{float(schedule):g}"
+    return "learning_rate", type(schedule).__name__
+
+
 class DivergenceGuard(keras.callbacks.Callback):
-    """Raise at the end of the first epoch whose loss or weights are not finite.
+    """Raise :class:`DivergenceError` at the end of the first epoch whose loss (training or
+    validation) or trainable weights are not finite.
+
+    An epoch, not a batch: a batch hook would cost multi-step execution and fused epochs.
+    skann's estimators put it before the user's callbacks, so that no later callback sees or
+    saves a diverged network.
 
     Parameters
     ----------
-    check : callable ``(epoch, logs) -> None``
-        Raises the error to stop with (skann's estimators pass their own check, which raises
-        :class:`skann.DivergenceError` naming the step size and the usual fixes). An epoch, not
-        a batch: a batch hook would cost multi-step execution and fused epochs.
+    estimator : str, default="The network"
+        Named in the error (skann's estimators give their class name).
+    step_size : tuple of (str, str) or None, default=None
+        ``(name, value)`` of the setting the error tells to lower; None: the optimizer's
+        learning rate when it diverged.
     """
 
-    def __init__(self, check):
+    def __init__(self, estimator: str = "The network", step_size: tuple[str, str] | None = None):
         super().__init__()
-        self.check = check
+        self.estimator = estimator
+        self.step_size = step_size
 
     def on_epoch_end(self, epoch, logs=None):
-        self.check(epoch, logs or {})
+        logs = logs or {}
+        losses = {k: logs[k] for k in ("loss", "val_loss") if k in logs}
+        bad = [k for k, v in losses.items() if not np.isfinite(v)]
+        if bad:
+            raise self._error(epoch, f"the {bad[0].replace('_', ' ')} became {losses[bad[0]]}")
+        if not all(np.isfinite(keras.ops.convert_to_numpy(v.value)).all() for v in self.model.trainable_variables):
+            raise self._error(epoch, "the weights overflowed")
+
+    def _error(self, epoch: int, what: str) -> DivergenceError:
+        return divergence_error(self.estimator, epoch, what, self.step_size or learning_rate_of(self.model))
+
+
+class HoldOutEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' early stopping on a hold-out of the training data, best weights restored.
+
+    :meth:`split` holds out ``validation_fraction`` of the training rows (shuffled, seeded by
+    ``random_state``, stratified for a classifier when every class can be); the estimator
+    trains on the rest with the hold-out as validation data, and this callback stops the fit
+    when ``monitor`` (``val_loss``) has not improved for ``patience`` epochs, then restores the
+    weights of the best epoch. The book estimators' ``early_stopping=True`` is this callback.
+
+    Parameters
+    ----------
+    validation_fraction : float in (0, 1), default=0.1
+    patience : int, default=10
+    random_state : int or None, default=None
+        Seeds the hold-out.
+    monitor : str, default="val_loss"
+    **kwargs
+        Keras' ``EarlyStopping`` arguments (``min_delta``, ``mode``, ``start_from_epoch`` ...).
+    """
+
+    def __init__(self, validation_fraction: float = 0.1, patience: int = 10, random_state=None, monitor: str = "val_loss", **kwargs):
+        kwargs.setdefault("restore_best_weights", True)
+        super().__init__(monitor=monitor, patience=patience, **kwargs)
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def split(self, X, y, sample_weight=None, *, classifier: bool = False) -> tuple:
+        """``(X_train, y_train, sample_weight_train, validation)``, ``validation`` being
+        ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``."""
+        from sklearn.model_selection import train_test_split
+
+        n_val = int(np.ceil(self.validation_fraction * len(X)))
+        if n_val < 1 or len(X) - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs a validation set: validation_fraction="
+                f"{self.validation_fraction} of {len(X)} samples leaves none for training or "
+                "validation. Use more samples, another validation_fraction, or validation_data."
+            )
+        stratify = None
+        if classifier and np.ndim(y) == 1:
+            _, counts = np.unique(y, return_counts=True)
+            if counts.min() >= 2 and n_val >= counts.size:
+                stratify = y
+        train, val = train_test_split(np.arange(len(X)), test_size=n_val, random_state=self.random_state, stratify=stratify)
+        validation = (X[val], y[val]) if sample_weight is None else (X[val], y[val], sample_weight[val])
+        return X[train], y[train], (None if sample_weight is None else sample_weight[train]), validation
+
+
+class TensorBoardRun(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback writing into a run folder of its own under ``log_dir``.
+
+    Parameters
+    ----------
+    log_dir : str or path-like
+        The folder TensorBoard is pointed at (``tensorboard --logdir log_dir``).
+    run_dir : str or None, default=None
+        The run's folder: None makes a new ``log_dir/run_YYYY_MM_DD_HH_MM_SS`` one
+        (:func:`new_run_dir`); an existing run's folder continues that run (skann's
+        ``warm_start`` and ``partial_fit`` pass it).
+    **kwargs
+        Keras' ``TensorBoard`` arguments (``update_freq="epoch"`` keeps fits in the fused loop).
+    """
+
+    def __init__(self, log_dir, run_dir: str | None = None, **kwargs):
+        self.run_dir = run_dir if run_dir is not None else new_run_dir(log_dir)
+        super().__init__(self.run_dir, **kwargs)
+
+
+def new_run_dir(log_dir: str | os.PathLike) -> str:
+    """Create and return a fresh ``log_dir/run_YYYY_MM_DD_HH_MM_SS`` folder for one fit.
+
+    Fits started in the same second (a search, parallel workers) get ``_2``, ``_3`` ...
+    suffixes; ``os.mkdir`` makes the choice atomic across processes.
+    """
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ImportError(
+            "log_dir needs the tensorboard package, which TensorFlow no longer installs: "
+            'pip install "skann[tensorboard]" (or pip install tensorboard).'
+        )
+    os.makedirs(log_dir, exist_ok=True)
+    stem = os.path.join(os.fspath(log_dir), time.strftime("run_%Y_%m_%d_%H_%M_%S"))
+    for n in itertools.count(1):
+        path = stem if n == 1 else f"{stem}_{n}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue

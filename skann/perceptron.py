@@ -16,6 +16,7 @@ from sklearn.utils.validation import _check_sample_weight
 
 from skann import engine
 from skann._book import BOOK_CONSTRAINTS, BookNetwork
+from skann.callbacks import divergence_error
 from skann._backend import float64_available, tensorflow
 from skann._pipeline import epochs_of, within_thread_limit
 from skann._quiet import float64_graphs_quietly
@@ -133,48 +134,43 @@ def sgd_shuffle_seeds(random_state, n_units: int) -> list[int]:
 class _OneVsRestSGD(keras.callbacks.Callback):
     """Applies scikit-learn's SGD stopping rule to each unit of the perceptron.
 
-    In training, each step is a batch of one sample per unit: row k is unit k's next sample
-    in its own shuffled order, with a target only in column k (a diagonal target matrix), so
-    the units learn exactly as separate binary perceptrons would. At the end of every epoch
-    this callback checks the live units' weights are finite and applies the stopping rule
-    per unit (mean training loss, or validation accuracy, not improving by ``tol`` for
-    ``n_iter_no_change`` epochs). A unit that stops keeps the weights it stopped with (they
-    are put back at the end: its later steps touch only its own column); the fit ends when
-    no unit is left.
+    At the end of every epoch this callback checks the live units' weights are finite and
+    applies the stopping rule per unit (mean training loss, or validation accuracy, not
+    improving by ``tol`` for ``n_iter_no_change`` epochs). A unit that stops keeps the
+    weights it stopped with (they are put back at the end: its later steps touch only its own
+    column); the fit ends when no unit is left. See :class:`OneVsRestSteps` for the steps.
     """
 
-    def __init__(self, estimator, n_train: int, n_units: int, validation):
+    def __init__(self, n_train: int, n_units: int, validation, *, tol, n_iter_no_change: int, estimator: str, eta0: float):
         super().__init__()
-        self.estimator = estimator
         self.n_train = n_train
         self.validation = validation  # (X, codes, weights) for early stopping, else None
+        self.tol = -np.inf if tol is None else tol
+        self.n_iter_no_change = n_iter_no_change
+        self.estimator, self.eta0 = estimator, eta0  # for the divergence error
         self.best = np.full(n_units, np.inf if validation is None else -np.inf)
         self.no_improvement = np.zeros(n_units, dtype=int)
         self.live = np.ones(n_units, dtype=bool)
         self.frozen: dict[int, tuple[np.ndarray, float]] = {}
-        self.epochs_run = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        est = self.estimator
-        self.epochs_run += 1
-        kernel, bias = est._tlu_weights()
+        kernel, bias = tlu_weights(self.model)
         finite = np.isfinite(kernel).all(axis=0) & np.isfinite(bias)
         if not finite[self.live].all():
-            raise est._divergence(epoch, "its weights overflowed")
+            raise divergence_error(self.estimator, epoch, "its weights overflowed", ("eta0", f"{self.eta0:g}"))
         sums = np.asarray(_unit_losses(self.model).sums)
         if logs is not None:
             logs.pop("unit_losses", None)
-        tol = -np.inf if est.tol is None else est.tol
         if self.validation is None:
             value = sums / self.n_train
-            worse, better = value > self.best - tol, value < self.best
+            worse, better = value > self.best - self.tol, value < self.best
         else:
             X_val, codes, weights = self.validation
             value = np.average((X_val @ kernel + bias > 0) == (codes > 0), axis=0, weights=weights)
-            worse, better = value < self.best + tol, value > self.best
+            worse, better = value < self.best + self.tol, value > self.best
         self.no_improvement = np.where(worse, self.no_improvement + 1, 0)
         self.best = np.where(better, value, self.best)
-        for unit in np.flatnonzero(self.live & (self.no_improvement >= est.n_iter_no_change)):
+        for unit in np.flatnonzero(self.live & (self.no_improvement >= self.n_iter_no_change)):
             self.frozen[unit] = (kernel[:, unit].copy(), bias[unit])
             self.live[unit] = False
         if not self.live.any():
@@ -183,13 +179,20 @@ class _OneVsRestSGD(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if not self.frozen:
             return
-        kernel, bias = (np.array(w) for w in self.estimator._tlu_weights())
+        kernel, bias = (np.array(w) for w in tlu_weights(self.model))
         for unit, (column, intercept) in self.frozen.items():
             kernel[:, unit], bias[unit] = column, intercept
         layer = self.model.get_layer("tlu")
         layer.kernel.assign(kernel)
         if layer.bias is not None:
             layer.bias.assign(bias)
+
+
+def tlu_weights(model: keras.Model) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel (n_features, n_units) and bias (n_units,) of a perceptron's ``tlu`` layer."""
+    layer = model.get_layer("tlu")
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    return kernel, (np.zeros(kernel.shape[1]) if layer.bias is None else keras.ops.convert_to_numpy(layer.bias))
 
 
 class OneVsRestSteps(engine.Feed):
@@ -412,6 +415,8 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     }
     # One instance per step: many steps per call so that Python is not the bottleneck.
     _auto_steps_per_execution = 256
+    # The schedule checks the live units' weights itself (stopped units are put back).
+    _divergence_guard = False
 
     def __init__(
         self,
@@ -517,12 +522,6 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     def early_stopping_callbacks(self, has_validation: bool) -> list:
         return []  # the stopping rule is part of the one-vs-rest schedule
 
-    def _check_finite(self, epoch: int, logs: dict) -> None:
-        pass  # the one-vs-rest schedule checks the live units (stopped ones are put back)
-
-    def _step_size(self) -> tuple[str, str]:
-        return "eta0", f"{self.eta0:g}"
-
     def epoch_feed(self, X, y, args: dict) -> engine.Feed:
         # scikit-learn's SGD, unit by unit: the same sample orders, class and sample weights,
         # hold-out and stopping rule (see _OneVsRestSGD).
@@ -562,7 +561,10 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
             sgd_shuffle_seeds(self._seed, n_units) if self.shuffle else None, first_epoch=args["initial_epoch"],
         )
         # First: before History and TensorBoard read the logs.
-        args["callbacks"].insert(0, _OneVsRestSGD(self, feed.steps_per_epoch, n_units, held_out))
+        args["callbacks"].insert(0, _OneVsRestSGD(
+            feed.steps_per_epoch, n_units, held_out, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+            estimator=type(self).__name__, eta0=self.eta0,
+        ))
         return feed
 
     def _keras_fit_data(self, X, y, args: dict, feed: engine.Feed) -> dict:
@@ -605,10 +607,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         self.n_iter_ = self.current_epoch - initial_epoch  # epochs of this call, as scikit-learn counts
 
     def _tlu_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Kernel (n_features, n_units) and bias (n_units,) of the ``tlu`` layer."""
-        layer = self.model_.get_layer("tlu")
-        kernel = keras.ops.convert_to_numpy(layer.kernel)
-        return kernel, (np.zeros(kernel.shape[1]) if layer.bias is None else keras.ops.convert_to_numpy(layer.bias))
+        return tlu_weights(self.model_)
 
     def decision_function(self, X) -> np.ndarray:
         """Scores ``XW + b``: shape (n_samples,) for two classes, else (n_samples, n_classes)."""

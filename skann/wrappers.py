@@ -19,14 +19,11 @@ from __future__ import annotations
 import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
 import contextlib
 import functools
-import importlib.util
 import inspect
-import itertools
 import numbers
 import os
 import random
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,9 +40,11 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from skann import engine
 from skann._backend import tensorflow
-from skann._inference import _weight, numpy_forward
+from skann._inference import numpy_forward
 from skann._keras_compat import build_training_state, set_random_seed, tensorflow_unseen
-from skann.callbacks import PREDICT_HOOKS, DivergenceGuard, needs_every_batch, overrides_hooks
+from skann.callbacks import (  # noqa: F401 (DivergenceError: importable from its old home)
+    PREDICT_HOOKS, DivergenceError, DivergenceGuard, TensorBoardRun, needs_every_batch, new_run_dir, overrides_hooks,
+)
 from skann._pipeline import epochs_of
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
 from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, TargetReshaper
@@ -142,28 +141,6 @@ def _optimizer_class(optimizer) -> type:
 
 # Keras fit arguments that only its array adapter handles.
 _KERAS_ARRAY_ARGS = ("validation_split", "class_weight", "steps_per_epoch", "validation_steps")
-
-def new_run_dir(log_dir: str | os.PathLike) -> str:
-    """Create and return a fresh ``log_dir/run_YYYY_MM_DD_HH_MM_SS`` folder for one fit.
-
-    Fits started in the same second (a search, parallel workers) get ``_2``, ``_3`` ...
-    suffixes; ``os.mkdir`` makes the choice atomic across processes.
-    """
-    if importlib.util.find_spec("tensorboard") is None:
-        raise ImportError(
-            "log_dir needs the tensorboard package, which TensorFlow no longer installs: "
-            'pip install "skann[tensorboard]" (or pip install tensorboard).'
-        )
-    os.makedirs(log_dir, exist_ok=True)
-    stem = os.path.join(os.fspath(log_dir), time.strftime("run_%Y_%m_%d_%H_%M_%S"))
-    for n in itertools.count(1):
-        path = stem if n == 1 else f"{stem}_{n}"
-        try:
-            os.mkdir(path)
-            return path
-        except FileExistsError:
-            continue
-
 
 def _rows(data, start: int, stop: int):
     """Rows ``start:stop`` of an array, or of every array in a list/tuple/dict of them."""
@@ -332,11 +309,6 @@ def _unpack_keras_objects(value):
     return _map_leaves(lambda v: v.unpack() if isinstance(v, _PackedKerasObject) else v, value)
 
 
-class DivergenceError(ValueError):
-    """Training diverged: the loss or the weights stopped being finite numbers. The estimator
-    is left as it was before the fit."""
-
-
 def _refuse_all_zero_weights(sample_weight: np.ndarray) -> None:
     """A clear error when no sample carries any weight."""
     if not np.any(sample_weight > 0):
@@ -482,6 +454,9 @@ class BaseWrapper(BaseEstimator):
     # Keras traces the training step twice for multi-step execution (~0.7 s more per fit),
     # which only pays off once a fit runs about this many batches.
     _auto_min_batches = 1000
+    # skann.callbacks.DivergenceGuard first in every fit (a subclass that checks its own
+    # training, as the perceptron's schedule does, turns it off).
+    _divergence_guard = True
 
     def __init__(
         self,
@@ -940,7 +915,7 @@ class BaseWrapper(BaseEstimator):
         guard always comes first, before the user's callbacks."""
         callbacks = []
         if self.log_dir is not None:
-            callbacks.append(keras.callbacks.TensorBoard(self.log_run_dir_))
+            callbacks.append(TensorBoardRun(self.log_dir, run_dir=self.log_run_dir_))
         return callbacks + self._extra_callbacks(has_validation)
 
     # The private implementations (and SciKeras' names).
@@ -1181,36 +1156,12 @@ class BaseWrapper(BaseEstimator):
 
     def _fit_callbacks(self, has_validation: bool) -> list:
         # The divergence check first: no later callback sees (or saves) a diverged network.
-        callbacks = [DivergenceGuard(self._check_finite)] + self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
+        guard = [DivergenceGuard(type(self).__name__)] if self._divergence_guard else []
+        callbacks = guard + self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
         callbacks += self.default_callbacks(has_validation)
         if any(isinstance(cb, keras.callbacks.TensorBoard) for cb in callbacks):
             tensorflow()  # its summaries need TensorFlow on any backend: imported quietly
         return callbacks
-
-    def _check_finite(self, epoch: int, logs: dict) -> None:
-        """Raise DivergenceError if the epoch's loss or the network's weights are not finite."""
-        losses = {k: logs[k] for k in ("loss", "val_loss") if k in logs}
-        bad = [k for k, v in losses.items() if not np.isfinite(v)]
-        if bad:
-            raise self._divergence(epoch, f"the {bad[0].replace('_', ' ')} became {losses[bad[0]]}")
-        if not all(np.isfinite(_weight(v)).all() for v in self.model_.trainable_variables):
-            raise self._divergence(epoch, "the weights overflowed")
-
-    def _divergence(self, epoch: int, what: str) -> DivergenceError:
-        """The error for a fit that diverged at ``epoch`` (0-based, as Keras counts)."""
-        name, value = self._step_size()
-        return DivergenceError(
-            f"{type(self).__name__} diverged at epoch {epoch + 1}: {what} ({name}={value}). "
-            "Scale the inputs (e.g. StandardScaler, or PixelScaler for images, in a Pipeline) or "
-            f"lower {name}. The estimator is left as it was before this fit."
-        )
-
-    def _step_size(self) -> tuple[str, str]:
-        """The name and value of what sets the size of a training step (for error messages)."""
-        schedule = self.model_.optimizer.learning_rate
-        if isinstance(schedule, (keras.Variable, float, int)):
-            return "learning_rate", f"{float(schedule):g}"
-        return "learning_rate", type(schedule).__name__
 
     def _extra_callbacks(self, has_validation: bool) -> list:
         """SciKeras-style hook for callbacks a subclass adds to every fit (see

@@ -16,7 +16,7 @@ import os
 import keras
 import numpy as np
 from sklearn.base import is_classifier
-from sklearn.utils._param_validation import Interval, StrOptions
+from skann._sklearn_compat import Interval, StrOptions
 
 from skann.builders import hidden_layer_sizes
 from skann.callbacks import HoldOutEarlyStopping

@@ -96,3 +96,20 @@ def adapted_constants(layer) -> dict | None:
     if hasattr(layer, "finalize_state") or hasattr(layer, "adapt"):
         return None
     return {}
+
+
+def count_deferred_weights(build) -> int:
+    """Weights created by ``build()`` (a callable), their allocation deferred and then
+    abandoned: what a model would allocate, counted without allocating it."""
+    import math
+
+    from keras.src.backend.common import global_state
+
+    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+    before = len(pending)
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            build()
+        return sum(math.prod(v.shape) for v in pending[before:])
+    finally:
+        del pending[before:]

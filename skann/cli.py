@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 

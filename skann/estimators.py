@@ -7,7 +7,7 @@ import warnings
 
 import keras
 import numpy as np
-from sklearn.utils._param_validation import StrOptions
+from skann._sklearn_compat import StrOptions
 
 from skann._book import BOOK_CONSTRAINTS, BookNetwork
 from skann.builders import build_classification_mlp, build_regression_mlp

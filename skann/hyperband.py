@@ -36,15 +36,15 @@ import numpy as np
 from scipy.stats import rv_discrete
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv
-from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.model_selection._validation import _insert_error_scores, _score, _warn_or_raise_about_fit_failures
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _check_method_params, check_random_state, indexable
+from sklearn.utils.validation import check_random_state, indexable
 
 from skann import persistence
 from skann.engine import state_bytes
+from skann._sklearn_compat import (
+    BaseSearchCV, HasMethods, Interval, StrOptions, check_method_params, insert_error_scores, safe_split,
+    score as score_on_test, warn_or_raise_about_fit_failures,
+)
 from skann.search import _final_step, epochs_parameter, search_space
 
 __all__ = ["HyperbandSearchCV", "hyperband_brackets"]
@@ -256,10 +256,10 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
     process without checkpoints continues from the live estimator, pickled only if it must
     leave this process's live cache).
     """
-    X_train, y_train = _safe_split(base, X, y, train)
-    X_test, y_test = _safe_split(base, X, y, test, train)
-    fit_params = _check_method_params(X, params=fit_params, indices=train)
-    score_params_test = _check_method_params(X, params=score_params, indices=test)
+    X_train, y_train = safe_split(base, X, y, train)
+    X_test, y_test = safe_split(base, X, y, test, train)
+    fit_params = check_method_params(X, params=fit_params, indices=train)
+    score_params_test = check_method_params(X, params=score_params, indices=test)
     result = {"candidate": task.candidate, "fold": task.fold, "epochs": task.stop, "n_test_samples": len(test),
               "fit_error": None, "epochs_before": task.start}
     start_time = time.time()
@@ -306,11 +306,11 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
         return result, None
     result["fit_time"] = time.time() - start_time
     start_time = time.time()
-    result["test_scores"] = _score(estimator, X_test, y_test, scorer, score_params_test, error_score)
+    result["test_scores"] = score_on_test(estimator, X_test, y_test, scorer, score_params_test, error_score)
     result["score_time"] = time.time() - start_time
     if return_train_score:
-        score_params_train = _check_method_params(X, params=score_params, indices=train)
-        result["train_scores"] = _score(estimator, X_train, y_train, scorer, score_params_train, error_score)
+        score_params_train = check_method_params(X, params=score_params, indices=train)
+        result["train_scores"] = score_on_test(estimator, X_train, y_train, scorer, score_params_train, error_score)
     key = (run_id, task.candidate, task.fold, task.stop)
     if not keep_state:
         _keep_live(key, estimator, _network_bytes(estimator), pickle_when_evicted=True)
@@ -663,7 +663,7 @@ class HyperbandSearchCV(BaseSearchCV):
             )
         scorers, refit_metric = self._get_scorers()
         X, y = indexable(X, y)
-        params = _check_method_params(X, params=params)
+        params = check_method_params(X, params=params)
         routed = self._get_routed_params_for_fit(params)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, **routed.splitter.split))
@@ -823,9 +823,9 @@ class _Run:
                 )
                 _wait_for_dask_workers()
         results = [self.states.results[(t.candidate, t.fold, t.stop)] for t in tasks]
-        _warn_or_raise_about_fit_failures(results, search.error_score)
+        warn_or_raise_about_fit_failures(results, search.error_score)
         if callable(search.scoring):
-            _insert_error_scores(results, search.error_score)
+            insert_error_scores(results, search.error_score)
         by_candidate: dict[int, list[dict]] = {}
         for result in results:
             by_candidate.setdefault(result["candidate"], []).append(result)

@@ -10,9 +10,7 @@ import numpy as np
 from keras import ops
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state, compute_class_weight
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _check_sample_weight
 
 from skann import engine
 from skann._book import BOOK_CONSTRAINTS, BookNetwork
@@ -20,6 +18,7 @@ from skann.callbacks import divergence_error
 from skann._backend import float64_available, tensorflow
 from skann._pipeline import epochs_of, within_thread_limit
 from skann._quiet import float64_graphs_quietly
+from skann._sklearn_compat import Interval, check_sample_weight
 from skann.builders import build_perceptron
 from skann.wrappers import KerasClassifier, make_optimizer, _refuse_all_zero_weights
 
@@ -511,7 +510,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         # unit with the sample order (_keras_fit_data).
         if sample_weight is None:
             return X, y, None
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True, allow_all_zero_weights=True)
+        sw = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True, allow_all_zero_weights=True)
         _refuse_all_zero_weights(sw)
         return X, y, sw
 

@@ -217,8 +217,10 @@ def _count_weights(config: dict) -> int:
     variables are then dropped, so that no later stateless scope initialises them."""
     import keras
 
+    from skann._keras_compat import count_deferred_weights
+
     config = {k: v for k, v in config.items() if k != "compile_config"}  # optimizers: later
-    return _count_deferred(lambda: _build_model(keras.saving.deserialize_keras_object(config, safe_mode=True), config))
+    return count_deferred_weights(lambda: _build_model(keras.saving.deserialize_keras_object(config, safe_mode=True), config))
 
 
 def _check_keras_objects(config, max_params: int | None) -> None:
@@ -227,6 +229,8 @@ def _check_keras_objects(config, max_params: int | None) -> None:
     then counted) exceeds ``max_params``. Metrics are the Keras objects whose variables grow
     with their config (confusion matrices); losses have none, optimizers none until built."""
     import keras
+
+    from skann._keras_compat import count_deferred_weights
 
     stack, metrics = [config], []
     while stack:  # every integer first: a metric is built only once its config has passed
@@ -242,7 +246,7 @@ def _check_keras_objects(config, max_params: int | None) -> None:
                 metrics.append(node)
     for metric in metrics if max_params is not None else ():
         try:
-            n_params = _count_deferred(lambda: keras.saving.deserialize_keras_object(metric, safe_mode=True))
+            n_params = count_deferred_weights(lambda: keras.saving.deserialize_keras_object(metric, safe_mode=True))
         except Exception as exc:
             raise _refusal(exc, "a Keras metric in the file could not be rebuilt") from None
         if n_params > max_params:
@@ -256,21 +260,6 @@ def _build_model(model, config: dict):
     if build and not model.built:
         model.build_from_config(build)
     return model
-
-
-def _count_deferred(build: Callable[[], Any]) -> int:
-    """Weights created by ``build()``, with their allocation deferred and then abandoned."""
-    import keras
-    from keras.src.backend.common import global_state
-
-    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
-    before = len(pending)
-    try:
-        with keras.StatelessScope(initialize_variables=False):
-            build()
-        return sum(math.prod(v.shape) for v in pending[before:])
-    finally:
-        del pending[before:]
 
 
 def _refusal(exc: Exception, context: str) -> SkannFileError:

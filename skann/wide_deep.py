@@ -7,7 +7,7 @@ import numbers
 
 import keras
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from skann._sklearn_compat import Interval, StrOptions
 
 from skann._book import BOOK_CONSTRAINTS, BookNetwork
 from skann.builders import WideAndDeepModel, build_wide_deep

@@ -34,12 +34,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import validate_data
 
 from skann import engine
 from skann._backend import tensorflow
+from skann._sklearn_compat import Interval, Options, StrOptions, check_sample_weight
 from skann._inference import numpy_forward
 from skann._keras_compat import build_training_state, set_random_seed, tensorflow_unseen
 from skann.callbacks import (  # noqa: F401 (DivergenceError: importable from its old home)
@@ -1024,7 +1024,7 @@ class BaseWrapper(BaseEstimator):
         class_weight = getattr(self, "class_weight", None)
         if sample_weight is None and class_weight is None:
             return X, y, None
-        sw = _check_sample_weight(
+        sw = check_sample_weight(
             sample_weight, X, dtype=np.dtype(keras.backend.floatx()), ensure_non_negative=True, allow_all_zero_weights=True
         )
         if class_weight is not None:
@@ -1045,7 +1045,7 @@ class BaseWrapper(BaseEstimator):
         X_val, y_val = self._validate_data(validation_data[0], validation_data[1], reset=False)
         validation = (X_val, y_val)
         if len(validation_data) == 3:
-            validation += (_check_sample_weight(validation_data[2], X_val, dtype=np.float32),)
+            validation += (check_sample_weight(validation_data[2], X_val, dtype=np.float32),)
         return X, y, sample_weight, validation
 
     def _fit_args(self, X) -> dict[str, Any]:
@@ -1276,7 +1276,7 @@ class BaseWrapper(BaseEstimator):
         y = np.asarray(y)
         y_pred = self.predict(X)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, y_pred)
+            sample_weight = check_sample_weight(sample_weight, y_pred)
         routed = route_params(self.get_params(), "score", pass_filter=())
         return float(self.scorer(y, y_pred, sample_weight=sample_weight, **routed))
 

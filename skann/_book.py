@@ -47,7 +47,36 @@ BOOK_CONSTRAINTS: dict = {
 
 
 class BookNetwork:
-    """Mixin put before KerasClassifier/KerasRegressor by the four book estimators."""
+    """Mixin put before KerasClassifier/KerasRegressor by the four book estimators.
+
+    What a book estimator must provide is declared in ``REQUIRES`` and checked when its class
+    is defined (a class that leaves one out fails there, not at its first fit): its network
+    (``build_network``) and its compile settings (``_get_compile_kwargs``, or the loss and
+    metrics this mixin compiles with, ``_loss`` and ``_metrics``). Its parameters are checked
+    by what it declares: a book estimator without ``n_hidden`` (the perceptron) has no layer
+    sizes to check.
+    """
+
+    REQUIRES = {
+        "build_network": "the network of a new fit",
+        "_get_compile_kwargs": "the compile settings (or _loss and _metrics, which the default uses)",
+    }
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        from skann.wrappers import BaseWrapper
+
+        if not issubclass(cls, BaseWrapper):
+            return
+        missing = []
+        for name, what in cls.REQUIRES.items():
+            own = getattr(cls, name) is not getattr(BaseWrapper, name, None)
+            if name == "_get_compile_kwargs" and getattr(cls, name) is BookNetwork._get_compile_kwargs:
+                own = all(hasattr(cls, part) for part in ("_loss", "_metrics"))
+            if not own:
+                missing.append(f"{name} ({what})")
+        if missing:
+            raise TypeError(f"{cls.__name__} is a book estimator without {', '.join(missing)}.")
 
     # The book estimators build a fixed network: extra keywords must be routed ones.
     _user_params_go_to_builder = False
@@ -74,10 +103,12 @@ class BookNetwork:
 
     def _check_params(self) -> None:
         super()._check_params()
-        hidden_layer_sizes(self.n_hidden, self.n_neurons)  # one int, or one size per layer
+        declared = self._parameter_constraints  # the book parameters this estimator has
+        if "n_hidden" in declared:
+            hidden_layer_sizes(self.n_hidden, self.n_neurons)  # one int, or one size per layer
         # Names Keras would refuse only when the network is built, refused here at once.
         for name in ("activation", "output_activation"):
-            value = getattr(self, name, None)
+            value = getattr(self, name, None) if name in declared else None
             if isinstance(value, str):
                 try:
                     keras.activations.get(value)
@@ -86,7 +117,8 @@ class BookNetwork:
                         f"{name}={value!r} is not a Keras activation; use a name such as 'relu', "
                         "'tanh', 'sigmoid', 'selu', 'elu' or 'linear', or a function."
                     ) from None
-        _optimizer_class(self.optimizer)
+        if "optimizer" in declared:
+            _optimizer_class(self.optimizer)
 
     def _get_compile_kwargs(self) -> dict:
         optimizer_args = route_params(self.get_params(), "optimizer", pass_filter=(), strict=True)

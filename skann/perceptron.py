@@ -464,9 +464,6 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
     def patience(self) -> int:
         return self.n_iter_no_change
 
-    def _check_params(self) -> None:
-        KerasClassifier._check_params(self)  # no hidden layers to check
-
     def _compute_dtype(self) -> str:
         # As scikit-learn's SGD: float32 input is learned in float32, anything else in float64
         # where the backend computes in float64 (not JAX without x64: float32 there).

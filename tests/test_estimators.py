@@ -504,3 +504,25 @@ def test_verbose_shows_keras_progress():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Epoch 2/2" in result.stdout and "loss" in result.stdout
+
+
+def test_a_book_estimator_says_what_it_lacks_when_its_class_is_defined():
+    from skann import KerasRegressor
+    from skann._book import BookNetwork
+
+    with pytest.raises(TypeError, match=r"Broken is a book estimator without build_network .*_get_compile_kwargs"):
+
+        class Broken(BookNetwork, KerasRegressor):
+            pass
+
+    class Complete(BookNetwork, KerasRegressor):  # its compile settings from _loss and _metrics
+        def build_network(self):
+            raise NotImplementedError
+
+        def _loss(self):
+            return "mse"
+
+        def _metrics(self):
+            return []
+
+    assert Complete().REQUIRES.keys() == {"build_network", "_get_compile_kwargs"}

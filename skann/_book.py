@@ -21,7 +21,7 @@ from skann._sklearn_compat import Interval, StrOptions
 from skann.builders import hidden_layer_sizes
 from skann.callbacks import HoldOutEarlyStopping
 from skann._routing import route_params
-from skann.wrappers import _optimizer_class, make_optimizer
+from skann._compile_settings import make_optimizer, optimizer_class
 
 # Parameter constraints shared by the book estimators (scikit-learn's validation, at fit).
 BOOK_CONSTRAINTS: dict = {
@@ -118,7 +118,7 @@ class BookNetwork:
                         "'tanh', 'sigmoid', 'selu', 'elu' or 'linear', or a function."
                     ) from None
         if "optimizer" in declared:
-            _optimizer_class(self.optimizer)
+            optimizer_class(self.optimizer)
 
     def _get_compile_kwargs(self) -> dict:
         optimizer_args = route_params(self.get_params(), "optimizer", pass_filter=(), strict=True)

@@ -113,3 +113,9 @@ def count_deferred_weights(build) -> int:
         return sum(math.prod(v.shape) for v in pending[before:])
     finally:
         del pending[before:]
+
+
+def compile_arguments(model: keras.Model) -> dict:
+    """The arguments a compiled model's ``compile`` was called with, as given (objects, not
+    their serialized configs: ``get_compile_config`` serializes them)."""
+    return dict(model._compile_config.config)

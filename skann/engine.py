@@ -370,11 +370,15 @@ def _state_variables(model: keras.Model) -> tuple:
     return (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables, model.metrics_variables)
 
 
-def state_bytes(model: keras.Model) -> int:
-    """The size of a network's variables and its optimizer's (what a copy of its state holds)."""
+def network_variables(model: keras.Model) -> list:
+    """A network's variables and its optimizer's: everything a copy of its state holds."""
     optimizer = getattr(model, "optimizer", None)
-    variables = list(model.variables) + (list(optimizer.variables) if optimizer is not None else [])
-    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    return list(model.variables) + (list(optimizer.variables) if optimizer is not None else [])
+
+
+def state_bytes(model: keras.Model) -> int:
+    """The size of :func:`network_variables`."""
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in network_variables(model))
 
 
 def _values(variables) -> list:

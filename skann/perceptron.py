@@ -20,7 +20,8 @@ from skann._pipeline import epochs_of, within_thread_limit
 from skann._quiet import float64_graphs_quietly
 from skann._sklearn_compat import Interval, check_sample_weight
 from skann.builders import build_perceptron
-from skann.wrappers import KerasClassifier, make_optimizer, _refuse_all_zero_weights
+from skann._compile_settings import make_optimizer
+from skann.wrappers import KerasClassifier, _refuse_all_zero_weights
 
 __all__ = ["PerceptronBaseline", "PerceptronLoss", "perceptron_loss"]
 

@@ -17,13 +17,10 @@ are thin subclasses of the two wrappers with a fixed model-building function.
 from __future__ import annotations
 
 import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
-import contextlib
 import functools
 import inspect
 import numbers
 import os
-import random
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,14 +38,20 @@ from skann import engine
 from skann._backend import tensorflow
 from skann._sklearn_compat import Interval, Options, StrOptions, check_sample_weight
 from skann._inference import numpy_forward
-from skann._keras_compat import build_training_state, set_random_seed, tensorflow_unseen
+from skann._keras_compat import build_training_state, compile_arguments, tensorflow_unseen
 from skann.callbacks import (  # noqa: F401 (DivergenceError: importable from its old home)
     PREDICT_HOOKS, DivergenceError, DivergenceGuard, TensorBoardRun, needs_every_batch, new_run_dir, overrides_hooks,
 )
 from skann._pipeline import epochs_of
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
 from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, TargetReshaper
+from skann._compile_settings import class_of_name, history_key, loss_name, make_optimizer, resolve_names
+from skann._pickling import PackedKerasModel, pack_keras_objects, unpack_keras_objects
+from skann._seeding import seeded
 from skann.persistence import model_from_bytes, model_to_bytes
+
+# Pickles written before these moved name them here.
+from skann._pickling import PackedKerasModel as _PackedKerasModel, PackedKerasObject as _PackedKerasObject  # noqa: F401
 
 __all__ = [
     "BaseWrapper",
@@ -64,83 +67,18 @@ PREDICT_CHUNK = 8192
 
 
 # ---------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def seeded(seed: int | None):
-    """Seed Python, NumPy and Keras for reproducible builds and fits.
-
-    The caller's Python and NumPy random states are restored afterwards, so unseeded fits
-    elsewhere stay unseeded. TensorFlow's global seed is not touched (see
-    :func:`skann._keras_compat.set_random_seed`).
-    """
-    if seed is None:
-        yield
-        return
-    with _SEEDING:  # the random states are the process's: seeded fits in threads take turns
-        with _seeded(seed):
-            yield
-
-
-# Reentrant: a seeded fit may build or fit another seeded estimator inside.
-_SEEDING = threading.RLock()
-
-
-@contextlib.contextmanager
-def _seeded(seed: int):
-    py_state, np_state = random.getstate(), np.random.get_state()
-    try:
-        set_random_seed(seed)
-        yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-
-
-def _model_variables(model) -> list:
-    optimizer = getattr(model, "optimizer", None)
-    return list(model.variables) + (list(optimizer.variables) if optimizer is not None else [])
+# Keras fit arguments that only its array adapter handles.
+_KERAS_ARRAY_ARGS = ("validation_split", "class_weight", "steps_per_epoch", "validation_steps")
 
 
 def _snapshot_variables(model) -> list[np.ndarray]:
-    return [np.array(v.numpy()) for v in _model_variables(model)]
+    return [np.array(v.numpy()) for v in engine.network_variables(model)]
 
 
 def _restore_variables(model, values: list[np.ndarray]) -> None:
-    for variable, value in zip(_model_variables(model), values):
+    for variable, value in zip(engine.network_variables(model), values):
         variable.assign(value)
 
-
-def make_optimizer(optimizer, arguments: dict) -> keras.optimizers.Optimizer:
-    """A fresh optimizer from a name, class or instance, with ``arguments`` applied."""
-    cls = _optimizer_class(optimizer)
-    rate = arguments.get("learning_rate")
-    if isinstance(rate, numbers.Integral) and not isinstance(rate, bool):
-        arguments = {**arguments, "learning_rate": float(rate)}  # Keras fails on an int (CLI: -p learning_rate=1)
-    if isinstance(optimizer, keras.optimizers.Optimizer):
-        # Never reuse the instance: its slots belong to one model, and clones must not share it.
-        return cls.from_config(optimizer.get_config() | arguments)
-    return cls(**arguments)
-
-
-def _optimizer_class(optimizer) -> type:
-    if isinstance(optimizer, str):
-        try:
-            return type(keras.optimizers.get(optimizer))
-        except ValueError:
-            raise ValueError(
-                f"Could not interpret optimizer {optimizer!r}; use a Keras optimizer name such as "
-                "'sgd', 'adam', 'rmsprop', 'nadam', 'adamw', or a keras.optimizers.Optimizer."
-            ) from None
-    if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):
-        return optimizer
-    if isinstance(optimizer, keras.optimizers.Optimizer):
-        return type(optimizer)
-    raise ValueError(
-        f"optimizer must be a name, a keras.optimizers.Optimizer class or instance; got {optimizer!r}."
-    )
-
-
-# Keras fit arguments that only its array adapter handles.
-_KERAS_ARRAY_ARGS = ("validation_split", "class_weight", "steps_per_epoch", "validation_steps")
 
 def _rows(data, start: int, stop: int):
     """Rows ``start:stop`` of an array, or of every array in a list/tuple/dict of them."""
@@ -153,76 +91,6 @@ def _n_rows(data) -> int:
 
 def _as_numpy(raw):
     return keras.tree.map_structure(np.asarray, raw)
-
-
-def _history_key(key: str) -> str:
-    """A Keras history key with metric shorthands spelt out (``mae`` -> ``mean_absolute_error``)."""
-    prefix = "val_" if key.startswith("val_") else ""
-    name = key[len(prefix) :]
-    if name == "loss":
-        return key
-    try:
-        metric = keras.metrics.get(name)
-    except (ValueError, TypeError):
-        return key  # a custom or composite name (output_loss, custom_metric ...)
-    full = metric.name if isinstance(metric, keras.metrics.Metric) else getattr(metric, "__name__", name)
-    return prefix + full
-
-
-def _loss_name(loss) -> str | None:
-    """snake_case name of a loss given as a name, function, class or instance (None: unknown)."""
-    if isinstance(loss, type):
-        loss = loss()
-    if isinstance(loss, str):
-        try:
-            loss = keras.losses.get(loss)
-        except ValueError:
-            return loss
-    fn = getattr(loss, "fn", None) if type(loss).__name__ == "LossFunctionWrapper" else None
-    if fn is not None:
-        return fn.__name__
-    if isinstance(loss, keras.losses.Loss):
-        name = type(loss).__name__
-        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-    return getattr(loss, "__name__", None)
-
-
-def _resolve_names(items, kind: str):
-    """Check loss/metric names early (Keras would fail mid-fit) and turn the names of classes
-    into classes when routed parameters must build them."""
-    getter = keras.losses.get if kind == "loss" else keras.metrics.get
-    if isinstance(items, str):
-        if kind == "metric" and items in ("acc", "accuracy", "ce", "crossentropy"):
-            return items  # Keras picks the variant that fits the loss
-        try:
-            getter(items)
-        except ValueError:
-            raise ValueError(
-                f"Could not interpret {kind} identifier {items!r}: use a Keras {kind} name "
-                f"(e.g. {'binary_crossentropy' if kind == 'loss' else 'accuracy'}), class, "
-                "instance or function."
-            ) from None
-        return items
-    if isinstance(items, (list, tuple)):
-        return type(items)(_resolve_names(v, kind) for v in items)
-    if isinstance(items, dict):
-        return {k: _resolve_names(v, kind) for k, v in items.items()}
-    return items
-
-
-def _class_of_name(items, module):
-    """Replace names of classes in ``module`` (``"BinaryCrossentropy"``) by the classes."""
-    if isinstance(items, str):
-        candidate = getattr(module, items, None)
-        if candidate is None:
-            camel = "".join(part.capitalize() for part in items.split("_"))
-            candidate = getattr(module, camel, None)
-        return candidate if isinstance(candidate, type) else items
-    if isinstance(items, (list, tuple)):
-        return type(items)(_class_of_name(v, module) for v in items)
-    if isinstance(items, dict):
-        return {k: _class_of_name(v, module) for k, v in items.items()}
-    return items
 
 
 def _copy_model(model: keras.Model) -> keras.Model:
@@ -241,7 +109,7 @@ def _copy_model(model: keras.Model) -> keras.Model:
             copy.build_from_config(model.get_build_config())
         copy.set_weights(model.get_weights())
     if getattr(model, "compiled", False):
-        settings = dict(model._compile_config.config)
+        settings = compile_arguments(model)
         settings["optimizer"] = type(model.optimizer).from_config(model.optimizer.get_config())
         copy.compile(**settings)
     return copy
@@ -269,44 +137,6 @@ def _refuse_epoch_arguments(kwargs: dict) -> None:
                 f"Invalid argument `{key}` to `partial_fit`: partial_fit always trains for one "
                 "epoch, from the current epoch. Use fit (with warm_start=True) for more."
             )
-
-
-class _PackedKerasModel:
-    """A Keras model as .keras bytes inside a pickle."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-
-class _PackedKerasObject:
-    """A loss, metric or optimizer parameter inside a pickle: its class (by reference, as
-    pickle stores classes) and its config. Keras' own pickling of these objects looks the
-    class up in its registry and fails for a user's unregistered subclass."""
-
-    def __init__(self, obj):
-        with tensorflow_unseen():
-            self.cls, self.config = type(obj), obj.get_config()
-
-    def unpack(self):
-        return self.cls.from_config(self.config)
-
-
-def _map_leaves(fn, value):
-    """``fn`` applied to every item of nested lists, tuples and dicts (their types kept)."""
-    if isinstance(value, (list, tuple)):
-        return type(value)(_map_leaves(fn, v) for v in value)
-    if isinstance(value, dict):
-        return {k: _map_leaves(fn, v) for k, v in value.items()}
-    return fn(value)
-
-
-def _pack_keras_objects(value):
-    keras_types = (keras.losses.Loss, keras.metrics.Metric, keras.optimizers.Optimizer)
-    return _map_leaves(lambda v: _PackedKerasObject(v) if isinstance(v, keras_types) else v, value)
-
-
-def _unpack_keras_objects(value):
-    return _map_leaves(lambda v: v.unpack() if isinstance(v, _PackedKerasObject) else v, value)
 
 
 def _refuse_all_zero_weights(sample_weight: np.ndarray) -> None:
@@ -759,9 +589,9 @@ class BaseWrapper(BaseEstimator):
         kwargs["optimizer"] = None if optimizer is None else make_optimizer(optimizer, optimizer_args)
         for key, module, kind in (("loss", keras.losses, "loss"), ("metrics", keras.metrics, "metric")):
             routed = route_params(params, key, pass_filter=())
-            value = _resolve_names(kwargs.get(key), kind)
+            value = resolve_names(kwargs.get(key), kind)
             if routed:
-                value = _class_of_name(value, module)
+                value = class_of_name(value, module)
             kwargs[key] = build_routed(value, routed)
         if kwargs["metrics"] is not None and not isinstance(kwargs["metrics"], (list, dict)):
             kwargs["metrics"] = [kwargs["metrics"]]
@@ -819,8 +649,8 @@ class BaseWrapper(BaseEstimator):
         if given is None or not all(isinstance(v, (str, keras.losses.Loss, type)) or callable(v) for v in (given, got)):
             return
         default = inspect.signature(type(self).__init__).parameters.get("loss")
-        default_name = _loss_name(default.default) if default is not None and default.default is not None else None
-        if _loss_name(given) not in (default_name, _loss_name(got)):
+        default_name = loss_name(default.default) if default is not None and default.default is not None else None
+        if loss_name(given) not in (default_name, loss_name(got)):
             raise ValueError(
                 f"loss={given!r} but model compiled with {got!r}. Data may not match loss "
                 "function! Remove the loss parameter or compile the model with it."
@@ -1102,7 +932,7 @@ class BaseWrapper(BaseEstimator):
         if new_model or not hasattr(self, "history_"):
             self.history_ = {}
         for key, values in history.items():
-            self.history_.setdefault(_history_key(key), []).extend(float(v) for v in values)
+            self.history_.setdefault(history_key(key), []).extend(float(v) for v in values)
         self.n_iter_ = self.current_epoch
 
     def _keras_fit_data(self, X, y, args: dict, feed: engine.Feed) -> dict:
@@ -1286,15 +1116,15 @@ class BaseWrapper(BaseEstimator):
         # optimizer state); Keras' own classes are left as they are.
         state = dict(super().__getstate__())
         for key in self._get_param_names():
-            state[key] = _pack_keras_objects(state[key])
+            state[key] = pack_keras_objects(state[key])
         if "model_" in state:
-            state["model_"] = _PackedKerasModel(model_to_bytes(state["model_"]))
+            state["model_"] = PackedKerasModel(model_to_bytes(state["model_"]))
         return state
 
     def __setstate__(self, state):
-        state = {k: _unpack_keras_objects(v) for k, v in state.items()}
+        state = {k: unpack_keras_objects(v) for k, v in state.items()}
         model = state.get("model_")
-        if isinstance(model, _PackedKerasModel):
+        if isinstance(model, PackedKerasModel):
             state["model_"] = model_from_bytes(model.data, safe_mode=False)
         super().__setstate__(state)
 

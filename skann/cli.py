@@ -484,7 +484,12 @@ def _read_csv(path: Path, expected: list[str] | None, n_features: int | None) ->
         for column, cell in enumerate(row):
             if not number(cell):
                 name = f" ({header[column]})" if header else ""
-                raise click.ClickException(f"{path}, line {line}, column {column + 1}{name}: {cell!r} is not a number.")
+                where = f"{path}, line {line}, column {column + 1}{name}"
+                if not cell.strip():
+                    raise click.ClickException(
+                        f"{where} is empty; every cell needs a number (fill in or drop missing values first)."
+                    )
+                raise click.ClickException(f"{where}: {cell!r} is not a number.")
     body = [row for _, row in numbered]
     if header is not None and expected is not None:
         missing = [name for name in expected if name not in header]
@@ -502,6 +507,27 @@ def _read_csv(path: Path, expected: list[str] | None, n_features: int | None) ->
             + (f" ({', '.join(expected[:8])}{' ...' if len(expected) > 8 else ''})." if expected else ".")
         )
     return np.array(body, dtype=float)
+
+
+def _checked_rows(path: Path, X: np.ndarray, n_features: int | None) -> np.ndarray:
+    """The array of a .npy file, if it holds rows of numbers; else an error saying what it holds."""
+    shape = f"(n_samples, {n_features})" if n_features else "(n_samples, n_features)"
+    if X.dtype.names:
+        raise click.ClickException(
+            f"{path} holds a structured array (fields {', '.join(X.dtype.names[:8])}); save the features as one "
+            f"plain numeric array of shape {shape} (numpy.lib.recfunctions.structured_to_unstructured)."
+        )
+    if X.dtype.kind not in "biuf":
+        what = {"c": "complex numbers", "U": "text", "S": "bytes", "M": "dates", "m": "time spans"}.get(X.dtype.kind, str(X.dtype))
+        raise click.ClickException(f"{path} holds {what} ({X.dtype}); the model takes numbers, shape {shape}.")
+    if X.ndim == 0:
+        raise click.ClickException(f"{path} holds a single number (a 0-d array); the model takes rows of features, shape {shape}.")
+    if X.ndim == 1:
+        raise click.ClickException(
+            f"{path} holds a 1-d array of {len(X)} values; the model takes rows of features, shape {shape} "
+            "(for one sample, save x.reshape(1, -1))."
+        )
+    return X
 
 
 def is_images(inputs: list[Path]) -> bool:
@@ -524,9 +550,10 @@ def read_inputs(model, dataset: str | None, inputs: list[Path], invert: bool = F
     path = inputs[0]
     if path.suffix.lower() == ".npy":
         try:
-            return np.load(path, allow_pickle=False)
+            X = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise click.ClickException(f"{path} is not a readable .npy array ({_one_line(exc)}).") from None
+        return _checked_rows(path, X, getattr(est, "n_features_in_", None))
     if path.suffix.lower() == ".csv":
         return _read_csv(path, _expected_columns(model, dataset), getattr(est, "n_features_in_", None))
     raise click.UsageError(f"{path}: unknown input type {path.suffix!r}; use .npy, .csv or image files.")

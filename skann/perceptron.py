@@ -597,11 +597,12 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         return rows
 
     def _fit_keras_model(self, X, y, sample_weight, validation, epochs, *, initial_epoch, new_model, **kwargs):
+        before = 0 if new_model else self.current_epoch
         with float64_graphs_quietly():
             super()._fit_keras_model(
                 X, y, sample_weight, validation, epochs, initial_epoch=initial_epoch, new_model=new_model, **kwargs
             )
-        self.n_iter_ = self.current_epoch - initial_epoch  # epochs of this call, as scikit-learn counts
+        self.n_iter_ = self.current_epoch - before  # epochs of this call, as scikit-learn counts
 
     def _tlu_weights(self) -> tuple[np.ndarray, np.ndarray]:
         return tlu_weights(self.model_)

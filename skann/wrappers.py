@@ -439,8 +439,10 @@ class BaseWrapper(BaseEstimator):
         """Validate X and/or y with scikit-learn (NaN, infinities, sparse and empty input are
         refused with a clear error) and record (``reset``) or check their shape and dtype."""
         name = type(self).__name__
+        _refuse_structured(y, "y")
         if X is None:
             return None, self._validate_y(y, reset)
+        _refuse_structured(X, "X")
         dtype = _input_dtype(X)
         kwargs = dict(accept_sparse=False, allow_nd=self._allow_nd, dtype=dtype, ensure_all_finite=True, reset=reset)
         if y is None and not reset and self._plainly_valid(X):
@@ -687,6 +689,7 @@ class BaseWrapper(BaseEstimator):
         return self
 
     def _initialize(self, X, y, *, copy_model: bool = True, classes=None):
+        _refuse_missing(X)
         for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, key)  # nothing of an earlier fit reaches the builder's meta
         self._classes_hint = classes
@@ -771,7 +774,10 @@ class BaseWrapper(BaseEstimator):
         **kwargs
             Passed on to ``keras.Model.fit`` for this call (``epochs``, ``batch_size``,
             ``validation_data`` ... win over the parameters). ``validation_data`` goes through
-            the same validation and encoders as ``X`` and ``y``.
+            the same validation and encoders as ``X`` and ``y``. ``initial_epoch`` numbers this
+            fit's first epoch, as SciKeras did: the fit trains ``epochs`` epochs, numbered from
+            ``initial_epoch`` (what learning-rate schedules and callbacks see); by default 0,
+            or the epochs trained so far when ``warm_start`` continues a fit.
 
         Returns
         -------
@@ -780,7 +786,14 @@ class BaseWrapper(BaseEstimator):
         epochs = kwargs.pop("epochs", None)
         if epochs is None:
             epochs = self._default_epochs()
-        kwargs.pop("initial_epoch", None)
+        initial_epoch = kwargs.get("initial_epoch")
+        if initial_epoch is not None and (
+            not isinstance(initial_epoch, numbers.Integral) or isinstance(initial_epoch, bool) or initial_epoch < 0
+        ):
+            raise ValueError(
+                f"initial_epoch must be an int >= 0 (the number of this fit's first epoch, as in "
+                f"keras.Model.fit); got {initial_epoch!r}."
+            )
         return self._guarded_fit(
             X, y, sample_weight, kwargs, continue_training=self.warm_start and self.initialized_, epochs=epochs
         )
@@ -814,6 +827,7 @@ class BaseWrapper(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, kwargs, continue_training, epochs, classes):
         self._check_params()
+        _refuse_missing(X)
         if y is None and self._requires_y:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         seed = self._seed
@@ -839,9 +853,11 @@ class BaseWrapper(BaseEstimator):
                 validation = (self.encode_features(X_val), self.encode_targets(y_val), *sw_val)
             if self.log_dir is not None and not (continue_training and hasattr(self, "log_run_dir_")):
                 self.log_run_dir_ = new_run_dir(self.log_dir)
+            initial_epoch = kwargs.pop("initial_epoch", None)
+            if initial_epoch is None:
+                initial_epoch = self.current_epoch if continue_training else 0
             self._fit_keras_model(
-                X_enc, y_enc, sample_weight, validation, epochs,
-                initial_epoch=self.current_epoch if continue_training else 0,
+                X_enc, y_enc, sample_weight, validation, epochs, initial_epoch=initial_epoch,
                 new_model=not continue_training, **kwargs,
             )
 
@@ -1042,6 +1058,7 @@ class BaseWrapper(BaseEstimator):
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' (or "
                 "'initialize') with appropriate arguments before using this estimator."
             )
+        _refuse_missing(X)
         X, _ = self._validate_data(X, reset=False)
         # Keras' predict loop only when asked for: predict__ arguments, call keywords, or
         # callbacks that act during prediction (looked up without get_params: it is slow).
@@ -1130,6 +1147,23 @@ class BaseWrapper(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
+
+
+def _refuse_missing(X) -> None:
+    if X is None:
+        raise ValueError("X is None: pass the samples, an array-like of shape (n_samples, n_features) or (n_samples, ...).")
+
+
+def _refuse_structured(data, name: str) -> None:
+    """A clear error for a NumPy structured (record) array, which NumPy cannot cast to numbers."""
+    fields = getattr(getattr(data, "dtype", None), "names", None)
+    if fields:
+        shown = ", ".join(fields[:8]) + (" ..." if len(fields) > 8 else "")
+        raise ValueError(
+            f"{name} is a structured NumPy array (fields {shown}); pass a plain numeric array of shape "
+            "(n_samples, n_features) instead, e.g. numpy.lib.recfunctions.structured_to_unstructured("
+            f"{name}), or a pandas DataFrame (pandas.DataFrame({name}))."
+        )
 
 
 def _input_dtype(X):

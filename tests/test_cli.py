@@ -109,11 +109,26 @@ def test_predict_npy_and_csv_columns_by_name(housing_model, tmp_path):
     header = ",".join(CALIFORNIA_FEATURE_NAMES)
     broken = {
         "ragged.csv": (header + "\n1,2,3,4,5,6,7,8\n1,2,3\n", "ragged.csv, line 3: 3 cells, but the header has 8"),
-        "empty.csv": ("1,2,3,4,5,6,7,8\n1,,3,4,5,6,7,8\n", "empty.csv, line 2, column 2: '' is not a number"),
+        "empty.csv": ("1,2,3,4,5,6,7,8\n1,,3,4,5,6,7,8\n", "empty.csv, line 2, column 2 is empty; every cell needs a number"),
+        "blank.csv": (header + "\n1,2,3,4,5,6,7, \n", "blank.csv, line 2, column 8 (Longitude) is empty"),
         "text.csv": (header + "\n1,2,x,4,5,6,7,8\n", "text.csv, line 2, column 3 (AveRooms): 'x' is not a number"),
     }
     for name, (content, message) in broken.items():
         (tmp_path / name).write_text(content)
+        result = run("predict", path, tmp_path / name, ok=False)
+        assert result.exit_code == 1 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    # .npy files that hold no rows of numbers (a 0-d array was "len() of unsized object", a
+    # structured one NumPy's cast error): what the file holds and what the model takes.
+    takes = "shape (n_samples, 8)"
+    arrays = {
+        "scalar.npy": (np.array(3.0), "holds a single number (a 0-d array); the model takes rows of features, " + takes),
+        "vector.npy": (np.zeros(8), "holds a 1-d array of 8 values; the model takes rows of features, " + takes),
+        "record.npy": (np.zeros(3, dtype=[("a", "<f8"), ("b", "<f8")]), "holds a structured array (fields a, b)"),
+        "complex.npy": (np.zeros((2, 8), dtype=complex), "holds complex numbers (complex128); the model takes numbers"),
+        "text.npy": (np.array([["1"] * 8]), "holds text (<U1); the model takes numbers"),
+    }
+    for name, (array, message) in arrays.items():
+        np.save(tmp_path / name, array)
         result = run("predict", path, tmp_path / name, ok=False)
         assert result.exit_code == 1 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -189,6 +190,22 @@ def test_partial_fit_initialize_history_and_current_epoch(blobs):
     assert set(clf.history_) == {"loss", "accuracy"}
 
 
+def test_initial_epoch_numbers_the_fits_epochs_as_scikeras_did(blobs):
+    X, y = blobs
+    seen = []
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, rate: seen.append(epoch) or rate)
+    clf = KerasClassifier(mlp, callbacks=[schedule], **CLF).fit(X, y, initial_epoch=5)
+    assert seen == [5, 6, 7] and clf.current_epoch == 3  # `epochs` epochs, numbered from 5
+    seen.clear()
+    clf.set_params(warm_start=True).fit(X, y, epochs=2)
+    assert seen == [3, 4] and clf.current_epoch == 5  # continuing: from the epochs trained so far
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=rf"initial_epoch must be an int >= 0 .*got {re.escape(repr(bad))}"):
+            KerasClassifier(mlp, **CLF).fit(X, y, initial_epoch=bad)
+    with pytest.raises(TypeError, match="Invalid argument `initial_epoch` to `partial_fit`"):
+        clf.partial_fit(X, y, initial_epoch=1)
+
+
 def test_random_state_reproducible_and_global_state_untouched(blobs):
     X, y = blobs
     state = np.random.get_state()[1].copy()
@@ -230,6 +247,21 @@ def test_clear_errors_for_bad_models_and_parameters(blobs):
     with pytest.raises(ValueError, match="NaN"):
         KerasClassifier(mlp, **CLF).fit(np.full_like(X, np.nan), y)
     assert not hasattr(KerasClassifier(mlp), "model_")
+    # A structured (record) array: NumPy's cast error from deep inside, before.
+    records = np.zeros(len(X), dtype=[(f"f{i}", "<f8") for i in range(X.shape[1])])
+    with pytest.raises(ValueError, match=r"X is a structured NumPy array \(fields f0, f1.*structured_to_unstructured"):
+        KerasClassifier(mlp, **CLF).fit(records, y)
+    with pytest.raises(ValueError, match=r"y is a structured NumPy array \(fields label\)"):
+        KerasClassifier(mlp, **CLF).fit(X, np.zeros(len(X), dtype=[("label", "<i8")]))
+    fitted = KerasClassifier(mlp, **CLF).fit(X, y)
+    with pytest.raises(ValueError, match="X is a structured NumPy array"):
+        fitted.predict(records)
+    # X=None: "object of type 'NoneType' has no len()" and AttributeErrors, before.
+    calls = [lambda e: e.predict(None), lambda e: e.score(None, y), lambda e: e.partial_fit(None, y),
+             lambda e: e.fit(None, y), lambda e: KerasClassifier(mlp, **CLF).initialize(None, y)]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"X is None: pass the samples"):
+            call(fitted)
 
 
 def test_every_public_method_and_attribute_works(fitted, blobs, fashion_sample, housing_sample):

@@ -1,19 +1,79 @@
 """skann: scikit-learn compatible Keras neural networks, following the book's chapter on
 artificial neural networks with Keras.
 
-``import skann`` imports TensorFlow without its start-up log spam (so a later ``import keras``
-is quiet too) and sizes its thread pools for this process. The ``skann`` command line defers
-that to the commands that need it, so ``skann --help`` answers at once.
+``import skann`` is light: it imports neither Keras nor a backend, so the command line answers
+at once. Whenever Keras or TensorFlow is imported afterwards (by skann or by you), skann sets it
+up first (``skann._backend``): TensorFlow without its start-up log spam, thread pools sized for
+this process's share of the CPU. (skann's own modules import ``skann._backend`` first as well.)
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+import importlib.abc
 import sys
 
-if os.path.basename(sys.argv[0] if sys.argv else "") != "skann":
-    import skann._backend  # noqa: F401
+
+class _BackendSetUpFirst(importlib.abc.MetaPathFinder):
+    """Sets the Keras backend up the first time Keras or TensorFlow is imported.
+
+    Keras picks its backend when it is imported: ``skann._backend`` runs just before (while
+    Keras is looked for). TensorFlow imported directly is loaded by its own loader, with its
+    start-up notices filtered and its thread pools sized as ``skann._backend`` does.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if self not in sys.meta_path:
+            return None
+        if name == "keras" and not _QuietTensorFlowLoader.running:  # (TensorFlow probes for Keras as it loads)
+            _finder_done()
+            return None
+        if name == "tensorflow":
+            for finder in sys.meta_path:
+                if finder is not self and hasattr(finder, "find_spec"):
+                    spec = finder.find_spec(name, path, target)
+                    if spec is not None:
+                        if spec.loader is not None:
+                            spec.loader = _QuietTensorFlowLoader(spec.loader)
+                        return spec
+        return None
+
+
+class _QuietTensorFlowLoader(importlib.abc.Loader):
+    running = False
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        from skann._quiet import quiet_python_loggers, tensorflow_startup_filtered
+        from skann._threads import limit_tensorflow_threads
+
+        _QuietTensorFlowLoader.running = True
+        try:
+            with tensorflow_startup_filtered():
+                self.loader.exec_module(module)
+                module.config.list_physical_devices()  # device probing prints its notices now
+        finally:
+            _QuietTensorFlowLoader.running = False
+        quiet_python_loggers()
+        limit_tensorflow_threads()
+        if "keras" in sys.modules:  # TensorFlow imported Keras as it loaded: set up now
+            _finder_done()
+
+
+def _finder_done() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _BackendSetUpFirst)]
+    importlib.import_module("skann._backend")
+
+
+if "keras" not in sys.modules:
+    sys.meta_path.insert(0, _BackendSetUpFirst())
+else:  # Keras came first: its backend's thread pools are still sized now
+    importlib.import_module("skann._backend")
 
 __version__ = "0.1.0"
 

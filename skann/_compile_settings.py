@@ -74,38 +74,36 @@ def loss_name(loss) -> str | None:
 
 
 def resolve_names(items, kind: str):
-    """Check loss/metric names early (Keras would fail mid-fit) and turn the names of classes
-    into classes when routed parameters must build them."""
+    """Check loss/metric names early (Keras would fail mid-fit) in ``items`` (a name, or nested
+    lists, tuples and dicts of them, with other objects left as they are)."""
     getter = keras.losses.get if kind == "loss" else keras.metrics.get
-    if isinstance(items, str):
-        if kind == "metric" and items in ("acc", "accuracy", "ce", "crossentropy"):
-            return items  # Keras picks the variant that fits the loss
+
+    def checked(name):
+        if not isinstance(name, str) or (kind == "metric" and name in ("acc", "accuracy", "ce", "crossentropy")):
+            return name  # (those four: Keras picks the variant that fits the loss)
         try:
-            getter(items)
+            getter(name)
         except ValueError:
             raise ValueError(
-                f"Could not interpret {kind} identifier {items!r}: use a Keras {kind} name "
+                f"Could not interpret {kind} identifier {name!r}: use a Keras {kind} name "
                 f"(e.g. {'binary_crossentropy' if kind == 'loss' else 'accuracy'}), class, "
                 "instance or function."
             ) from None
-        return items
-    if isinstance(items, (list, tuple)):
-        return type(items)(resolve_names(v, kind) for v in items)
-    if isinstance(items, dict):
-        return {k: resolve_names(v, kind) for k, v in items.items()}
-    return items
+        return name
+
+    return keras.tree.map_structure(checked, items)
 
 
 def class_of_name(items, module):
-    """Replace names of classes in ``module`` (``"BinaryCrossentropy"``) by the classes."""
-    if isinstance(items, str):
-        candidate = getattr(module, items, None)
+    """Replace names of classes in ``module`` (``"BinaryCrossentropy"``, ``"binary_crossentropy"``)
+    by the classes, in ``items`` (a name, or nested lists, tuples and dicts of them)."""
+
+    def named_class(name):
+        if not isinstance(name, str):
+            return name
+        candidate = getattr(module, name, None)
         if candidate is None:
-            camel = "".join(part.capitalize() for part in items.split("_"))
-            candidate = getattr(module, camel, None)
-        return candidate if isinstance(candidate, type) else items
-    if isinstance(items, (list, tuple)):
-        return type(items)(class_of_name(v, module) for v in items)
-    if isinstance(items, dict):
-        return {k: class_of_name(v, module) for k, v in items.items()}
-    return items
+            candidate = getattr(module, "".join(part.capitalize() for part in name.split("_")), None)
+        return candidate if isinstance(candidate, type) else name
+
+    return keras.tree.map_structure(named_class, items)

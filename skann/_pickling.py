@@ -30,19 +30,10 @@ class PackedKerasObject:
         return self.cls.from_config(self.config)
 
 
-def _map_leaves(fn, value):
-    """``fn`` applied to every item of nested lists, tuples and dicts (their types kept)."""
-    if isinstance(value, (list, tuple)):
-        return type(value)(_map_leaves(fn, v) for v in value)
-    if isinstance(value, dict):
-        return {k: _map_leaves(fn, v) for k, v in value.items()}
-    return fn(value)
-
-
 def pack_keras_objects(value):
     keras_types = (keras.losses.Loss, keras.metrics.Metric, keras.optimizers.Optimizer)
-    return _map_leaves(lambda v: PackedKerasObject(v) if isinstance(v, keras_types) else v, value)
+    return keras.tree.map_structure(lambda v: PackedKerasObject(v) if isinstance(v, keras_types) else v, value)
 
 
 def unpack_keras_objects(value):
-    return _map_leaves(lambda v: v.unpack() if isinstance(v, PackedKerasObject) else v, value)
+    return keras.tree.map_structure(lambda v: v.unpack() if isinstance(v, PackedKerasObject) else v, value)

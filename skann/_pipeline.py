@@ -17,7 +17,7 @@ from skann._backend import tensorflow
 from skann._threads import thread_limit
 
 
-def epochs_of(
+def batch_dataset(
     arrays: tuple, batch_size: int, steps_per_execution: int, shuffle: bool = False, seed=None, first_epoch: int = 0
 ):
     """``(dataset, steps per epoch, callbacks)`` for ``keras.Model.fit``.
@@ -32,7 +32,7 @@ def epochs_of(
     X, y, *weights = arrays
     parts = (X, y) if not weights or weights[0] is None else (X, y, weights[0])
     # tf.data takes a list for one tensor to stack: several inputs or outputs go as a tuple.
-    tensors = tf.nest.map_structure(tf.convert_to_tensor, _lists_as_tuples(parts))
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, keras.tree.lists_to_tuples(parts))
     n_rows = len(tf.nest.flatten(X)[0])
     steps = -(-n_rows // batch_size)
     if shuffle and seed is None:
@@ -72,14 +72,6 @@ class _EpochCounter(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch.assign(epoch)
-
-
-def _lists_as_tuples(value):
-    if isinstance(value, (list, tuple)):
-        return tuple(_lists_as_tuples(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _lists_as_tuples(v) for k, v in value.items()}
-    return value
 
 
 def within_thread_limit(data):

@@ -30,13 +30,13 @@ class EpochProgress(keras.callbacks.Callback):
         self._bar = None
         self._logs: dict = {}
 
-    def _describe(self, _item) -> str | None:
+    def _latest_metrics_text(self, _item) -> str | None:
         shown = [k for k in ("loss", "val_loss", "accuracy", "val_accuracy") if k in self._logs]
         return "  ".join(f"{k} {self._logs[k]:.4f}" for k in shown) or None
 
     def on_train_begin(self, logs=None):
         self._bar = click.progressbar(
-            length=self.epochs, label=self.label, file=sys.stderr, item_show_func=self._describe,
+            length=self.epochs, label=self.label, file=sys.stderr, item_show_func=self._latest_metrics_text,
             show_eta=True, width=24,
         )
         self._bar.__enter__()

@@ -39,7 +39,21 @@ def _filtered(text: str) -> str:
 
 def import_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules or os.environ.get("SKANN_TF_LOGS") == "1":
-        _quiet_python_loggers()
+        quiet_python_loggers()
+        return
+    with tensorflow_startup_filtered():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # device probing prints its notices now
+    quiet_python_loggers()
+
+
+@contextlib.contextmanager
+def tensorflow_startup_filtered():
+    """While TensorFlow imports and probes its devices: its harmless start-up notices dropped
+    from file descriptor 2, every other line written back to stderr afterwards."""
+    if os.environ.get("SKANN_TF_LOGS") == "1":
+        yield
         return
     # C++ INFO lines off once absl is up; WARNING and ERROR lines still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
@@ -47,16 +61,12 @@ def import_tensorflow_quietly() -> None:
         sys.stderr.flush()
         saved_fd = os.dup(2)
     except (OSError, ValueError):  # no usable fd 2 (some embedded interpreters)
-        import tensorflow  # noqa: F401
-
-        _quiet_python_loggers()
+        yield
         return
     with tempfile.TemporaryFile(mode="w+b") as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # device probing prints its notices now
+            yield
         finally:
             os.dup2(saved_fd, 2)
             os.close(saved_fd)
@@ -65,7 +75,6 @@ def import_tensorflow_quietly() -> None:
             if leftover:
                 sys.stderr.write(leftover)
                 sys.stderr.flush()
-    _quiet_python_loggers()
 
 
 _remapping_lock = threading.Lock()
@@ -104,7 +113,7 @@ def float64_graphs_quietly():
                 tf.config.optimizer.set_experimental_options({"remapping": _remapping_before})
 
 
-def _quiet_python_loggers() -> None:
+def quiet_python_loggers() -> None:
     # tf.function retracing notices are WARNINGs on TensorFlow's Python logger; real errors
     # are ERROR records or exceptions and still get through.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from skann._steps import final_estimator
 from skann.datasets import BookSplit, SampleDataWarning, load_book_split
 from skann.estimators import FashionMLPClassifier, HousingMLPRegressor
 from skann.perceptron import PerceptronBaseline
@@ -72,20 +73,10 @@ KINDS: dict[str, ModelKind] = {
 }
 
 
-def final_estimator(model: BaseEstimator) -> BaseEstimator:
-    return model[-1] if isinstance(model, Pipeline) else model
-
-
 def kind_of(model: BaseEstimator) -> ModelKind | None:
     """The kind a loaded model belongs to (by its skann estimator's class), if any."""
     cls = type(final_estimator(model))
     return next((kind for kind in KINDS.values() if kind.estimator_class is cls), None)
-
-
-def epochs_of(model: BaseEstimator) -> int:
-    """Epochs a fit of ``model`` runs at most (``epochs``; ``max_iter`` for the perceptron)."""
-    est = final_estimator(model)
-    return int(getattr(est, "epochs", None) or est.max_iter)
 
 
 def fit_on_split(model: BaseEstimator, split: BookSplit, callbacks: list | None = None) -> BaseEstimator:

@@ -20,6 +20,7 @@ import click
 import numpy as np
 
 from skann import __version__
+from skann._text import one_line
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 # The names of skann._registry.KINDS and skann.datasets.DATASETS, spelled out so that the
@@ -61,11 +62,6 @@ class Settings:
     debug: bool = False
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) < 600 else text[:597] + "..."
-
-
 def _close_progress_bars() -> bool:
     """Finish progress bars an exception left drawn (see EpochProgress.close_all)."""
     progress = sys.modules.get("skann._progress")  # never imported: no bar was drawn
@@ -87,7 +83,7 @@ class SkannGroup(click.Group):
                 raise
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            click.echo(f"Error: {_one_line(exc.format_message())}{hint}", err=True)
+            click.echo(f"Error: {one_line(exc.format_message())}{hint}", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             exc.show()
@@ -112,7 +108,7 @@ class SkannGroup(click.Group):
         except Exception as exc:
             if isinstance(ctx.obj, Settings) and ctx.obj.debug:
                 raise
-            raise click.ClickException(f"{_one_line(exc)} (run with --debug for the traceback)") from None
+            raise click.ClickException(f"{one_line(exc)} (run with --debug for the traceback)") from None
 
 
 def _set_flag(name: str):
@@ -233,7 +229,7 @@ def build_model(kind_name: str, params: dict):
     try:
         return KINDS[kind_name].make(params)
     except (ValueError, TypeError) as exc:  # unknown parameter or invalid value
-        raise click.UsageError(_one_line(exc)) from None
+        raise click.UsageError(one_line(exc)) from None
 
 
 def load_split(dataset: str, sample: bool, offline: bool):
@@ -256,7 +252,7 @@ def check_writable(path: Path | None) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise click.ClickException(f"Cannot create the folder for {path} ({_one_line(exc)}).") from None
+        raise click.ClickException(f"Cannot create the folder for {path} ({one_line(exc)}).") from None
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise click.ClickException(f"Cannot write {path}: permission denied.")
 
@@ -290,7 +286,7 @@ def load_model(path: Path, trust_pickle: bool):
     try:
         return joblib.load(path)
     except Exception as exc:
-        raise click.ClickException(f"{path} could not be loaded with joblib ({_one_line(exc)}).") from None
+        raise click.ClickException(f"{path} could not be loaded with joblib ({one_line(exc)}).") from None
 
 
 def model_dataset(model, given: str | None) -> str:
@@ -370,12 +366,13 @@ def fit(kind: str, params: tuple[str, ...], out_file: Path, log_dir: str | None,
         settings["log_dir"] = log_dir
     check_params(kind, settings)  # before TensorFlow loads (with the registry)
 
-    from skann._registry import KINDS, epochs_of, fit_on_split, headline, score_metrics
+    from skann._registry import KINDS, fit_on_split, headline, score_metrics
+    from skann._steps import max_epochs
 
     model = build_model(kind, settings)
     check_writable(out_file)
     split = load_split(KINDS[kind].dataset, sample, offline)
-    fit_on_split(model, split, progress_callbacks(f"{kind} ({split.source})", epochs_of(model)))
+    fit_on_split(model, split, progress_callbacks(f"{kind} ({split.source})", max_epochs(model)))
     metrics = score_metrics(model, split.X_test, split.y_test)
     fmt = save_model(model, out_file)
     click.echo(f"{kind}: test {headline(metrics)} on {split.source}; saved to {out_file} ({fmt})")
@@ -424,7 +421,7 @@ def _read_images(paths: list[Path], shape: tuple[int, ...], invert: bool = False
         except click.ClickException:
             raise
         except Exception as exc:
-            raise click.ClickException(f"{path} is not a readable image ({_one_line(exc)}).") from None
+            raise click.ClickException(f"{path} is not a readable image ({one_line(exc)}).") from None
         if invert:
             gray = 255 - gray
         border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -439,7 +436,7 @@ def _read_images(paths: list[Path], shape: tuple[int, ...], invert: bool = False
 
 
 def _expected_columns(model, dataset: str | None) -> list[str] | None:
-    from skann._registry import final_estimator
+    from skann._steps import final_estimator
     from skann.datasets import CALIFORNIA_FEATURE_NAMES
 
     names = getattr(final_estimator(model), "feature_names_in_", None)
@@ -458,7 +455,7 @@ def _read_csv(path: Path, expected: list[str] | None, n_features: int | None) ->
             reader = csv.reader(handle)
             rows = [(reader.line_num, row) for row in reader if row]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise click.ClickException(f"{path} could not be read as CSV ({_one_line(exc)}).") from None
+        raise click.ClickException(f"{path} could not be read as CSV ({one_line(exc)}).") from None
     if not rows:
         raise click.ClickException(f"{path} holds no rows.")
 
@@ -535,7 +532,7 @@ def is_images(inputs: list[Path]) -> bool:
 
 
 def read_inputs(model, dataset: str | None, inputs: list[Path], invert: bool = False) -> np.ndarray:
-    from skann._registry import final_estimator
+    from skann._steps import final_estimator
 
     est = final_estimator(model)
     if is_images(inputs):
@@ -552,7 +549,7 @@ def read_inputs(model, dataset: str | None, inputs: list[Path], invert: bool = F
         try:
             X = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:
-            raise click.ClickException(f"{path} is not a readable .npy array ({_one_line(exc)}).") from None
+            raise click.ClickException(f"{path} is not a readable .npy array ({one_line(exc)}).") from None
         return _checked_rows(path, X, getattr(est, "n_features_in_", None))
     if path.suffix.lower() == ".csv":
         return _read_csv(path, _expected_columns(model, dataset), getattr(est, "n_features_in_", None))
@@ -573,7 +570,8 @@ def predict(model_file: Path, inputs: tuple[Path, ...], proba: bool, invert: boo
     Prints CSV to stdout: one row per sample (with a file column for images). Fashion
     predictions carry the class name.
     """
-    from skann._registry import final_estimator, kind_of
+    from skann._registry import kind_of
+    from skann._steps import final_estimator
     from skann.datasets import FASHION_CLASS_NAMES
 
     model = load_model(model_file, trust_pickle)
@@ -641,8 +639,9 @@ def search(dataset, kind, n_iter, cv, epochs, n_jobs, hyperband, halving, sample
     from sklearn.model_selection import RandomizedSearchCV
 
     from skann._progress import count_fits
-    from skann._registry import KINDS, final_estimator, headline, score_metrics
-    from skann.search import HyperbandSearchCV, epochs_parameter, format_params, search_space
+    from skann._registry import KINDS, headline, score_metrics
+    from skann._steps import epochs_parameter, final_estimator
+    from skann.search import HyperbandSearchCV, format_params, search_space
 
     if use_dask and scheduler:
         raise click.UsageError("Use --dask or --scheduler ADDRESS, not both.")
@@ -733,7 +732,7 @@ def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None
         try:
             client = Client(scheduler, timeout="10s")
         except OSError as exc:
-            raise click.ClickException(f"Cannot reach the Dask scheduler at {scheduler} ({_one_line(exc)}).") from None
+            raise click.ClickException(f"Cannot reach the Dask scheduler at {scheduler} ({one_line(exc)}).") from None
         with client:
             fit(client)
         return
@@ -760,7 +759,8 @@ def info(model_file: Path, trust_pickle: bool) -> None:
     """Describe a saved model: class, versions, parameters, training, network."""
     from sklearn.pipeline import Pipeline
 
-    from skann._registry import final_estimator, plural
+    from skann._registry import plural
+    from skann._steps import final_estimator
     from skann.persistence import is_skann_file, read_metadata
 
     model = load_model(model_file, trust_pickle)

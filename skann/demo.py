@@ -10,20 +10,19 @@ from typing import Callable
 
 from skann._registry import (
     KINDS,
-    epochs_of,
-    final_estimator,
     fit_on_split,
     headline,
     load_or_sample,
     plural,
     score_metrics,
 )
+from skann._steps import final_estimator, max_epochs
 from skann.datasets import CALIFORNIA_TARGET_CAP, CALIFORNIA_TARGET_UNIT, FASHION_CLASS_NAMES
 
 ORDER = ("fashion", "perceptron", "housing", "wide-deep")
 
 
-def _describe(settings: dict) -> str:
+def _settings_text(settings: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.items())
 
 
@@ -62,7 +61,7 @@ def run_demo(
         settings = kind.quick if quick else kind.book
         model = kind.make(settings)
         start = time.perf_counter()
-        fit_on_split(model, split, callbacks(f"{kind.title:<21}", epochs_of(model)))
+        fit_on_split(model, split, callbacks(f"{kind.title:<21}", max_epochs(model)))
         seconds = time.perf_counter() - start
         metrics = score_metrics(model, split.X_test, split.y_test)
         est = final_estimator(model)
@@ -73,7 +72,7 @@ def run_demo(
             {
                 "model": kind.title,
                 "data": f"{split.source} ({len(split.y_train):,} train / {len(split.y_test):,} test)",
-                "setting": ("quick: " if quick else "book: ") + _describe(settings) + f" ({plural(est.n_iter_, 'epoch')} run)",
+                "setting": ("quick: " if quick else "book: ") + _settings_text(settings) + f" ({plural(est.n_iter_, 'epoch')} run)",
                 "result": headline(metrics),
                 "book": kind.book_figure,
                 "metrics": metrics,

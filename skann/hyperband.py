@@ -36,7 +36,6 @@ import numpy as np
 from scipy.stats import rv_discrete
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv
-from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_random_state, indexable
 
 from skann import persistence
@@ -45,7 +44,8 @@ from skann._sklearn_compat import (
     BaseSearchCV, HasMethods, Interval, StrOptions, check_method_params, insert_error_scores, safe_split,
     score as score_on_test, warn_or_raise_about_fit_failures,
 )
-from skann.search import _final_step, epochs_parameter, search_space
+from skann._steps import epochs_parameter, final_step, through_transformers
+from skann.search import search_space
 
 __all__ = ["HyperbandSearchCV", "hyperband_brackets"]
 
@@ -227,7 +227,7 @@ def _forget_live(run_id: str, candidate: int | None = None) -> None:
 
 def _network_bytes(estimator) -> int:
     """The size of a fitted estimator's network state (weights and optimizer slots)."""
-    model = getattr(_final_step(estimator)[0], "model_", None)
+    model = getattr(final_step(estimator)[0], "model_", None)
     return 0 if model is None else state_bytes(model)
 
 
@@ -275,20 +275,20 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
             )
         if estimator is None:
             estimator = clone(base).set_params(**clone(task.params, safe=False))
-            final, prefix = _final_step(estimator)
+            final, prefix = final_step(estimator)
             settings = {epochs_parameter(final): task.stop}
             if log_dir is not None:
                 settings["log_dir"] = os.path.join(log_dir, f"candidate_{task.candidate:04d}", f"fold_{task.fold}")
             final.set_params(**settings)
             estimator.fit(X_train, y_train, **fit_params)
         else:
-            final, prefix = _final_step(estimator)
+            final, prefix = final_step(estimator)
             result["epochs_before"] = int(final.current_epoch)
             remaining = task.stop - final.current_epoch
             final.set_params(warm_start=True, **{epochs_parameter(final): max(1, remaining)})
             if prefix:  # fitted transformers stay as they are: only the network trains on
                 final_params = {k[len(prefix):]: v for k, v in fit_params.items() if k.startswith(prefix)}
-                final.fit(_through_transformers(estimator, X_train), y_train, **final_params)
+                final.fit(through_transformers(estimator, X_train), y_train, **final_params)
             else:
                 estimator.fit(X_train, y_train, **fit_params)
         result["epochs_trained"] = int(final.current_epoch)
@@ -318,15 +318,6 @@ def _train_and_score(run_id, task: _Task, state, base, X, y, train, test, fit_pa
     new_state = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
     _keep_live(key, estimator, len(new_state))
     return result, new_state
-
-
-def _through_transformers(pipeline, X):
-    """X transformed by every fitted step before the final estimator (nested Pipelines too)."""
-    while isinstance(pipeline, Pipeline):
-        if len(pipeline) > 1:
-            X = pipeline[:-1].transform(X)
-        pipeline = pipeline.steps[-1][1]
-    return X
 
 
 # ---------------------------------------------------------------------- states and checkpoints
@@ -718,21 +709,21 @@ class HyperbandSearchCV(BaseSearchCV):
         data and folds."""
         ignore = {"n_jobs", "verbose", "pre_dispatch", "checkpoint_dir", "log_dir", "max_retries"}
         settings = {k: v for k, v in self.get_params(deep=False).items() if k not in ignore}
-        digest = joblib.hash((_describe(settings), X, y, splits))
+        digest = joblib.hash((_stable_description(settings), X, y, splits))
         return hashlib.sha256(digest.encode()).hexdigest()
 
 
-def _describe(value):
+def _stable_description(value):
     """A description of a parameter that is the same in every process: no memory addresses
     (an object's default repr), no global random state (a scipy distribution's pickle)."""
     if isinstance(value, dict):
-        return {str(k): _describe(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): _stable_description(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
-        return [_describe(v) for v in value]
+        return [_stable_description(v) for v in value]
     if hasattr(value, "get_params") and not isinstance(value, type):
-        return [type(value).__qualname__, _describe(value.get_params(deep=False))]
+        return [type(value).__qualname__, _stable_description(value.get_params(deep=False))]
     if hasattr(value, "dist") and hasattr(value, "args"):  # a frozen scipy.stats distribution
-        return ["scipy", value.dist.name, _describe(list(value.args)), _describe(value.kwds)]
+        return ["scipy", value.dist.name, _stable_description(list(value.args)), _stable_description(value.kwds)]
     if isinstance(value, (str, bytes, bool, int, float, type(None), np.generic, np.ndarray)):
         return value
     if callable(value):

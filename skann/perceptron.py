@@ -16,7 +16,7 @@ from skann import engine
 from skann._book import BOOK_CONSTRAINTS, BookNetwork
 from skann.callbacks import divergence_error
 from skann._backend import float64_available, tensorflow
-from skann._pipeline import epochs_of, within_thread_limit
+from skann._pipeline import batch_dataset, within_thread_limit
 from skann._quiet import float64_graphs_quietly
 from skann._sklearn_compat import Interval, check_sample_weight
 from skann.builders import build_perceptron
@@ -455,8 +455,8 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         vars(self).update(kwargs)
 
     # The perceptron names its settings as scikit-learn's Perceptron does.
-    def _default_epochs(self) -> int:
-        return self.max_iter
+    def _epochs_parameter(self) -> str:
+        return "max_iter"
 
     def _fit_args(self, X) -> dict:
         return {**super()._fit_args(X), "batch_size": 1}  # one instance (per unit) per step
@@ -574,7 +574,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         args["steps_per_epoch"] = n_train
         validation = args.pop("validation_data", None)
         if validation is not None:  # Keras reports val_loss
-            args["validation_data"], args["validation_steps"], _ = epochs_of(
+            args["validation_data"], args["validation_steps"], _ = batch_dataset(
                 validation, engine.VALIDATION_BATCH, self.model_.steps_per_execution
             )
         return {"x": feed.dataset()}

@@ -35,6 +35,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from skann._text import one_line
+
 FORMAT_NAME = "skann-safe"
 FORMAT_VERSION = 1
 MANIFEST = "skann-manifest.json"
@@ -265,17 +267,12 @@ def _build_model(model, config: dict):
 def _refusal(exc: Exception, context: str) -> SkannFileError:
     """The SkannFileError for an error Keras raised on a file's network: an unsafe-class
     refusal stays one (Keras' safe mode, unregistered classes)."""
-    message, unregistered = _one_line(exc), _unregistered(exc)
+    message, unregistered = one_line(exc), _unregistered(exc)
     if unregistered:
         return UnsafeFileError(unregistered)
     if "safe_mode" in message:
         return UnsafeFileError(f"Keras' safe mode refused part of the file: {message}")
     return SkannFileError(f"{context} ({type(exc).__name__}: {message}).")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _importable_classes(path: str) -> dict:
@@ -484,11 +481,11 @@ def _file_errors(path: Path) -> Iterator[None]:
     except RecursionError:
         raise SkannFileError(f"{path} is not a valid skann model file (nested too deep).") from None
     except (zipfile.BadZipFile, EOFError) as exc:
-        raise SkannFileError(f"{path} is not a skann model file, or it is truncated or corrupt ({_one_line(exc)}).") from None
+        raise SkannFileError(f"{path} is not a skann model file, or it is truncated or corrupt ({one_line(exc)}).") from None
     except MemoryError:
         raise SkannFileError(f"{path} could not be loaded: out of memory.") from None
     except Exception as exc:  # zlib.error, NotImplementedError (compression), RuntimeError ...
-        raise SkannFileError(f"{path} is not a valid skann model file ({type(exc).__name__}: {_one_line(exc)}).") from None
+        raise SkannFileError(f"{path} is not a valid skann model file ({type(exc).__name__}: {one_line(exc)}).") from None
 
 
 def _checked_members(archive: zipfile.ZipFile, allowed: Callable[[str], bool], max_bytes: int | None, what: str) -> list:
@@ -584,7 +581,7 @@ def _parse_json(data: bytes, what: str):
     except RecursionError:
         raise SkannFileError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep.") from None
     except ValueError as exc:  # UnicodeDecodeError included
-        raise SkannFileError(f"{what} is not valid JSON ({_one_line(exc)}).") from None
+        raise SkannFileError(f"{what} is not valid JSON ({one_line(exc)}).") from None
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -859,4 +856,4 @@ def _check_loaded_params(obj) -> None:
         elif hasattr(obj, "_parameter_constraints"):
             obj._validate_params()
     except Exception as exc:
-        raise SkannFileError(f"the {name} in the file has invalid parameters: {_one_line(exc)}") from None
+        raise SkannFileError(f"the {name} in the file has invalid parameters: {one_line(exc)}") from None

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 from scipy.stats import loguniform, randint
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import HalvingRandomSearchCV
-from sklearn.pipeline import Pipeline
 
-from skann.wrappers import BaseWrapper
+from skann._steps import epochs_parameter, final_step
 
 __all__ = [
     "HyperbandSearchCV",
@@ -51,19 +50,6 @@ def format_params(params: dict) -> str:
         return f"{value:.3g}" if isinstance(value, float) else str(value)
 
     return ", ".join(f"{name}={short(value)}" for name, value in sorted(params.items()))
-
-
-def _final_step(estimator) -> tuple[BaseEstimator, str]:
-    """The skann estimator and its parameter prefix (``"step__"`` inside a Pipeline)."""
-    prefix = ""
-    while isinstance(estimator, Pipeline):
-        name, estimator = estimator.steps[-1]
-        prefix += name + "__"
-    if not isinstance(estimator, BaseWrapper):
-        raise TypeError(
-            f"Expected a skann estimator (or a Pipeline ending in one); got {type(estimator).__name__}."
-        )
-    return estimator, prefix
 
 
 def search_space(estimator, *, batch_size: bool = True) -> dict:
@@ -94,7 +80,7 @@ def search_space(estimator, *, batch_size: bool = True) -> dict:
     """
     from skann.perceptron import PerceptronBaseline
 
-    final, prefix = _final_step(estimator)
+    final, prefix = final_step(estimator)
     if isinstance(final, PerceptronBaseline):
         space = {"eta0": loguniform(1e-3, 10.0), "fit_intercept": [True, False]}
     else:
@@ -107,18 +93,6 @@ def search_space(estimator, *, batch_size: bool = True) -> dict:
         if batch_size:
             space["batch_size"] = [16, 32, 64, 128]
     return {prefix + name: dist for name, dist in space.items()}
-
-
-def epochs_parameter(estimator) -> str:
-    """Name of the parameter counting training epochs (``epochs``; ``max_iter`` for the
-    perceptron; ``fit__epochs`` when a general wrapper was given one, since it wins), with its
-    Pipeline prefix: the resource for successive halving and Hyperband."""
-    from skann.perceptron import PerceptronBaseline
-
-    final, prefix = _final_step(estimator)
-    if isinstance(final, PerceptronBaseline):
-        return prefix + "max_iter"
-    return prefix + ("fit__epochs" if "fit__epochs" in final.get_params() else "epochs")
 
 
 def halving_search(
@@ -332,7 +306,7 @@ def find_learning_rate(
     >>> 1e-5 <= result.suggested_learning_rate <= 1.0
     True
     """
-    final, prefix = _final_step(estimator)
+    final, prefix = final_step(estimator)
     if prefix:
         raise TypeError("find_learning_rate needs the skann estimator itself, not a Pipeline; "
                         "transform X with the pipeline's other steps first.")

@@ -42,7 +42,7 @@ from skann._keras_compat import build_training_state, compile_arguments, tensorf
 from skann.callbacks import (  # noqa: F401 (DivergenceError: importable from its old home)
     PREDICT_HOOKS, DivergenceError, DivergenceGuard, TensorBoardRun, needs_every_batch, new_run_dir, overrides_hooks,
 )
-from skann._pipeline import epochs_of
+from skann._pipeline import batch_dataset
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
 from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, TargetReshaper
 from skann._compile_settings import class_of_name, history_key, loss_name, make_optimizer, resolve_names
@@ -806,8 +806,12 @@ class BaseWrapper(BaseEstimator):
         _refuse_epoch_arguments(kwargs)
         return self._guarded_fit(X, y, sample_weight, kwargs, continue_training=self.initialized_, epochs=1)
 
+    def _epochs_parameter(self) -> str:
+        """The parameter that counts a fit's epochs (``fit__epochs`` wins when given)."""
+        return "fit__epochs" if hasattr(self, "fit__epochs") else "epochs"
+
     def _default_epochs(self) -> int:
-        return getattr(self, "fit__epochs", self.epochs)
+        return getattr(self, self._epochs_parameter())
 
     def _guarded_fit(self, X, y, sample_weight, kwargs, *, continue_training: bool, epochs: int, classes=None):
         # A failed or interrupted fit (Ctrl-C included) leaves the estimator exactly as it was
@@ -970,9 +974,9 @@ class BaseWrapper(BaseEstimator):
         validation = args.pop("validation_data", None)
         if validation is not None:
             validation_batch = args.pop("validation_batch_size", None) or engine.VALIDATION_BATCH
-            args["validation_data"], args["validation_steps"], _ = epochs_of(validation, validation_batch, steps)
+            args["validation_data"], args["validation_steps"], _ = batch_dataset(validation, validation_batch, steps)
         args["shuffle"] = False  # the dataset shuffles itself
-        data, args["steps_per_epoch"], callbacks = epochs_of(
+        data, args["steps_per_epoch"], callbacks = batch_dataset(
             (X, y, args.pop("sample_weight", None)), batch_size, steps, shuffle, self._seed, args["initial_epoch"]
         )
         args["callbacks"] = callbacks + args["callbacks"]
@@ -1149,6 +1153,16 @@ class BaseWrapper(BaseEstimator):
         return hasattr(self, "model_")
 
 
+def _subclass_doc(summary: str, extra_params: str = "") -> str:
+    """BaseWrapper's docstring with ``summary`` as its first paragraph and ``extra_params``
+    before ``**kwargs`` (a missing marker fails at import, never silently)."""
+    _, rest = BaseWrapper.__doc__.split("\n\n", 1)
+    marker = "    **kwargs\n"
+    if rest.count(marker) != 1:
+        raise AssertionError("BaseWrapper's docstring must list **kwargs once, as its last parameter.")
+    return summary + "\n\n" + rest.replace(marker, extra_params + marker)
+
+
 def _refuse_missing(X) -> None:
     if X is None:
         raise ValueError("X is None: pass the samples, an array-like of shape (n_samples, n_features) or (n_samples, ...).")
@@ -1178,12 +1192,9 @@ def _input_dtype(X):
 
 
 class KerasClassifier(ClassifierMixin, BaseWrapper):
-    __doc__ = BaseWrapper.__doc__.replace(
-        "The scikit-learn API around a Keras model: what :class:`KerasClassifier` and\n    :class:`KerasRegressor` share (use them, or subclass this for other estimator kinds such as\n    transformers).",
+    __doc__ = _subclass_doc(
         "A scikit-learn classifier around any Keras model.\n\n    Labels may be ints, strings or bools, 1-D or one column; one-hot and multilabel indicator\n    targets work too. The default target encoder (:class:`ClassifierLabelEncoder`) gives the\n    model class indices (one-hot rows when the loss is categorical cross-entropy), and turns\n    its probabilities back into labels: ``predict_proba`` has one column per class (two for a\n    single sigmoid unit).",
-    ).replace(
-        "    **kwargs\n",
-        "    class_weight : dict, \"balanced\" or None, default=None\n        Weights per class, multiplied into ``sample_weight``.\n    **kwargs\n",
+        extra_params="    class_weight : dict, \"balanced\" or None, default=None\n        Weights per class, multiplied into ``sample_weight``.\n",
     ) + """
     Examples
     --------
@@ -1306,8 +1317,7 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
 
 
 class KerasRegressor(RegressorMixin, BaseWrapper):
-    __doc__ = BaseWrapper.__doc__.replace(
-        "The scikit-learn API around a Keras model: what :class:`KerasClassifier` and\n    :class:`KerasRegressor` share (use them, or subclass this for other estimator kinds such as\n    transformers).",
+    __doc__ = _subclass_doc(
         "A scikit-learn regressor around any Keras model.\n\n    ``y`` of shape (n,) or (n, n_targets) goes to the model as it is; predictions come back\n    in float64 and in the shape of ``y``.",
     ) + """
     Examples

@@ -14,7 +14,7 @@ os.environ.setdefault(
     "SKANN_COMPILATION_CACHE", os.path.join(__import__("tempfile").gettempdir(), "skann-tests-xla-cache")
 )
 
-import skann  # noqa: F401  (imports TensorFlow quietly once for the whole session, on its backend)
+import skann._backend  # noqa: F401  (first: the backend, TensorFlow imported quietly on its own)
 import keras
 
 BACKEND = keras.backend.backend()

@@ -19,7 +19,7 @@ import skann
 from skann.cli import main
 from skann.datasets import CALIFORNIA_FEATURE_NAMES, FASHION_CLASS_NAMES, load_book_split
 
-from .conftest import REPO
+from .conftest import BACKEND, REPO
 from .test_plot import assert_png
 
 COMMANDS = ["demo", "fit", "evaluate", "predict", "search", "info"]
@@ -266,8 +266,22 @@ def test_parameter_names_and_types_are_checked_before_tensorflow_loads(tmp_path)
         assert "click" in imported and "tensorflow" not in imported and "keras" not in imported
 
 
+def test_import_skann_is_light_and_the_first_estimator_imports_the_backend_quietly():
+    # In a fresh process: `import skann` imports no Keras (the command line starts at once,
+    # whatever the program is called), and the first estimator brings in the backend without
+    # TensorFlow's start-up notices on stderr.
+    code = (
+        "import sys, skann; assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
+        "from skann import KerasClassifier; import keras; print(keras.backend.backend())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == BACKEND, result.stderr
+    assert result.stderr == "", result.stderr
+
+
 def test_the_cli_parameter_table_matches_the_estimators():
-    from skann._registry import KINDS, final_estimator
+    from skann._registry import KINDS
+    from skann._steps import final_estimator
     from skann.cli import KIND_PARAMS
 
     for name, kind in KINDS.items():

@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from skann._atomic import write_atomically
 from skann._text import one_line
 
 FORMAT_NAME = "skann-safe"
@@ -354,50 +355,8 @@ def save(obj, path: str | os.PathLike) -> Path:
                 archive.writestr(name, data)
 
     path = Path(path)
-    _write_atomically(path, write)
+    write_atomically(path, write)
     return path
-
-
-def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """``write`` into a hidden file beside ``path``, then rename it over ``path``.
-
-    The temporary name has a fixed length (any name ``open()`` accepts still works) and
-    carries a tag of the target and the writer's process id: a save killed midway leaves one
-    such file, removed by the next save to the same path once its writer is gone.
-    """
-    folder = path.parent
-    tag = hashlib.sha256(path.name.encode()).hexdigest()[:12]
-    _remove_abandoned_parts(folder, tag)
-    fd, tmp = tempfile.mkstemp(prefix=f".{tag}.{os.getpid()}.", suffix=".skann-part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; use the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _remove_abandoned_parts(folder: Path, tag: str) -> None:
-    """Remove the part files of earlier saves to the same path whose process is gone."""
-    if os.name != "posix":  # checking a process id is POSIX-only (os.kill(pid, 0))
-        return
-    for part in folder.glob(f".{tag}.*.skann-part"):
-        try:
-            pid = int(part.name.split(".")[2])
-        except (IndexError, ValueError):
-            continue
-        if pid == os.getpid():
-            continue  # another thread of this process may be writing it
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            part.unlink(missing_ok=True)
-        except OSError:  # alive, someone else's
-            pass
 
 
 def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_BYTES, max_params: int | None = MAX_PARAMS):

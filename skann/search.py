@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 
 import keras
 import numpy as np
-from scipy.stats import loguniform, randint
 from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import HalvingRandomSearchCV
 
+from skann._search_space import search_space
 from skann._steps import epochs_parameter, final_step
+from skann._workers import retry_lost_workers, wait_for_dask_workers
+from skann.hyperband import HyperbandSearchCV
 
 __all__ = [
     "HyperbandSearchCV",
@@ -50,49 +52,6 @@ def format_params(params: dict) -> str:
         return f"{value:.3g}" if isinstance(value, float) else str(value)
 
     return ", ".join(f"{name}={short(value)}" for name, value in sorted(params.items()))
-
-
-def search_space(estimator, *, batch_size: bool = True) -> dict:
-    """The book's search space for ``estimator``, as ``param_distributions``.
-
-    For the MLPs and Wide & Deep: ``n_hidden`` 0-3, ``n_neurons`` 1-100, ``learning_rate``
-    log-uniform 3e-4 to 3e-2, ``optimizer`` SGD or Adam (and ``batch_size`` 16-128). For the
-    perceptron: ``eta0`` log-uniform 1e-3 to 10 and ``fit_intercept``. Names carry the
-    Pipeline prefix when ``estimator`` is a Pipeline ending in a skann estimator.
-
-    Parameters
-    ----------
-    estimator : skann estimator or Pipeline ending in one
-    batch_size : bool, default=True
-        Include ``batch_size`` in the space.
-
-    Returns
-    -------
-    dict of str to scipy.stats distribution or list
-        Ready for ``RandomizedSearchCV(param_distributions=...)``; lists sample uniformly.
-
-    Examples
-    --------
-    >>> from skann import HousingMLPRegressor
-    >>> from skann.search import search_space
-    >>> sorted(search_space(HousingMLPRegressor()))
-    ['batch_size', 'learning_rate', 'n_hidden', 'n_neurons', 'optimizer']
-    """
-    from skann.perceptron import PerceptronBaseline
-
-    final, prefix = final_step(estimator)
-    if isinstance(final, PerceptronBaseline):
-        space = {"eta0": loguniform(1e-3, 10.0), "fit_intercept": [True, False]}
-    else:
-        space = {
-            "n_hidden": randint(0, 4),
-            "n_neurons": randint(1, 101),
-            "learning_rate": loguniform(3e-4, 3e-2),
-            "optimizer": ["sgd", "adam"],
-        }
-        if batch_size:
-            space["batch_size"] = [16, 32, 64, 128]
-    return {prefix + name: dist for name, dist in space.items()}
 
 
 def halving_search(
@@ -381,13 +340,10 @@ def fit_with_dask(search, X, y=None, *, client=None, retries: int = 2, worker_ti
 
     try:
         from distributed import get_client
-        from distributed.client import FutureCancelledError
-        from distributed.scheduler import KilledWorker
     except ImportError as exc:
         raise ImportError(
             "fit_with_dask needs Dask's distributed scheduler: pip install 'skann[dask]'."
         ) from exc
-    import concurrent.futures
 
     if client is None:
         try:
@@ -398,34 +354,17 @@ def fit_with_dask(search, X, y=None, *, client=None, retries: int = 2, worker_ti
                 "Client('tcp://scheduler-host:8786'), or pass client=."
             ) from None
     n_workers = len(client.scheduler_info()["workers"])
-    lost = (FutureCancelledError, KilledWorker, concurrent.futures.CancelledError)
-    for attempt in range(retries + 1):
-        try:
-            with joblib.parallel_config(backend="dask", client=client):
-                return search.fit(X, y, **fit_params)
-        except lost as exc:
-            if attempt == retries:
-                raise RuntimeError(
-                    f"The search lost Dask workers {retries + 1} times (last: {exc}). Check the "
-                    "workers' memory and logs; fits that kill their worker fail this way."
-                ) from exc
-            warnings.warn(
-                f"A Dask worker was lost during the search ({type(exc).__name__}); running it "
-                f"again (attempt {attempt + 2} of {retries + 1}).",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            try:
-                client.wait_for_workers(n_workers, timeout=worker_timeout)
-            except TimeoutError:
-                pass
-    raise AssertionError("unreachable")  # pragma: no cover
 
+    def run():
+        with joblib.parallel_config(backend="dask", client=client):
+            return search.fit(X, y, **fit_params)
 
-def __getattr__(name: str):
-    # skann.hyperband builds on the helpers above, so it is imported on first use.
-    if name == "HyperbandSearchCV":
-        from skann.hyperband import HyperbandSearchCV
-
-        return HyperbandSearchCV
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return retry_lost_workers(
+        run, retries,
+        retry_notice=lambda exc: f"A Dask worker was lost during the search ({type(exc).__name__}); running it again.",
+        failure=lambda attempts, exc: (
+            f"The search lost Dask workers {attempts} times (last: {exc}). Check the workers' memory and "
+            "logs; fits that kill their worker fail this way."
+        ),
+        before_retry=lambda: wait_for_dask_workers(client, n_workers, worker_timeout),
+    )

@@ -88,12 +88,12 @@ def test_every_rung_equals_an_uninterrupted_fit_of_its_epochs(housing, monkeypat
     """Continued training is real: the score of a candidate after rung k equals that of one
     fit of the same total epochs from scratch, on the same fold, with the same seed. In one
     process the live networks go on as they are: no state is unpickled."""
-    import skann.hyperband
+    import skann.hyperband.trial as trial
 
     X, y = housing
     loads = []
-    real_loads = skann.hyperband.pickle.loads
-    monkeypatch.setattr(skann.hyperband.pickle, "loads", lambda data: loads.append(1) or real_loads(data))
+    real_loads = trial.pickle.loads
+    monkeypatch.setattr(trial.pickle, "loads", lambda data: loads.append(1) or real_loads(data))
     search = small_search(cv=HOLDOUT, refit=False).fit(X, y)
     monkeypatch.undo()
     assert loads == []
@@ -142,9 +142,9 @@ def test_tpe_sampler_is_seeded_and_searches_the_space(housing):
 def test_optuna_sampler_learns_from_rungs():
     """The Optuna front: reported rungs reach the study, pruned and finished trials are told."""
     optuna = pytest.importorskip("optuna", reason="Optuna is not installed (pip install 'skann[optuna]')")
-    from skann.hyperband import _make_sampler
+    from skann.hyperband.samplers import make_sampler
 
-    sampler = _make_sampler("tpe", {"x": loguniform(1e-3, 1.0), "k": ["a", "b", "c"], "n": randint(0, 4)}, seed=0)
+    sampler = make_sampler("tpe", {"x": loguniform(1e-3, 1.0), "k": ["a", "b", "c"], "n": randint(0, 4)}, seed=0)
     drawn = sampler.sample(4)
     assert all(1e-3 <= p["x"] <= 1.0 and p["k"] in "abc" and p["n"] in range(4) for p in drawn)
     assert all(type(p["n"]) is int for p in drawn)  # randint's quantiles come back as ints
@@ -157,7 +157,7 @@ def test_optuna_sampler_learns_from_rungs():
     assert sampler.study.best_value == 5.0
     # An Optuna sampler instance is copied, not changed.
     given = optuna.samplers.RandomSampler(seed=1)
-    used = _make_sampler(given, {"x": loguniform(1e-3, 1.0)}, seed=0)
+    used = make_sampler(given, {"x": loguniform(1e-3, 1.0)}, seed=0)
     assert isinstance(used.study.sampler, optuna.samplers.RandomSampler) and used.study.sampler is not given
 
 
@@ -377,19 +377,20 @@ def test_hparams_and_curves_read_back(housing, tmp_path):
 def test_live_estimators_pushed_out_of_memory_still_continue(housing, monkeypatch):
     # In one process without checkpoints, states are pickled only when a live estimator
     # leaves the bounded cache; with room for one, every other continuation loads one.
-    import skann.hyperband as hyperband
+    import skann.hyperband.live as live
+    import skann.hyperband.trial as trial
 
     X, y = housing
     roomy = small_search(refit=False).fit(X, y)
-    monkeypatch.setattr(hyperband, "_LIVE_MAX_BYTES", 1)
+    monkeypatch.setattr(live, "LIVE_MAX_BYTES", 1)
     loads = []
     real_loads = pickle.loads
-    monkeypatch.setattr(hyperband.pickle, "loads", lambda data: loads.append(1) or real_loads(data))
+    monkeypatch.setattr(trial.pickle, "loads", lambda data: loads.append(1) or real_loads(data))
     tight = small_search(refit=False).fit(X, y)
     assert loads  # continued from the evicted states ...
     assert tight.cv_results_["params"] == roomy.cv_results_["params"]  # ... exactly as from live ones
     np.testing.assert_allclose(tight.cv_results_["mean_test_score"], roomy.cv_results_["mean_test_score"], rtol=1e-6)
-    assert not hyperband._EVICTED and not hyperband._LIVE  # nothing left behind
+    assert not live.EVICTED and not live.LIVE  # nothing left behind
 
 
 def test_two_workers_give_the_sequential_results(housing):

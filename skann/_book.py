@@ -19,7 +19,6 @@ from sklearn.base import is_classifier
 from skann._sklearn_compat import Interval, StrOptions
 
 from skann.builders import hidden_layer_sizes
-from skann.callbacks import HoldOutEarlyStopping
 from skann._routing import route_params
 from skann._compile_settings import make_optimizer, optimizer_class
 
@@ -128,23 +127,5 @@ class BookNetwork:
             "metrics": self._metrics(),
         }
 
-    def split_fit_data(self, X, y, sample_weight, validation_data):
-        if validation_data is not None or not self.early_stopping:
-            return super().split_fit_data(X, y, sample_weight, validation_data)
-        return self._early_stopping(has_validation=True).split(X, y, sample_weight, classifier=is_classifier(self))
-
-    def default_callbacks(self, has_validation: bool) -> list:
-        return super().default_callbacks(has_validation) + self.early_stopping_callbacks(has_validation)
-
-    def early_stopping_callbacks(self, has_validation: bool) -> list:
-        """Early stopping on the hold-out's loss (or the training loss), best weights
-        restored (:class:`skann.callbacks.HoldOutEarlyStopping`); none without
-        ``early_stopping``."""
-        return [self._early_stopping(has_validation)] if self.early_stopping else []
-
-    def _early_stopping(self, has_validation: bool) -> HoldOutEarlyStopping:
-        # One owner for the hold-out and the stop: the same settings split and stop.
-        return HoldOutEarlyStopping(
-            self.validation_fraction, self.patience, random_state=self._seed,
-            monitor="val_loss" if has_validation else "loss",
-        )
+    def _patience(self) -> int:
+        return self.patience  # the book's name for scikit-learn's n_iter_no_change

@@ -513,8 +513,8 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         return X, y, sw
 
     def split_fit_data(self, X, y, sample_weight, validation_data):
-        # The early-stopping hold-out stays in the shuffled order, skipped (_keras_fit_data).
-        return KerasClassifier.split_fit_data(self, X, y, sample_weight, validation_data)
+        # The early-stopping hold-out stays in the shuffled order, skipped (epoch_feed).
+        return self._validation_split(X, y, sample_weight, validation_data)
 
     def early_stopping_callbacks(self, has_validation: bool) -> list:
         return []  # the stopping rule is part of the one-vs-rest schedule

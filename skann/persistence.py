@@ -759,6 +759,8 @@ class _Decoder:
             raise SkannFileError(f"the state of a {class_name} names class attributes {shadowing[:5]}.")
         obj = cls.__new__(cls)
         obj.__dict__.update({k: self.decode(v) for k, v in state.items()})
+        if hasattr(obj, "_fill_added_parameters"):
+            obj._fill_added_parameters()  # a file older than some of its parameters
         _check_loaded_params(obj)
         return obj
 

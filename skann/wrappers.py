@@ -26,7 +26,7 @@ from typing import Any
 
 import keras
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import FunctionTransformer
@@ -40,7 +40,8 @@ from skann._sklearn_compat import Interval, Options, StrOptions, check_sample_we
 from skann._inference import numpy_forward
 from skann._keras_compat import build_training_state, compile_arguments, tensorflow_unseen
 from skann.callbacks import (  # noqa: F401 (DivergenceError: importable from its old home)
-    PREDICT_HOOKS, DivergenceError, DivergenceGuard, TensorBoardRun, needs_every_batch, new_run_dir, overrides_hooks,
+    PREDICT_HOOKS, DivergenceError, DivergenceGuard, HoldOutEarlyStopping, TensorBoardRun, needs_every_batch, new_run_dir,
+    overrides_hooks,
 )
 from skann._pipeline import batch_dataset
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
@@ -207,6 +208,15 @@ class BaseWrapper(BaseEstimator):
         Write TensorBoard logs under this folder: each new fit gets its own
         ``run_YYYY_MM_DD_HH_MM_SS`` folder (``log_run_dir_``); ``warm_start`` and
         ``partial_fit`` continue the run. Needs ``pip install "skann[tensorboard]"``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (shuffled, seeded by
+        ``random_state``, stratified for a classifier) and stop when its loss has not
+        improved for ``n_iter_no_change`` epochs, restoring the best epoch's weights
+        (:class:`skann.callbacks.HoldOutEarlyStopping`, as the book estimators do).
+        ``validation_data`` given to ``fit`` is used instead of a hold-out.
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int, default=10
+        Epochs without improvement before ``early_stopping`` stops.
     **kwargs
         Routed parameters (``model__``, ``fit__``, ``predict__``, ``compile__``,
         ``optimizer__``, ``loss__``, ``metrics__``, ``callbacks__``, ``score__``) and plain
@@ -277,6 +287,9 @@ class BaseWrapper(BaseEstimator):
         "run_eagerly": ["boolean"],
         "steps_per_execution": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "log_dir": [str, os.PathLike, None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
     }
     # Batches run per call into TensorFlow when steps_per_execution="auto": large enough that
     # Python's per-call overhead stops mattering, small enough that a progress bar still moves.
@@ -308,6 +321,9 @@ class BaseWrapper(BaseEstimator):
         epochs=1,
         steps_per_execution="auto",
         log_dir=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         **kwargs,
     ):
         self.model = model
@@ -327,6 +343,9 @@ class BaseWrapper(BaseEstimator):
         self.epochs = epochs
         self.steps_per_execution = steps_per_execution
         self.log_dir = log_dir
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         vars(self).update(kwargs)
 
     # ------------------------------------------------------------------ parameters
@@ -728,9 +747,18 @@ class BaseWrapper(BaseEstimator):
 
     def split_fit_data(self, X, y, sample_weight, validation_data):
         """The data to fit on: ``(X, y, sample_weight, validation)`` from the validated
-        training data and the ``validation_data`` argument (None or a tuple); a subclass may
-        hold a fraction out here (the book estimators' ``validation_fraction``)."""
-        return self._validation_split(X, y, sample_weight, validation_data)
+        training data and the ``validation_data`` argument (None or a tuple); with
+        ``early_stopping`` and no ``validation_data``, ``validation_fraction`` of the rows is
+        held out (:meth:`skann.callbacks.HoldOutEarlyStopping.split`)."""
+        X, y, sample_weight, validation = self._validation_split(X, y, sample_weight, validation_data)
+        if validation is None and getattr(self, "early_stopping", False):
+            if getattr(self, "validation_split", 0.0):
+                raise ValueError(
+                    f"early_stopping holds out validation_fraction={self.validation_fraction} of the data, and "
+                    f"validation_split={self.validation_split} asks Keras for another split: use one of them."
+                )
+            return self._early_stopping(has_validation=True).split(X, y, sample_weight, classifier=is_classifier(self))
+        return X, y, sample_weight, validation
 
     def epoch_feed(self, X, y, args: dict) -> engine.Feed:
         """What each epoch trains on, from the encoded training data and the ``Model.fit``
@@ -749,7 +777,24 @@ class BaseWrapper(BaseEstimator):
         callbacks = []
         if self.log_dir is not None:
             callbacks.append(TensorBoardRun(self.log_dir, run_dir=self.log_run_dir_))
-        return callbacks + self._extra_callbacks(has_validation)
+        return callbacks + self.early_stopping_callbacks(has_validation) + self._extra_callbacks(has_validation)
+
+    def early_stopping_callbacks(self, has_validation: bool) -> list:
+        """Early stopping on the hold-out's loss (or the training loss), best weights
+        restored (:class:`skann.callbacks.HoldOutEarlyStopping`); none without
+        ``early_stopping``."""
+        return [self._early_stopping(has_validation)] if getattr(self, "early_stopping", False) else []
+
+    def _early_stopping(self, has_validation: bool) -> HoldOutEarlyStopping:
+        # One owner for the hold-out and the stop: the same settings split and stop.
+        return HoldOutEarlyStopping(
+            self.validation_fraction, self._patience(), random_state=self._seed,
+            monitor="val_loss" if has_validation else "loss",
+        )
+
+    def _patience(self) -> int:
+        """Epochs without improvement before early stopping stops."""
+        return self.n_iter_no_change
 
     # The private implementations (and SciKeras' names).
     def _encode_features(self, X):
@@ -1148,6 +1193,19 @@ class BaseWrapper(BaseEstimator):
         if isinstance(model, PackedKerasModel):
             state["model_"] = model_from_bytes(model.data, safe_mode=False)
         super().__setstate__(state)
+        self._fill_added_parameters()
+
+    # Parameters added after earlier skann versions wrote their files and pickles, with the
+    # values that keep such a file's behaviour.
+    _ADDED_PARAMETERS = {"early_stopping": False, "validation_fraction": 0.1, "n_iter_no_change": 10}
+
+    def _fill_added_parameters(self) -> None:
+        """Give an estimator loaded from an older file the parameters it lacks (see
+        ``_ADDED_PARAMETERS``; only those of this class's ``__init__``)."""
+        declared = inspect.signature(type(self).__init__).parameters
+        for name, value in self._ADDED_PARAMETERS.items():
+            if name in declared:
+                vars(self).setdefault(name, value)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
@@ -1242,6 +1300,9 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
         class_weight=None,
         steps_per_execution="auto",
         log_dir=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         **kwargs,
     ):
         super().__init__(
@@ -1262,6 +1323,9 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
             epochs=epochs,
             steps_per_execution=steps_per_execution,
             log_dir=log_dir,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
             **kwargs,
         )
         self.class_weight = class_weight

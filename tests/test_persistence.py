@@ -393,6 +393,18 @@ def test_save_takes_any_file_name_and_leaves_no_litter(tmp_path):
 FIXTURES = REPO / "tests" / "fixtures"
 
 
+def test_a_pickle_older_than_some_parameters_loads_with_their_defaults():
+    # Written with joblib by commit 10a48cc (JAX), before KerasClassifier had early_stopping,
+    # validation_fraction and n_iter_no_change.
+    saved = joblib.load(FIXTURES / "v1_keras_classifier.joblib")
+    clf = saved["estimator"]
+    np.testing.assert_allclose(clf.predict_proba(saved["X"]), saved["proba"], rtol=1e-5, atol=1e-6)
+    params = clf.get_params()
+    assert (params["early_stopping"], params["validation_fraction"], params["n_iter_no_change"]) == (False, 0.1, 10)
+    clf.fit(saved["X"], clf.predict(saved["X"]))  # and it trains again
+    assert clf.current_epoch == 2
+
+
 @pytest.mark.parametrize("name", ["housing_mlp", "wide_deep", "pipeline_classifier", "perceptron"])
 def test_files_of_earlier_versions_load_and_predict_as_they_did(name):
     expected = np.load(FIXTURES / "v1_expected.npz")

@@ -452,3 +452,50 @@ def test_public_extension_points_and_scikeras_private_names(blobs):
             return mlp(self._get_metadata(), hidden=5)
 
     assert ScikerasStyle(**CLF).fit(X, y).model_.layers[0].units == 5
+
+
+def test_early_stopping_on_a_user_network_is_the_book_estimators(housing_sample):
+    # The same network as HousingMLPRegressor's (its builder, its seed, its Normalization
+    # adapted to the same training rows), early stopping on the same seeded hold-out: the
+    # same epochs and the same weights.
+    from skann import HousingMLPRegressor
+    from skann.builders import build_regression_mlp
+    from skann.callbacks import HoldOutEarlyStopping
+
+    X, y = housing_sample
+    X, y = X[:600].astype(np.float32), y[:600]
+    settings = dict(epochs=40, random_state=0, early_stopping=True, validation_fraction=0.2)
+    book = HousingMLPRegressor(n_hidden=1, n_neurons=8, learning_rate=0.03, patience=2, **settings).fit(X, y)
+    X_train = HoldOutEarlyStopping(0.2, random_state=0).split(X, y)[0]
+
+    def network(meta):
+        model = build_regression_mlp(meta["n_features_in_"], 1, n_hidden=1, n_neurons=8, seed=0)
+        model.get_layer("normalization").adapt(X_train)
+        return model
+
+    user = KerasRegressor(
+        network, loss="mse", optimizer="adam", optimizer__learning_rate=0.03, batch_size=32,
+        metrics=[keras.metrics.RootMeanSquaredError()], n_iter_no_change=2, **settings,
+    ).fit(X, y)
+    assert book.current_epoch < 40 and user.current_epoch == book.current_epoch  # it stopped, at the same epoch
+    np.testing.assert_allclose(user.history_["val_loss"], book.history_["val_loss"], rtol=1e-5)
+    for a, b in zip(user.model_.get_weights(), book.model_.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # the best epoch's weights, restored
+
+
+def test_early_stopping_holds_out_a_stratified_seeded_fraction(blobs):
+    X, y = blobs
+    clf = KerasClassifier(mlp, **{**CLF, "epochs": 5}, early_stopping=True, validation_fraction=0.25, n_iter_no_change=1)
+    seen = {}
+
+    class Sizes(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["params"] = dict(self.params)
+
+    clf.set_params(callbacks=[Sizes()]).fit(X, y)
+    assert "val_loss" in clf.history_ and clf.current_epoch <= 5
+    assert seen["params"]["steps"] == int(np.ceil((len(X) - int(np.ceil(0.25 * len(X)))) / 32))  # trained on 75%
+    with pytest.raises(ValueError, match="early_stopping holds out validation_fraction=0.25 .* validation_split=0.2"):
+        clf.set_params(validation_split=0.2).fit(X, y)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        KerasClassifier(mlp, **CLF, early_stopping=True, validation_fraction=1.5).fit(X, y)

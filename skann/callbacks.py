@@ -19,7 +19,8 @@ import keras
 import numpy as np
 
 __all__ = [
-    "BATCH_HOOKS", "PREDICT_HOOKS", "DivergenceError", "DivergenceGuard", "HoldOutEarlyStopping", "TensorBoardRun",
+    "BATCH_HOOKS", "PREDICT_HOOKS", "DivergenceError", "DivergenceGuard", "HoldOutEarlyStopping", "HoldOutScoring",
+    "TensorBoardRun",
     "divergence_error",
     "learning_rate_of", "needs_every_batch", "new_run_dir", "overrides_hooks",
 ]
@@ -152,6 +153,45 @@ class HoldOutEarlyStopping(keras.callbacks.EarlyStopping):
         train, val = train_test_split(np.arange(len(X)), test_size=n_val, random_state=self.random_state, stratify=stratify)
         validation = (X[val], y[val]) if sample_weight is None else (X[val], y[val], sample_weight[val])
         return X[train], y[train], (None if sample_weight is None else sample_weight[train]), validation
+
+
+class HoldOutScoring(keras.callbacks.Callback):
+    """scikit-learn scores of an estimator on held-out data at the end of every epoch, added
+    to the epoch's logs as ``val_<name>_score`` (so ``history_`` records them, and later
+    callbacks such as early stopping or TensorBoard see them).
+
+    Parameters
+    ----------
+    estimator : a fitted-in-progress skann estimator
+        Scored through its public ``predict`` / ``predict_proba`` with the network's current
+        weights.
+    X, y : the held-out data, as the estimator takes it (before encoding)
+    scoring : str, callable, or list of them
+        scikit-learn scorer names (``"accuracy"``, ``"f1_macro"``, ``"neg_log_loss"`` ...) or
+        callables ``scorer(estimator, X, y)`` (named by their ``__name__``).
+    sample_weight : array-like or None
+    """
+
+    def __init__(self, estimator, X, y, scoring, sample_weight=None):
+        super().__init__()
+        from sklearn.metrics import get_scorer
+
+        self.estimator, self.X, self.y, self.sample_weight = estimator, X, y, sample_weight
+        self.scorers = {}
+        for item in scoring if isinstance(scoring, (list, tuple)) else [scoring]:
+            if isinstance(item, str):
+                self.scorers[item] = get_scorer(item)  # an unknown name: scikit-learn's error, listing them
+            elif callable(item):
+                self.scorers[getattr(item, "__name__", type(item).__name__)] = item
+            else:
+                raise TypeError(f"validation_scoring takes scorer names or callables; got {item!r}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        kwargs = {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
+        for name, scorer in self.scorers.items():
+            logs[f"val_{name}_score"] = float(scorer(self.estimator, self.X, self.y, **kwargs))
 
 
 class TensorBoardRun(keras.callbacks.TensorBoard):

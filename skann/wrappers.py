@@ -40,8 +40,8 @@ from skann._sklearn_compat import Interval, Options, StrOptions, check_sample_we
 from skann._inference import numpy_forward
 from skann._keras_compat import build_training_state, compile_arguments, tensorflow_unseen
 from skann.callbacks import (  # noqa: F401 (DivergenceError: importable from its old home)
-    PREDICT_HOOKS, DivergenceError, DivergenceGuard, HoldOutEarlyStopping, TensorBoardRun, needs_every_batch, new_run_dir,
-    overrides_hooks,
+    PREDICT_HOOKS, DivergenceError, DivergenceGuard, HoldOutEarlyStopping, HoldOutScoring, TensorBoardRun,
+    needs_every_batch, new_run_dir, overrides_hooks,
 )
 from skann._pipeline import batch_dataset
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
@@ -217,6 +217,11 @@ class BaseWrapper(BaseEstimator):
     validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : int, default=10
         Epochs without improvement before ``early_stopping`` stops.
+    validation_scoring : str, callable, list of them, or None, default=None
+        scikit-learn scores of the hold-out (``early_stopping``) or of ``validation_data`` at
+        the end of every epoch, recorded in ``history_`` as ``val_<name>_score``: scorer names
+        (``"accuracy"``, ``"f1_macro"``, ``"neg_root_mean_squared_error"`` ...) or callables
+        ``scorer(estimator, X, y)`` (:class:`skann.callbacks.HoldOutScoring`).
     **kwargs
         Routed parameters (``model__``, ``fit__``, ``predict__``, ``compile__``,
         ``optimizer__``, ``loss__``, ``metrics__``, ``callbacks__``, ``score__``) and plain
@@ -290,6 +295,7 @@ class BaseWrapper(BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_scoring": [str, callable, list, tuple, None],
     }
     # Batches run per call into TensorFlow when steps_per_execution="auto": large enough that
     # Python's per-call overhead stops mattering, small enough that a progress bar still moves.
@@ -324,6 +330,7 @@ class BaseWrapper(BaseEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        validation_scoring=None,
         **kwargs,
     ):
         self.model = model
@@ -346,6 +353,7 @@ class BaseWrapper(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.validation_scoring = validation_scoring
         vars(self).update(kwargs)
 
     # ------------------------------------------------------------------ parameters
@@ -892,6 +900,14 @@ class BaseWrapper(BaseEstimator):
             X, y, sample_weight = self._sample_weight(X, y, sample_weight)
             validation_data = kwargs.pop("validation_data", None)
             X, y, sample_weight, validation = self.split_fit_data(X, y, sample_weight, validation_data)
+            if getattr(self, "validation_scoring", None) is not None:
+                if validation is None:
+                    raise ValueError(
+                        "validation_scoring scores held-out data: set early_stopping=True (a hold-out of "
+                        "validation_fraction) or pass validation_data to fit."
+                    )
+                X_val, y_val, *sw_val = validation
+                self._scored_validation = (X_val, y_val, sw_val[0] if sw_val else None)
             y_enc = self.encode_targets(y)
             X_enc = self.encode_features(X)
             if not continue_training:
@@ -905,10 +921,13 @@ class BaseWrapper(BaseEstimator):
             initial_epoch = kwargs.pop("initial_epoch", None)
             if initial_epoch is None:
                 initial_epoch = self.current_epoch if continue_training else 0
-            self._fit_keras_model(
-                X_enc, y_enc, sample_weight, validation, epochs, initial_epoch=initial_epoch,
-                new_model=not continue_training, **kwargs,
-            )
+            try:
+                self._fit_keras_model(
+                    X_enc, y_enc, sample_weight, validation, epochs, initial_epoch=initial_epoch,
+                    new_model=not continue_training, **kwargs,
+                )
+            finally:
+                vars(self).pop("_scored_validation", None)  # the data is not the estimator's
 
     def _sample_weight(self, X, y, sample_weight):
         """Validated sample weights (times class weights); samples of weight 0 are dropped, which
@@ -1052,7 +1071,13 @@ class BaseWrapper(BaseEstimator):
     def _fit_callbacks(self, has_validation: bool) -> list:
         # The divergence check first: no later callback sees (or saves) a diverged network.
         guard = [DivergenceGuard(type(self).__name__)] if self._divergence_guard else []
-        callbacks = guard + self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
+        # Scores first after the guard: the user's callbacks (early stopping on a score) see them.
+        scored = getattr(self, "_scored_validation", None)
+        scoring = []
+        if scored is not None:
+            X_val, y_val, sw_val = scored
+            scoring = [HoldOutScoring(self, X_val, y_val, self.validation_scoring, sample_weight=sw_val)]
+        callbacks = guard + scoring + self._callbacks_from("callbacks") + self._callbacks_from("fit__callbacks")
         callbacks += self.default_callbacks(has_validation)
         if any(isinstance(cb, keras.callbacks.TensorBoard) for cb in callbacks):
             tensorflow()  # its summaries need TensorFlow on any backend: imported quietly
@@ -1197,7 +1222,9 @@ class BaseWrapper(BaseEstimator):
 
     # Parameters added after earlier skann versions wrote their files and pickles, with the
     # values that keep such a file's behaviour.
-    _ADDED_PARAMETERS = {"early_stopping": False, "validation_fraction": 0.1, "n_iter_no_change": 10}
+    _ADDED_PARAMETERS = {
+        "early_stopping": False, "validation_fraction": 0.1, "n_iter_no_change": 10, "validation_scoring": None,
+    }
 
     def _fill_added_parameters(self) -> None:
         """Give an estimator loaded from an older file the parameters it lacks (see
@@ -1303,6 +1330,7 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        validation_scoring=None,
         **kwargs,
     ):
         super().__init__(
@@ -1326,6 +1354,7 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
+            validation_scoring=validation_scoring,
             **kwargs,
         )
         self.class_weight = class_weight

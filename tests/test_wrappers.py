@@ -499,3 +499,31 @@ def test_early_stopping_holds_out_a_stratified_seeded_fraction(blobs):
         clf.set_params(validation_split=0.2).fit(X, y)
     with pytest.raises(ValueError, match="validation_fraction"):
         KerasClassifier(mlp, **CLF, early_stopping=True, validation_fraction=1.5).fit(X, y)
+
+
+def test_validation_scoring_records_scikit_learn_scores_per_epoch(blobs, housing_sample):
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    X, y = blobs
+    X_train, y_train, X_val, y_val = X[:90], y[:90], X[90:], y[90:]
+
+    def balanced(est, X, y):
+        return balanced_accuracy_score(y, est.predict(X))
+
+    clf = KerasClassifier(mlp, **CLF, validation_scoring=["accuracy", balanced])
+    clf.fit(X_train, y_train, validation_data=(X_val, y_val))
+    assert len(clf.history_["val_accuracy_score"]) == len(clf.history_["val_balanced_score"]) == clf.current_epoch == 3
+    # The last epoch's score is the fitted estimator's: the network's weights at that epoch.
+    assert clf.history_["val_accuracy_score"][-1] == accuracy_score(y_val, clf.predict(X_val))
+    assert not hasattr(clf, "_scored_validation")  # the held-out data is not kept
+    # A regressor on its early-stopping hold-out.
+    Xh, yh = housing_sample
+    reg = KerasRegressor(
+        scaled_regressor, loss="mse", epochs=3, early_stopping=True, validation_scoring="neg_root_mean_squared_error"
+    ).fit(Xh[:300], yh[:300])
+    scores = reg.history_["val_neg_root_mean_squared_error_score"]
+    assert len(scores) == reg.current_epoch and all(s < 0 for s in scores)
+    with pytest.raises(ValueError, match="validation_scoring scores held-out data: set early_stopping=True"):
+        KerasClassifier(mlp, **CLF, validation_scoring="accuracy").fit(X, y)
+    with pytest.raises(ValueError, match="not a valid scoring value"):
+        KerasClassifier(mlp, **CLF, validation_scoring="acuracy").fit(X_train, y_train, validation_data=(X_val, y_val))

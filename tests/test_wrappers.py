@@ -516,6 +516,12 @@ def test_validation_scoring_records_scikit_learn_scores_per_epoch(blobs, housing
     # The last epoch's score is the fitted estimator's: the network's weights at that epoch.
     assert clf.history_["val_accuracy_score"][-1] == accuracy_score(y_val, clf.predict(X_val))
     assert not hasattr(clf, "_scored_validation")  # the held-out data is not kept
+    # Your callbacks see the scores: early stopping on one.
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy_score", mode="max", patience=1, baseline=1.01)
+    clf.set_params(callbacks=[stop], epochs=10).fit(X_train, y_train, validation_data=(X_val, y_val))
+    # No score reaches 1.01: it stops once the score stops improving (without the score in the
+    # logs it would warn and run all 10 epochs).
+    assert 1 < clf.current_epoch < 10 and stop.stopped_epoch == clf.current_epoch - 1
     # A regressor on its early-stopping hold-out.
     Xh, yh = housing_sample
     reg = KerasRegressor(

@@ -143,7 +143,7 @@ BACKENDS = ("jax", "tensorflow", "torch")
 def choose_backend(requested: str | None) -> str | None:
     """Set the Keras backend for this command (``--backend``), before Keras is imported; with
     no ``--backend`` the user's configuration stands (``KERAS_BACKEND``, ``keras.json``, else
-    Keras' default, TensorFlow: the fastest for ``skann demo`` as a whole, see
+    Keras' default, TensorFlow; JAX is the fastest here for ``skann demo``, see
     docs/backends.md). Returns the backend set, or None."""
     import importlib.util
 

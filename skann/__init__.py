@@ -49,17 +49,15 @@ class _QuietTensorFlowLoader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
-        from skann._quiet import quiet_python_loggers, tensorflow_startup_filtered
+        from skann._quiet import tensorflow_starting_quietly
         from skann._threads import limit_tensorflow_threads
 
         _QuietTensorFlowLoader.running = True
         try:
-            with tensorflow_startup_filtered():
+            with tensorflow_starting_quietly():
                 self.loader.exec_module(module)
-                module.config.list_physical_devices()  # device probing prints its notices now
         finally:
             _QuietTensorFlowLoader.running = False
-        quiet_python_loggers()
         limit_tensorflow_threads()
         if "keras" in sys.modules:  # TensorFlow imported Keras as it loaded: set up now
             _finder_done()

@@ -40,7 +40,6 @@ def optimizer_class(optimizer) -> type:
     )
 
 
-
 def history_key(key: str) -> str:
     """A Keras history key with metric shorthands spelt out (``mae`` -> ``mean_absolute_error``)."""
     prefix = "val_" if key.startswith("val_") else ""

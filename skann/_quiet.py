@@ -41,10 +41,17 @@ def import_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules or os.environ.get("SKANN_TF_LOGS") == "1":
         quiet_python_loggers()
         return
-    with tensorflow_startup_filtered():
-        import tensorflow as tf
+    with tensorflow_starting_quietly():
+        import tensorflow  # noqa: F401
 
-        tf.config.list_physical_devices()  # device probing prints its notices now
+
+@contextlib.contextmanager
+def tensorflow_starting_quietly():
+    """Around TensorFlow's import (``import tensorflow``, or its loader running): its start-up
+    notices filtered, its devices probed (their notices too), its Python logger quieted."""
+    with tensorflow_startup_filtered():
+        yield
+        sys.modules["tensorflow"].config.list_physical_devices()  # device probing prints its notices now
     quiet_python_loggers()
 
 

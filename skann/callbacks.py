@@ -3,9 +3,10 @@
 :class:`DivergenceGuard` stops a fit at the end of the first epoch whose loss or weights are
 not finite (skann's estimators add it first, so that no later callback sees or saves a
 diverged network). :class:`HoldOutEarlyStopping` holds out part of the training data and stops
-on it; :class:`TensorBoardRun` logs each fit into a run folder of its own. :func:`needs_every_batch` tells whether a callback acts on every training
-batch: such a fit runs one batch per call into the backend (no multi-step execution, no
-fused epochs).
+on it; :class:`HoldOutScoring` records scikit-learn scores of held-out data per epoch;
+:class:`TensorBoardRun` logs each fit into a run folder of its own. :func:`needs_every_batch`
+tells whether a callback acts on every training batch: such a fit runs one batch per call into
+the backend (no multi-step execution, no fused epochs).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import time
 import keras
 import numpy as np
 
+from skann._inference import _weight  # zero-copy reads of the weights (checked every epoch)
+
 __all__ = [
     "BATCH_HOOKS", "PREDICT_HOOKS", "DivergenceError", "DivergenceGuard", "HoldOutEarlyStopping", "HoldOutScoring",
-    "TensorBoardRun",
-    "divergence_error",
-    "learning_rate_of", "needs_every_batch", "new_run_dir", "overrides_hooks",
+    "TensorBoardRun", "divergence_error", "learning_rate_of", "needs_every_batch", "new_run_dir", "overrides_hooks",
 ]
 
 BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
@@ -100,7 +101,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         bad = [k for k, v in losses.items() if not np.isfinite(v)]
         if bad:
             raise self._error(epoch, f"the {bad[0].replace('_', ' ')} became {losses[bad[0]]}")
-        if not all(np.isfinite(keras.ops.convert_to_numpy(v.value)).all() for v in self.model.trainable_variables):
+        if not all(np.isfinite(_weight(v)).all() for v in self.model.trainable_variables):
             raise self._error(epoch, "the weights overflowed")
 
     def _error(self, epoch: int, what: str) -> DivergenceError:

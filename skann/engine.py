@@ -67,7 +67,7 @@ def fused_loop_available(
         return False
     if backend not in _PROGRAMS or verbose or run_eagerly or getattr(model, "run_eagerly", False):
         return False
-    if keras.backend.backend() == "jax" and not getattr(model, "jit_compile", True):
+    if backend == "jax" and not getattr(model, "jit_compile", True):
         return False
     from skann.callbacks import needs_every_batch
 

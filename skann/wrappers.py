@@ -47,12 +47,12 @@ from skann._pipeline import batch_dataset
 from skann._routing import accepts_kwargs, build_routed, has_param, route_params
 from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, TargetReshaper
 from skann._compile_settings import class_of_name, history_key, loss_name, make_optimizer, resolve_names
-from skann._pickling import PackedKerasModel, pack_keras_objects, unpack_keras_objects
+from skann._pickling import PackedKerasModel, PackedKerasObject, pack_keras_objects, unpack_keras_objects
 from skann._seeding import seeded
 from skann.persistence import model_from_bytes, model_to_bytes
 
 # Pickles written before these moved name them here.
-from skann._pickling import PackedKerasModel as _PackedKerasModel, PackedKerasObject as _PackedKerasObject  # noqa: F401
+_PackedKerasModel, _PackedKerasObject = PackedKerasModel, PackedKerasObject
 
 __all__ = [
     "BaseWrapper",
@@ -702,6 +702,7 @@ class BaseWrapper(BaseEstimator):
         ``predict`` uses it at once. A later ``fit`` builds a new network (unless
         ``warm_start``); ``partial_fit`` trains this one.
         """
+        _refuse_missing(X)
         before = dict(vars(self))
         try:
             with seeded(self._seed):
@@ -716,7 +717,6 @@ class BaseWrapper(BaseEstimator):
         return self
 
     def _initialize(self, X, y, *, copy_model: bool = True, classes=None):
-        _refuse_missing(X)
         for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, key)  # nothing of an earlier fit reaches the builder's meta
         self._classes_hint = classes
@@ -992,7 +992,6 @@ class BaseWrapper(BaseEstimator):
                 return
         if new_model:
             build_training_state(self.model_, feed.first_batch())
-        self._apply_steps_per_execution(self.model_, feed.steps_per_epoch * epochs, args["callbacks"])
         history = self.model_.fit(**self._keras_fit_data(X, y, args, feed), **args)
         self._record_history(history.history, new_model)
 
@@ -1021,13 +1020,15 @@ class BaseWrapper(BaseEstimator):
 
     def _keras_fit_data(self, X, y, args: dict, feed: engine.Feed) -> dict:
         """The data arguments of ``keras.Model.fit`` (may take over entries of ``args``), for
-        a fit the fused loop does not serve.
+        a fit the fused loop does not serve; sets the model's ``steps_per_execution`` first.
 
         An index-gather tf.data pipeline (see ``skann._pipeline``: fits of many short epochs
         run ~1.6-2x faster than through Keras' array adapter), or the arrays themselves when a
         ``fit`` argument needs Keras' own array handling (``validation_split``, Keras'
         ``class_weight``, ``steps_per_epoch``, ``shuffle="batch"``).
         """
+        epochs = args["epochs"] - args["initial_epoch"]
+        self._apply_steps_per_execution(self.model_, feed.steps_per_epoch * epochs, args["callbacks"])
         if any(args.get(k) for k in _KERAS_ARRAY_ARGS) or args.get("shuffle", True) not in (True, False):
             return {"x": X, "y": y}
         if _overrides_fit(self.model_):  # its own fit receives what Model.fit would: the arrays

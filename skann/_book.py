@@ -86,6 +86,7 @@ class BookNetwork:
         return [2]
 
     _allow_nd = False  # rows of features (FashionMLPClassifier flattens images first)
+    _accept_sparse = False  # the chapter's networks take dense features (scaled, normalised, split)
     _poor_score = False
 
     def _initialize(self, X, y, **kwargs):

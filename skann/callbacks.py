@@ -139,11 +139,12 @@ class HoldOutEarlyStopping(keras.callbacks.EarlyStopping):
         ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``."""
         from sklearn.model_selection import train_test_split
 
-        n_val = int(np.ceil(self.validation_fraction * len(X)))
-        if n_val < 1 or len(X) - n_val < 1:
+        n_samples = X.shape[0] if hasattr(X, "shape") else len(X)  # (a sparse matrix has no len)
+        n_val = int(np.ceil(self.validation_fraction * n_samples))
+        if n_val < 1 or n_samples - n_val < 1:
             raise ValueError(
                 f"early_stopping needs a validation set: validation_fraction="
-                f"{self.validation_fraction} of {len(X)} samples leaves none for training or "
+                f"{self.validation_fraction} of {n_samples} samples leaves none for training or "
                 "validation. Use more samples, another validation_fraction, or validation_data."
             )
         stratify = None
@@ -151,7 +152,7 @@ class HoldOutEarlyStopping(keras.callbacks.EarlyStopping):
             _, counts = np.unique(y, return_counts=True)
             if counts.min() >= 2 and n_val >= counts.size:
                 stratify = y
-        train, val = train_test_split(np.arange(len(X)), test_size=n_val, random_state=self.random_state, stratify=stratify)
+        train, val = train_test_split(np.arange(n_samples), test_size=n_val, random_state=self.random_state, stratify=stratify)
         validation = (X[val], y[val]) if sample_weight is None else (X[val], y[val], sample_weight[val])
         return X[train], y[train], (None if sample_weight is None else sample_weight[train]), validation
 

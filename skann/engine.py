@@ -39,7 +39,10 @@ import numpy as np
 
 from skann._keras_compat import adapted_constants, all_layers, build_training_state, tensorflow_unseen
 
-__all__ = ["CompiledCache", "Feed", "MiniBatches", "architecture_key", "compiled_cache", "fit_model", "fused_loop_available"]
+__all__ = [
+    "CompiledCache", "Feed", "MiniBatches", "SparseMiniBatches", "architecture_key", "compiled_cache", "fit_model",
+    "fused_loop_available", "mini_batches",
+]
 
 # Rows per evaluation batch, in the fused loop and in skann's tf.data feed (it changes speed
 # only, not the validation figures).
@@ -492,12 +495,18 @@ def first_batch(x, y, sample_weight=None) -> tuple:
     return first(x), first(y), None if sample_weight is None else sample_weight[:1]
 
 
-def _on_device(programs: _Programs, arrays) -> tuple:
-    """``(tensors, rows)``: the arrays on the backend, padded to their row bucket."""
+def _on_device(programs: _Programs, feed: Feed) -> tuple:
+    """``(tensors, rows)``: the feed's arrays on the backend, padded to their row bucket (with
+    shared arrays: the pair of row arrays and shared arrays)."""
+    arrays = feed.device_arrays()
     n = len(keras.tree.flatten(arrays)[0])
     row_bytes = sum(np.asarray(a[:1]).nbytes for a in keras.tree.flatten(arrays))
     rows = _bucket_rows(n, row_bytes)
-    return programs.device_data(arrays, rows), rows
+    data = programs.device_data(arrays, rows)
+    shared = feed.shared_arrays()
+    if shared:
+        data = (data, tuple(keras.ops.convert_to_tensor(a) for a in shared))
+    return data, rows
 
 
 # ---------------------------------------------------------------------- feeds
@@ -528,6 +537,12 @@ class Feed:
         """The arrays as the compiled programs take them (converted to tensors after this)."""
         return self.arrays
 
+    def shared_arrays(self) -> tuple:
+        """Arrays every step reads whole, not by rows (a sparse matrix's stored values), put on
+        the device once per fit as they are (padded by the feed as it likes). With any, the
+        ``data`` of :meth:`batch` is the pair ``(row arrays, shared arrays)``."""
+        return ()
+
     def epoch(self, epoch: int, bucket_rows: int) -> tuple:
         """``(loop_rows, n_loop, last_rows)`` of epoch ``epoch``: the rows of each step but the
         last (``loop_rows[:n_loop]``, an int32 array padded to a shape that depends only on
@@ -538,7 +553,7 @@ class Feed:
     @staticmethod
     def batch(data, rows, take):
         """The data of one step (traced into the compiled program): from ``data`` (the arrays
-        on the device) and the step's ``rows``, with ``take(array, rows)`` (the backend's
+        on the device; see :meth:`shared_arrays`) and the step's ``rows``, with ``take(array, rows)`` (the backend's
         gather along the first axis)."""
         raise NotImplementedError
 
@@ -554,7 +569,7 @@ class MiniBatches(Feed):
 
     def __init__(self, x, y, sample_weight=None, *, batch_size: int, shuffle: bool = True, seed: int | None = None):
         self.arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
-        self.n_rows = len(keras.tree.flatten(x)[0])
+        self.n_rows = _n_rows(x)
         if self.n_rows == 0:
             raise ValueError("No training samples.")
         self.batch_size = batch_size
@@ -582,6 +597,75 @@ class MiniBatches(Feed):
     def first_batch(self) -> tuple:
         x, y, *weights = self.arrays
         return first_batch(x, y, weights[0] if weights else None)
+
+
+class SparseMiniBatches(MiniBatches):
+    """:class:`MiniBatches` of a sparse (CSR/CSC) ``x``, densified one batch at a time on the
+    device: the matrix's stored values and column indices stay on the device as they are
+    (never dense), each row its start and length, and a step scatters its rows' values into
+    a dense ``(batch, n_features)`` block. The same batches, in the same order, as
+    :class:`MiniBatches` of ``x.toarray()``."""
+
+    def __init__(self, x, y, sample_weight=None, *, batch_size: int, shuffle: bool = True, seed: int | None = None):
+        from skann._sparse import as_csr
+
+        self.matrix = as_csr(x, dtype=keras.backend.floatx())
+        super().__init__(self.matrix, y, sample_weight, batch_size=batch_size, shuffle=shuffle, seed=seed)
+        lengths = np.diff(self.matrix.indptr)
+        # The stored values of a step's rows fit in the ``slots`` of the batch_size longest
+        # rows (a power of two: folds of one data set share a program).
+        most = int(np.sort(lengths)[-batch_size:].sum())
+        self._slots = _power_of_two(most)
+        self._row_arrays = (self.matrix.indptr[:-1].astype(np.int32), lengths.astype(np.int32))
+
+    def device_arrays(self) -> tuple:
+        return (self._row_arrays, *keras.tree.map_structure(_as_floatx, self.arrays[1:]))
+
+    def shared_arrays(self) -> tuple:
+        size = _power_of_two(self.matrix.nnz)
+        values = np.zeros(size, dtype=keras.backend.floatx())
+        columns = np.zeros(size, dtype=np.int32)
+        values[: self.matrix.nnz] = self.matrix.data
+        columns[: self.matrix.nnz] = self.matrix.indices
+        width = np.zeros((0, self.matrix.shape[1]), dtype=np.int8)  # the number of columns, as a shape
+        return values, columns, np.arange(self._slots, dtype=np.int32), width
+
+    @staticmethod
+    def batch(data, rows, take):
+        ((starts, lengths), *targets), (values, columns, slots, width) = data
+        ops = keras.ops
+        n, n_columns = rows.shape[0], width.shape[1]
+        starts, lengths = take(starts, rows), take(lengths, rows)
+        ends = ops.cumsum(lengths)
+        # Slot s holds the (s - begin)-th stored value of the batch row it falls in.
+        row = ops.minimum(ops.searchsorted(ends, slots, side="right"), n - 1)
+        stored = slots < ends[-1]
+        position = ops.where(stored, take(starts - ends + lengths, row) + slots, 0)
+        value = ops.where(stored, take(values, position), ops.zeros_like(slots, dtype=values.dtype))
+        dense = ops.scatter(ops.stack([row, take(columns, position)], axis=1), value, (n, n_columns))
+        return (dense, *keras.tree.map_structure(lambda a: take(a, rows), tuple(targets)))
+
+    def first_batch(self) -> tuple:
+        from skann._sparse import dense_rows
+
+        _, y, *weights = self.arrays
+        return first_batch(dense_rows(self.matrix[:1]), y, weights[0] if weights else None)
+
+
+def mini_batches(x, y, sample_weight=None, **kwargs) -> MiniBatches:
+    """:class:`SparseMiniBatches` for a sparse ``x``, else :class:`MiniBatches`."""
+    from skann._sparse import is_sparse
+
+    return (SparseMiniBatches if is_sparse(x) else MiniBatches)(x, y, sample_weight, **kwargs)
+
+
+def _n_rows(x) -> int:
+    first = keras.tree.flatten(x)[0] if isinstance(x, (list, tuple, dict)) else x
+    return first.shape[0] if hasattr(first, "shape") else len(first)
+
+
+def _power_of_two(n: int) -> int:
+    return max(64, 1 << max(0, n - 1).bit_length())
 
 
 def _as_floatx(a):
@@ -616,7 +700,7 @@ def fit_model(
     programs = compiled_cache.programs_for(model, first)
     if programs is None:
         return None
-    data, bucket = _on_device(programs, feed.device_arrays())
+    data, bucket = _on_device(programs, feed)
     validation = None
     if validation_data is not None:
         validation = _validation_batches(programs, validation_data, validation_batch_size or VALIDATION_BATCH)
@@ -644,8 +728,11 @@ def fit_model(
 
 
 def _validation_batches(programs: _Programs, validation_data: tuple, batch_size: int):
+    from skann._sparse import dense_chunk_rows
+
     x_val, y_val, *rest = validation_data
-    n = len(keras.tree.flatten(x_val)[0])
-    feed = MiniBatches(x_val, y_val, rest[0] if rest else None, batch_size=min(batch_size, n), shuffle=False)
-    data, bucket = _on_device(programs, feed.device_arrays())
-    return (data, MiniBatches.batch, *feed.epoch(0, bucket))
+    n = _n_rows(x_val)
+    batch_size = dense_chunk_rows(x_val, min(batch_size, n))
+    feed = mini_batches(x_val, y_val, rest[0] if rest else None, batch_size=batch_size, shuffle=False)
+    data, bucket = _on_device(programs, feed)
+    return (data, type(feed).batch, *feed.epoch(0, bucket))

@@ -34,7 +34,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import validate_data
 
-from skann import engine
+from skann import _sparse, engine
 from skann._backend import tensorflow
 from skann._sklearn_compat import Interval, Options, StrOptions, check_sample_weight
 from skann._inference import numpy_forward
@@ -82,12 +82,15 @@ def _restore_variables(model, values: list[np.ndarray]) -> None:
 
 
 def _rows(data, start: int, stop: int):
-    """Rows ``start:stop`` of an array, or of every array in a list/tuple/dict of them."""
+    """Rows ``start:stop`` of an array (sparse too), or of every array in a list/tuple/dict."""
+    if _sparse.is_sparse(data):
+        return data[start:stop]
     return keras.tree.map_structure(lambda a: a[start:stop], data)
 
 
 def _n_rows(data) -> int:
-    return len(keras.tree.flatten(data)[0])
+    first = data if _sparse.is_sparse(data) else keras.tree.flatten(data)[0]
+    return first.shape[0] if hasattr(first, "shape") else len(first)
 
 
 def _as_numpy(raw):
@@ -276,6 +279,8 @@ class BaseWrapper(BaseEstimator):
     _requires_y = False
     # Whether X may have more than two dimensions (images, sequences).
     _allow_nd = True
+    # Whether X may be a SciPy sparse matrix (densified a batch at a time for the network).
+    _accept_sparse = True
     # A user's network is of unknown quality (one epoch by default): scikit-learn's checks
     # then use lenient score thresholds. The book estimators reach the strict ones.
     _poor_score = True
@@ -429,7 +434,7 @@ class BaseWrapper(BaseEstimator):
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = self._accept_sparse
         tags.input_tags.allow_nan = False
         ranks = self._input_ranks()
         tags.input_tags.two_d_array = ranks is None or all(r == 2 for r in ranks)
@@ -463,15 +468,17 @@ class BaseWrapper(BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _validate_data(self, X=None, y=None, reset: bool = False, y_numeric: bool = False):
-        """Validate X and/or y with scikit-learn (NaN, infinities, sparse and empty input are
-        refused with a clear error) and record (``reset``) or check their shape and dtype."""
+        """Validate X and/or y with scikit-learn (NaN, infinities and empty input are refused
+        with a clear error; sparse X is kept as CSR or CSC where ``_accept_sparse``) and record
+        (``reset``) or check their shape and dtype."""
         name = type(self).__name__
         _refuse_structured(y, "y")
         if X is None:
             return None, self._validate_y(y, reset)
         _refuse_structured(X, "X")
         dtype = _input_dtype(X)
-        kwargs = dict(accept_sparse=False, allow_nd=self._allow_nd, dtype=dtype, ensure_all_finite=True, reset=reset)
+        accept_sparse = ["csr", "csc"] if self._accept_sparse else False
+        kwargs = dict(accept_sparse=accept_sparse, allow_nd=self._allow_nd, dtype=dtype, ensure_all_finite=True, reset=reset)
         if y is None and not reset and self._plainly_valid(X):
             pass  # what scikit-learn would check, checked faster (a third of a 1-row predict)
         elif y is None:
@@ -502,16 +509,23 @@ class BaseWrapper(BaseEstimator):
         if X.dtype.kind != "f" or X.dtype.itemsize <= 4 or X.size == 0 or self._network_dtype() != np.float32:
             return
         limit = np.finfo(np.float32).max
-        if X.max() <= limit and X.min() >= -limit:  # two passes, no copy of X
+        values = X.data if _sparse.is_sparse(X) else X
+        if values.size == 0 or (values.max() <= limit and values.min() >= -limit):  # two passes, no copy of X
             return
-        beyond = (np.abs(X) > limit).reshape(len(X), -1).any(axis=0)
+        if _sparse.is_sparse(X):
+            coo = X.tocoo()
+            beyond = np.zeros(X.shape[1], dtype=bool)
+            beyond[coo.col[np.abs(coo.data) > limit]] = True
+            offending = X.tocsc()[:, beyond].toarray()  # only those columns, dense
+        else:
+            beyond = (np.abs(X) > limit).reshape(len(X), -1).any(axis=0)
+            offending = X.reshape(len(X), -1)[:, beyond]
         names = getattr(self, "feature_names_in_", None)
         if names is not None and len(names) == beyond.size:
             columns = [str(n) for n in names[beyond]]
         else:  # indices (of the flattened sample, for images)
             columns = np.flatnonzero(beyond).tolist()
-        example = X.reshape(len(X), -1)[:, beyond]
-        example = example.flat[np.argmax(np.abs(example))]
+        example = offending.flat[np.argmax(np.abs(offending))]
         raise ValueError(
             f"X has values beyond float32's range (±{limit:.3g}) in column(s) {columns[:10]}"
             f"{' ...' if len(columns) > 10 else ''} (e.g. {example:g}): this network computes in "
@@ -772,8 +786,9 @@ class BaseWrapper(BaseEstimator):
         """What each epoch trains on, from the encoded training data and the ``Model.fit``
         arguments of this fit (``args``: ``sample_weight``, ``batch_size``, ``shuffle``,
         ``callbacks`` ...; a feed may take entries over). The default: shuffled mini-batches
-        (:class:`skann.engine.MiniBatches`), epoch e shuffled by ``(random_state, e)``."""
-        return engine.MiniBatches(
+        (:class:`skann.engine.MiniBatches`; of sparse X, :class:`skann.engine.SparseMiniBatches`),
+        epoch e shuffled by ``(random_state, e)``."""
+        return engine.mini_batches(
             X, y, args.get("sample_weight"), batch_size=args.get("batch_size") or 32,
             shuffle=args.get("shuffle", True) is not False, seed=self._seed,
         )
@@ -910,6 +925,7 @@ class BaseWrapper(BaseEstimator):
                 self._scored_validation = (X_val, y_val, sw_val[0] if sw_val else None)
             y_enc = self.encode_targets(y)
             X_enc = self.encode_features(X)
+            _sparse.refuse_split_sparse(X_enc, type(self).__name__)
             if not continue_training:
                 self._adapt_model(X_enc)
             self._check_model_compatibility(y_enc)
@@ -946,6 +962,7 @@ class BaseWrapper(BaseEstimator):
         _refuse_all_zero_weights(sw)
         keep = sw > 0
         if not keep.all():
+            keep = np.flatnonzero(keep)  # (a sparse matrix takes indices, not a mask)
             X, y, sw = X[keep], (None if y is None else y[keep]), sw[keep]
         return X, y, sw * (len(sw) / sw.sum())
 
@@ -1029,6 +1046,8 @@ class BaseWrapper(BaseEstimator):
         """
         epochs = args["epochs"] - args["initial_epoch"]
         self._apply_steps_per_execution(self.model_, feed.steps_per_epoch * epochs, args["callbacks"])
+        if _sparse.is_sparse(X):
+            return self._dense_batches(X, y, args)
         if any(args.get(k) for k in _KERAS_ARRAY_ARGS) or args.get("shuffle", True) not in (True, False):
             return {"x": X, "y": y}
         if _overrides_fit(self.model_):  # its own fit receives what Model.fit would: the arrays
@@ -1046,6 +1065,34 @@ class BaseWrapper(BaseEstimator):
         )
         args["callbacks"] = callbacks + args["callbacks"]
         return {"x": data}
+
+    def _dense_batches(self, X, y, args: dict) -> dict:
+        """``keras.Model.fit``'s data for sparse X: batches densified one at a time
+        (:class:`skann._sparse.DenseBatches`), shuffled as the fused loop shuffles them."""
+        refused = [k for k in _KERAS_ARRAY_ARGS if args.get(k)]
+        if refused or args.get("shuffle", True) not in (True, False) or _overrides_fit(self.model_):
+            what = f"fit argument {refused[0]}" if refused else (
+                "a model with its own fit" if _overrides_fit(self.model_) else f"shuffle={args['shuffle']!r}"
+            )
+            raise ValueError(
+                f"Sparse X is fed to the network a densified batch at a time, which {what} cannot take. "
+                "Use early_stopping/validation_fraction or validation_data instead of validation_split, "
+                "the class_weight parameter instead of Keras' fit argument, or densify X (X.toarray())."
+            )
+        args.pop("validation_split", None)
+        batch_size, shuffle = args.pop("batch_size", None) or 32, args.pop("shuffle", True)
+        validation = args.pop("validation_data", None)
+        if validation is not None:
+            X_val, y_val, *sw_val = validation
+            rows = _sparse.dense_chunk_rows(X_val, args.pop("validation_batch_size", None) or engine.VALIDATION_BATCH)
+            args["validation_data"] = _sparse.DenseBatches(X_val, y_val, *sw_val, batch_size=rows)
+        batches = _sparse.DenseBatches(
+            X, y, args.pop("sample_weight", None), batch_size=batch_size, shuffle=shuffle, seed=self._seed,
+            epoch=args["initial_epoch"],
+        )
+        args["shuffle"] = False  # the batches shuffle themselves
+        args["callbacks"] = [_sparse.EpochOfBatches(batches)] + args["callbacks"]
+        return {"x": batches}
 
     # ------------------------------------------------------------------ callbacks
     def _callbacks_from(self, destination: str) -> list:
@@ -1150,20 +1197,24 @@ class BaseWrapper(BaseEstimator):
             args.update(kwargs)
             X = self.encode_features(X)
             _all_samples_per_batch(args, ("batch_size",), X)
+            if _sparse.is_sparse(X):
+                return self._forward(X, lambda rows: self.model_.predict(x=rows, callbacks=callbacks, **args))
             return self.model_.predict(x=X, callbacks=callbacks, **args)
         return self._forward(X)
 
-    def _forward(self, X):
+    def _forward(self, X, forward=None):
         """The model on validated X in chunks, each encoded on its own (so that a float32 copy
-        of a big uint8 input never exists whole), through NumPy when every layer allows it
-        (else Keras' ``predict_on_batch``, never ``Model.predict`` and its per-call pipeline)."""
+        of a big uint8 input never exists whole; sparse X densified a chunk at a time), through
+        NumPy when every layer allows it (else Keras' ``predict_on_batch``, never
+        ``Model.predict`` and its per-call pipeline), or through ``forward``."""
         n = _n_rows(X)
         if n == 0:
             raise ValueError("X holds no samples.")
-        forward = self._inference_function()
+        forward = forward or self._inference_function()
         outs = []
-        for start in range(0, n, PREDICT_CHUNK):
-            raw = _as_numpy(forward(self.encode_features(_rows(X, start, start + PREDICT_CHUNK))))
+        chunk = _sparse.dense_chunk_rows(X, PREDICT_CHUNK)
+        for start in range(0, n, chunk):
+            raw = _as_numpy(forward(_sparse.dense_rows(self.encode_features(_rows(X, start, start + chunk)))))
             if isinstance(raw, (list, tuple)) and len(raw) == 1:  # as Model.predict gives it
                 raw = raw[0]
             outs.append(raw)

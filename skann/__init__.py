@@ -79,6 +79,7 @@ _EXPORTS = {
     "DivergenceError": "skann.callbacks",
     "KerasClassifier": "skann.wrappers",
     "KerasRegressor": "skann.wrappers",
+    "KerasTransformer": "skann.keras_transformer",
     "FashionMLPClassifier": "skann.estimators",
     "HousingMLPRegressor": "skann.estimators",
     "PerceptronBaseline": "skann.perceptron",

@@ -71,6 +71,7 @@ SAFE_CLASSES = frozenset(
         "skann.transformers.FeatureSplitter",
         "skann.wrappers.KerasClassifier",
         "skann.wrappers.KerasRegressor",
+        "skann.keras_transformer.KerasTransformer",
         "skann._targets.ClassifierLabelEncoder",
         "skann._targets.RegressorTargetEncoder",
         "skann._targets.TargetReshaper",

@@ -19,6 +19,7 @@ from skann import (
     HousingMLPRegressor,
     KerasClassifier,
     KerasRegressor,
+    KerasTransformer,
     PerceptronBaseline,
     WideDeepRegressor,
 )
@@ -86,6 +87,15 @@ def multi_output_regressor(meta, hidden=16):
     return keras.Model(inputs, keras.layers.Dense(meta["n_outputs_"])(hidden_layer))
 
 
+def coder(meta, code=4):
+    """A user's autoencoder: a bottleneck layer, then the features again."""
+    return keras.Sequential([
+        keras.Input((meta["n_features_in_"],)),
+        keras.layers.Dense(code, activation="relu", name="code"),
+        keras.layers.Dense(meta["n_features_in_"]),
+    ])
+
+
 def _expected_failures(estimator):
     if (BACKEND == "jax" and isinstance(estimator, HousingMLPRegressor)) or (
         BACKEND == "torch" and isinstance(estimator, KerasRegressor)
@@ -122,6 +132,7 @@ _CHECKS = parametrize_with_checks(
         PerceptronBaseline(max_iter=10, random_state=0),
         KerasClassifier(dense_classifier, **USER),
         KerasRegressor(multi_output_regressor, loss="mse", **USER),
+        KerasTransformer(coder, layer="code", autoencoder=True, loss="mse", **USER),
     ],
     expected_failed_checks=_expected_failures,
 )

@@ -88,6 +88,7 @@ _EXPORTS = {
     "ImageFlattener": "skann.transformers",
     "ImageReshaper": "skann.transformers",
     "PixelScaler": "skann.transformers",
+    "SliceDataset": "skann.datasets",
     "load": "skann.persistence",
     "save": "skann.persistence",
 }

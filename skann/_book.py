@@ -87,6 +87,7 @@ class BookNetwork:
 
     _allow_nd = False  # rows of features (FashionMLPClassifier flattens images first)
     _accept_sparse = False  # the chapter's networks take dense features (scaled, normalised, split)
+    _accept_lazy = False
     _poor_score = False
 
     def _initialize(self, X, y, **kwargs):

@@ -40,7 +40,7 @@ import numpy as np
 from skann._keras_compat import adapted_constants, all_layers, build_training_state, tensorflow_unseen
 
 __all__ = [
-    "CompiledCache", "Feed", "MiniBatches", "SparseMiniBatches", "architecture_key", "compiled_cache", "fit_model",
+    "CompiledCache", "Feed", "LazyMiniBatches", "MiniBatches", "SparseMiniBatches", "architecture_key", "compiled_cache", "fit_model",
     "fused_loop_available", "mini_batches",
 ]
 
@@ -607,7 +607,7 @@ class SparseMiniBatches(MiniBatches):
     :class:`MiniBatches` of ``x.toarray()``."""
 
     def __init__(self, x, y, sample_weight=None, *, batch_size: int, shuffle: bool = True, seed: int | None = None):
-        from skann._sparse import as_csr
+        from skann._rows import as_csr
 
         self.matrix = as_csr(x, dtype=keras.backend.floatx())
         super().__init__(self.matrix, y, sample_weight, batch_size=batch_size, shuffle=shuffle, seed=seed)
@@ -646,17 +646,36 @@ class SparseMiniBatches(MiniBatches):
         return (dense, *keras.tree.map_structure(lambda a: take(a, rows), tuple(targets)))
 
     def first_batch(self) -> tuple:
-        from skann._sparse import dense_rows
+        from skann._rows import dense_rows
 
         _, y, *weights = self.arrays
         return first_batch(dense_rows(self.matrix[:1]), y, weights[0] if weights else None)
 
 
-def mini_batches(x, y, sample_weight=None, **kwargs) -> MiniBatches:
-    """:class:`SparseMiniBatches` for a sparse ``x``, else :class:`MiniBatches`."""
-    from skann._sparse import is_sparse
+class LazyMiniBatches(MiniBatches):
+    """:class:`MiniBatches` of rows read a batch at a time (a :class:`skann.SliceDataset`):
+    never on the device whole, so never in the fused loop (Keras' loop reads them,
+    ``skann._rows.RowBatches``)."""
 
-    return (SparseMiniBatches if is_sparse(x) else MiniBatches)(x, y, sample_weight, **kwargs)
+    fused_backends = frozenset()
+
+    def device_arrays(self) -> tuple:
+        raise TypeError("A SliceDataset is read a batch at a time: it is never put on the device whole.")
+
+    def first_batch(self) -> tuple:
+        from skann._rows import take_rows
+
+        x, y, *weights = self.arrays
+        return first_batch(take_rows(x, np.arange(1)), y, weights[0] if weights else None)
+
+
+def mini_batches(x, y, sample_weight=None, **kwargs) -> MiniBatches:
+    """:class:`SparseMiniBatches` for a sparse ``x``, :class:`LazyMiniBatches` for a
+    SliceDataset, else :class:`MiniBatches`."""
+    from skann._rows import is_lazy, is_sparse
+
+    feed = SparseMiniBatches if is_sparse(x) else LazyMiniBatches if is_lazy(x) else MiniBatches
+    return feed(x, y, sample_weight, **kwargs)
 
 
 def _n_rows(x) -> int:
@@ -728,11 +747,11 @@ def fit_model(
 
 
 def _validation_batches(programs: _Programs, validation_data: tuple, batch_size: int):
-    from skann._sparse import dense_chunk_rows
+    from skann._rows import chunk_rows
 
     x_val, y_val, *rest = validation_data
     n = _n_rows(x_val)
-    batch_size = dense_chunk_rows(x_val, min(batch_size, n))
+    batch_size = chunk_rows(x_val, min(batch_size, n))
     feed = mini_batches(x_val, y_val, rest[0] if rest else None, batch_size=batch_size, shuffle=False)
     data, bucket = _on_device(programs, feed)
     return (data, type(feed).batch, *feed.epoch(0, bucket))

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from skann import _sparse
+from skann import _rows as row_data
 from skann._inference import numpy_forward
 from skann.wrappers import BaseWrapper, _refuse_missing, _subclass_doc
 
@@ -115,16 +115,17 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
         """Build a new network (unless ``warm_start``) and train it on ``(X, y)``, or to
         reproduce ``X`` (``autoencoder=True``). Keyword arguments as for the other wrappers'
         ``fit`` (an autoencoder's ``validation_data`` is ``(X_val, None)`` or ``(X_val, X_val)``)."""
-        return super().fit(X, self._target(y), sample_weight, **kwargs)
+        return super().fit(X, self._target(X, y), sample_weight, **kwargs)
 
     def partial_fit(self, X, y=None, sample_weight=None, **kwargs):
         """Train for one epoch (on ``y``, or to reproduce ``X`` with ``autoencoder=True``),
         continuing from the current weights, optimizer state and epoch."""
-        return super().partial_fit(X, self._target(y), sample_weight, **kwargs)
+        return super().partial_fit(X, self._target(X, y), sample_weight, **kwargs)
 
-    def _target(self, y):
+    def _target(self, X, y):
         """The y ``fit`` trains on: None for an autoencoder (X takes its place)."""
         if self.autoencoder:
+            self._refuse_by_rows(X)
             return None
         if y is None:
             raise ValueError(
@@ -150,11 +151,7 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
 
     def _reproduced(self, X):
         """What an autoencoder trains to output: X itself."""
-        if _sparse.is_sparse(X):
-            raise ValueError(
-                "autoencoder=True trains the network to reproduce X, which needs X dense: sparse X "
-                "would be densified whole as the target. Densify X (X.toarray()), or train on a y."
-            )
+        self._refuse_by_rows(X)
         outputs = getattr(self.model_, "outputs", None)
         if outputs is not None and len(outputs) == 1 and tuple(outputs[0].shape[1:]) != tuple(X.shape[1:]):
             raise ValueError(
@@ -163,6 +160,14 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
                 "layer output the input's shape."
             )
         return X
+
+    @staticmethod
+    def _refuse_by_rows(X) -> None:
+        if row_data.by_rows(X):
+            raise ValueError(
+                "autoencoder=True trains the network to reproduce X, which needs X as a dense array: sparse X "
+                "or a SliceDataset would be made dense whole as the target. Pass X as an array, or train on a y."
+            )
 
     # ------------------------------------------------------------------ transforming
     def transform(self, X):
@@ -177,7 +182,7 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
         X, _ = self._validate_data(X, reset=False)
         model = self._output_model(self.model_)
         out = self._forward(X, numpy_forward(model) or model.predict_on_batch)
-        return np.asarray(out).reshape(_sparse_rows(X), -1)
+        return np.asarray(out).reshape(row_data.n_rows(X), -1)
 
     def _output_model(self, model: keras.Model) -> keras.Model:
         """``model`` up to ``layer`` (the whole model when ``layer`` is None)."""
@@ -220,10 +225,10 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
             y = self._reproduced(X)
         elif y is None:
             raise ValueError(f"{type(self).__name__}.score compares the network's output with y: pass y.")
-        x, y = self.encode_features(X), self.encode_targets(y)
-        if _sparse.is_sparse(x):
-            x = _sparse.DenseBatches(x, y, sample_weight, batch_size=_sparse.dense_chunk_rows(x, 1024))
-            logs = self.model_.evaluate(x, verbose=0, return_dict=True)
+        x, y = self._encoded(X), self.encode_targets(y)
+        if row_data.by_rows(x):
+            batches = row_data.RowBatches(x, y, sample_weight, batch_size=row_data.chunk_rows(x, 1024))
+            logs = self.model_.evaluate(batches, verbose=0, return_dict=True)
         else:
             logs = self.model_.evaluate(x, y, sample_weight=sample_weight, batch_size=1024, verbose=0, return_dict=True)
         return -float(logs["loss"])
@@ -235,6 +240,3 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
         tags.input_tags.sparse = tags.input_tags.sparse and not self.autoencoder  # a dense target
         return tags
 
-
-def _sparse_rows(X) -> int:
-    return X.shape[0] if hasattr(X, "shape") else len(X)

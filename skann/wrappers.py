@@ -34,7 +34,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import validate_data
 
-from skann import _sparse, engine
+from skann import _rows as row_data
+from skann import engine
 from skann._backend import tensorflow
 from skann._sklearn_compat import Interval, Options, StrOptions, check_sample_weight
 from skann._inference import numpy_forward
@@ -83,14 +84,12 @@ def _restore_variables(model, values: list[np.ndarray]) -> None:
 
 def _rows(data, start: int, stop: int):
     """Rows ``start:stop`` of an array (sparse too), or of every array in a list/tuple/dict."""
-    if _sparse.is_sparse(data):
+    if row_data.by_rows(data):
         return data[start:stop]
     return keras.tree.map_structure(lambda a: a[start:stop], data)
 
 
-def _n_rows(data) -> int:
-    first = data if _sparse.is_sparse(data) else keras.tree.flatten(data)[0]
-    return first.shape[0] if hasattr(first, "shape") else len(first)
+_n_rows = row_data.n_rows
 
 
 def _as_numpy(raw):
@@ -279,8 +278,10 @@ class BaseWrapper(BaseEstimator):
     _requires_y = False
     # Whether X may have more than two dimensions (images, sequences).
     _allow_nd = True
-    # Whether X may be a SciPy sparse matrix (densified a batch at a time for the network).
+    # Whether X may be a SciPy sparse matrix (densified a batch at a time for the network),
+    # and a skann.SliceDataset (read a batch at a time).
     _accept_sparse = True
+    _accept_lazy = True
     # A user's network is of unknown quality (one epoch by default): scikit-learn's checks
     # then use lenient score thresholds. The book estimators reach the strict ones.
     _poor_score = True
@@ -475,6 +476,9 @@ class BaseWrapper(BaseEstimator):
         _refuse_structured(y, "y")
         if X is None:
             return None, self._validate_y(y, reset)
+        if row_data.is_lazy(X):
+            X, y = self._validate_lazy(X, y, reset, y_numeric)
+            return self._check_shape(X, reset), y
         _refuse_structured(X, "X")
         dtype = _input_dtype(X)
         accept_sparse = ["csr", "csc"] if self._accept_sparse else False
@@ -486,11 +490,17 @@ class BaseWrapper(BaseEstimator):
         else:
             X, y = validate_data(self, X, y, multi_output=True, y_numeric=y_numeric, **kwargs)
             y = self._validate_y(y, reset)
+        X = self._check_shape(X, reset)
+        self._check_float_range(X)
+        return X, y
+
+    def _check_shape(self, X, reset: bool):
+        """Record (``reset``) or check X's shape per sample and dtype."""
+        name = type(self).__name__
         if reset:
             self.X_dtype_ = X.dtype
             self.X_shape_ = X.shape
-        self._check_float_range(X)
-        if not reset:
+        else:
             if X.ndim != len(self.X_shape_):
                 raise ValueError(
                     f"X has {X.ndim} dimensions, but this {name} is expecting "
@@ -501,18 +511,52 @@ class BaseWrapper(BaseEstimator):
                     f"X has shape {X.shape[1:]} per sample, but this {name} is expecting X of "
                     f"shape {self.X_shape_[1:]}."
                 )
+        return X
+
+    def _validate_lazy(self, X, y, reset: bool, y_numeric: bool):
+        """A SliceDataset checked from its first sample (every batch is checked as it is read:
+        shape, finite values); y validated as scikit-learn validates it."""
+        from sklearn.utils import check_array, check_consistent_length
+
+        name = type(self).__name__
+        if not self._accept_lazy:
+            raise TypeError(
+                f"{name} takes X in memory (an array or DataFrame); a SliceDataset is read a batch at a "
+                "time, which this estimator's preprocessing (fitted on all of X) cannot do. Load X, or use "
+                "KerasClassifier / KerasRegressor with your network."
+            )
+        if len(X) == 0:
+            raise ValueError(f"X holds no samples (an empty SliceDataset); {name} needs at least 1.")
+        first = X[0]
+        if first.dtype.kind not in "biuf" or first.ndim == 0:
+            raise ValueError(
+                f"The samples of the SliceDataset must be numeric arrays (what load returns); the first is "
+                f"{'a scalar' if first.ndim == 0 else 'of dtype ' + str(first.dtype)}."
+            )
+        if first.ndim > 1 and not self._allow_nd:
+            raise ValueError(f"{name} takes rows of features; the SliceDataset's samples have shape {first.shape}.")
+        if y is not None:
+            y = check_array(y, ensure_2d=False, dtype="numeric" if y_numeric else None, ensure_all_finite=True, input_name="y")
+            check_consistent_length(X, y)
+            y = self._validate_y(y, reset)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting {self.n_features_in_} features as input.")
         return X, y
 
     def _check_float_range(self, X) -> None:
         """Finite float64 values beyond float32's range (about 3.4e38) become infinite in a
         float32 network, and its predictions NaN: refused, naming the columns."""
-        if X.dtype.kind != "f" or X.dtype.itemsize <= 4 or X.size == 0 or self._network_dtype() != np.float32:
+        if row_data.is_lazy(X) or X.dtype.kind != "f" or X.dtype.itemsize <= 4 or X.size == 0:
+            return
+        if self._network_dtype() != np.float32:
             return
         limit = np.finfo(np.float32).max
-        values = X.data if _sparse.is_sparse(X) else X
+        values = X.data if row_data.is_sparse(X) else X
         if values.size == 0 or (values.max() <= limit and values.min() >= -limit):  # two passes, no copy of X
             return
-        if _sparse.is_sparse(X):
+        if row_data.is_sparse(X):
             coo = X.tocoo()
             beyond = np.zeros(X.shape[1], dtype=bool)
             beyond[coo.col[np.abs(coo.data) > limit]] = True
@@ -924,14 +968,14 @@ class BaseWrapper(BaseEstimator):
                 X_val, y_val, *sw_val = validation
                 self._scored_validation = (X_val, y_val, sw_val[0] if sw_val else None)
             y_enc = self.encode_targets(y)
-            X_enc = self.encode_features(X)
-            _sparse.refuse_split_sparse(X_enc, type(self).__name__)
+            X_enc = self._encoded(X)
+            row_data.refuse_split_sparse(X_enc, type(self).__name__)
             if not continue_training:
                 self._adapt_model(X_enc)
             self._check_model_compatibility(y_enc)
             if validation is not None:
                 X_val, y_val, *sw_val = validation
-                validation = (self.encode_features(X_val), self.encode_targets(y_val), *sw_val)
+                validation = (self._encoded(X_val), self.encode_targets(y_val), *sw_val)
             if self.log_dir is not None and not (continue_training and hasattr(self, "log_run_dir_")):
                 self.log_run_dir_ = new_run_dir(self.log_dir)
             initial_epoch = kwargs.pop("initial_epoch", None)
@@ -944,6 +988,10 @@ class BaseWrapper(BaseEstimator):
                 )
             finally:
                 vars(self).pop("_scored_validation", None)  # the data is not the estimator's
+
+    def _encoded(self, X):
+        """``encode_features(X)``; for a SliceDataset, a view that encodes each batch as it is read."""
+        return row_data.EncodedRows(X, self.encode_features) if row_data.is_lazy(X) else self.encode_features(X)
 
     def _sample_weight(self, X, y, sample_weight):
         """Validated sample weights (times class weights); samples of weight 0 are dropped, which
@@ -1009,7 +1057,18 @@ class BaseWrapper(BaseEstimator):
                 return
         if new_model:
             build_training_state(self.model_, feed.first_batch())
-        history = self.model_.fit(**self._keras_fit_data(X, y, args, feed), **args)
+        data = self._keras_fit_data(X, y, args, feed)
+        read = [b for b in (data.get("x"), args.get("validation_data")) if isinstance(b, row_data.RowBatches)]
+        try:
+            history = self.model_.fit(**data, **args)
+        except Exception as exc:
+            failure = next((b.failure for b in read if b.failure is not None), None)
+            if failure is None or failure is exc:
+                raise
+            raise failure from None  # reading the data failed: that error, not the backend's wrapping
+        finally:
+            for batches in read:
+                batches.close()
         self._record_history(history.history, new_model)
 
     # ``Model.fit`` arguments the fused loop serves (others go to Keras' own loop).
@@ -1022,6 +1081,8 @@ class BaseWrapper(BaseEstimator):
         if _overrides_fit(self.model_):  # a model with its own fit gets it called
             return False
         if set(args) - self._FUSED_FIT_ARGS or args.get("validation_split") or args.get("shuffle", True) not in (True, False):
+            return False
+        if row_data.is_lazy((args.get("validation_data") or (None,))[0]):  # read a batch at a time
             return False
         return engine.fused_loop_available(
             self.model_, args["callbacks"], verbose=args.get("verbose"), run_eagerly=getattr(self, "run_eagerly", False),
@@ -1046,8 +1107,8 @@ class BaseWrapper(BaseEstimator):
         """
         epochs = args["epochs"] - args["initial_epoch"]
         self._apply_steps_per_execution(self.model_, feed.steps_per_epoch * epochs, args["callbacks"])
-        if _sparse.is_sparse(X):
-            return self._dense_batches(X, y, args)
+        if row_data.by_rows(X) or row_data.by_rows((args.get("validation_data") or (None,))[0]):
+            return self._row_batches(X, y, args)
         if any(args.get(k) for k in _KERAS_ARRAY_ARGS) or args.get("shuffle", True) not in (True, False):
             return {"x": X, "y": y}
         if _overrides_fit(self.model_):  # its own fit receives what Model.fit would: the arrays
@@ -1066,32 +1127,39 @@ class BaseWrapper(BaseEstimator):
         args["callbacks"] = callbacks + args["callbacks"]
         return {"x": data}
 
-    def _dense_batches(self, X, y, args: dict) -> dict:
-        """``keras.Model.fit``'s data for sparse X: batches densified one at a time
-        (:class:`skann._sparse.DenseBatches`), shuffled as the fused loop shuffles them."""
+    def _row_batches(self, X, y, args: dict) -> dict:
+        """``keras.Model.fit``'s data for sparse or lazy X (or lazy validation data): batches
+        made dense as they are needed (:class:`skann._rows.RowBatches`, every epoch of the fit
+        in one sequence), shuffled as the fused loop shuffles them."""
         refused = [k for k in _KERAS_ARRAY_ARGS if args.get(k)]
         if refused or args.get("shuffle", True) not in (True, False) or _overrides_fit(self.model_):
             what = f"fit argument {refused[0]}" if refused else (
                 "a model with its own fit" if _overrides_fit(self.model_) else f"shuffle={args['shuffle']!r}"
             )
             raise ValueError(
-                f"Sparse X is fed to the network a densified batch at a time, which {what} cannot take. "
-                "Use early_stopping/validation_fraction or validation_data instead of validation_split, "
-                "the class_weight parameter instead of Keras' fit argument, or densify X (X.toarray())."
+                f"Sparse X and SliceDatasets are fed to the network a batch at a time, which {what} cannot "
+                "take. Use early_stopping/validation_fraction or validation_data instead of validation_split, "
+                "the class_weight parameter instead of Keras' fit argument, or pass X as a dense array."
             )
         args.pop("validation_split", None)
         batch_size, shuffle = args.pop("batch_size", None) or 32, args.pop("shuffle", True)
+        read_ahead = 2 if row_data.is_lazy(X) else 0  # a thread reads the next files while the network trains
         validation = args.pop("validation_data", None)
         if validation is not None:
             X_val, y_val, *sw_val = validation
-            rows = _sparse.dense_chunk_rows(X_val, args.pop("validation_batch_size", None) or engine.VALIDATION_BATCH)
-            args["validation_data"] = _sparse.DenseBatches(X_val, y_val, *sw_val, batch_size=rows)
-        batches = _sparse.DenseBatches(
+            rows = row_data.chunk_rows(X_val, args.pop("validation_batch_size", None) or engine.VALIDATION_BATCH)
+            args["validation_data"] = row_data.RowBatches(X_val, y_val, *sw_val, batch_size=rows, read_ahead=read_ahead)
+        epochs = args["epochs"] - args["initial_epoch"]
+        batches = row_data.RowBatches(
             X, y, args.pop("sample_weight", None), batch_size=batch_size, shuffle=shuffle, seed=self._seed,
-            epoch=args["initial_epoch"],
+            first_epoch=args["initial_epoch"], epochs=epochs, read_ahead=read_ahead,
         )
-        args["shuffle"] = False  # the batches shuffle themselves
-        args["callbacks"] = [_sparse.EpochOfBatches(batches)] + args["callbacks"]
+        # One iterator for the whole fit: no execution may run across two epochs.
+        self._apply_steps_per_execution(
+            self.model_, batches.steps_per_epoch * epochs, args["callbacks"], epoch_steps=batches.steps_per_epoch
+        )
+        args["steps_per_epoch"] = batches.steps_per_epoch
+        args["shuffle"] = False  # the batches are shuffled already
         return {"x": batches}
 
     # ------------------------------------------------------------------ callbacks
@@ -1195,26 +1263,24 @@ class BaseWrapper(BaseEstimator):
             args = route_params(params, "predict", pass_filter=self._predict_kwargs, strict=True)
             args = {k: v for k, v in args.items() if not k.startswith("callbacks")}
             args.update(kwargs)
-            X = self.encode_features(X)
             _all_samples_per_batch(args, ("batch_size",), X)
-            if _sparse.is_sparse(X):
+            if row_data.by_rows(X):
                 return self._forward(X, lambda rows: self.model_.predict(x=rows, callbacks=callbacks, **args))
-            return self.model_.predict(x=X, callbacks=callbacks, **args)
+            return self.model_.predict(x=self.encode_features(X), callbacks=callbacks, **args)
         return self._forward(X)
 
     def _forward(self, X, forward=None):
         """The model on validated X in chunks, each encoded on its own (so that a float32 copy
-        of a big uint8 input never exists whole; sparse X densified a chunk at a time), through
-        NumPy when every layer allows it (else Keras' ``predict_on_batch``, never
-        ``Model.predict`` and its per-call pipeline), or through ``forward``."""
-        n = _n_rows(X)
-        if n == 0:
+        of a big uint8 input never exists whole; sparse X densified, a SliceDataset read, a
+        chunk at a time), through NumPy when every layer allows it (else Keras'
+        ``predict_on_batch``, never ``Model.predict`` and its per-call pipeline), or through
+        ``forward``."""
+        if _n_rows(X) == 0:
             raise ValueError("X holds no samples.")
         forward = forward or self._inference_function()
         outs = []
-        chunk = _sparse.dense_chunk_rows(X, PREDICT_CHUNK)
-        for start in range(0, n, chunk):
-            raw = _as_numpy(forward(_sparse.dense_rows(self.encode_features(_rows(X, start, start + chunk)))))
+        for chunk in row_data.encoded_chunks(X, self.encode_features, PREDICT_CHUNK):
+            raw = _as_numpy(forward(chunk))
             if isinstance(raw, (list, tuple)) and len(raw) == 1:  # as Model.predict gives it
                 raw = raw[0]
             outs.append(raw)

@@ -121,7 +121,7 @@ def test_unfitted_and_sparse_autoencoder_errors(digits):
         _autoencoder().transform(X)
     with pytest.raises(skann.wrappers.NotFittedError):
         _autoencoder().get_feature_names_out()
-    with pytest.raises(ValueError, match="reproduce X, which needs X dense"):
+    with pytest.raises(ValueError, match="reproduce X, which needs X as a dense array"):
         _autoencoder().fit(sp.csr_matrix(X))
     with pytest.raises(ValueError, match=r"y is None: pass y, or set autoencoder=True"):
         _autoencoder(autoencoder=False).fit(X)

@@ -86,7 +86,7 @@ def test_sparse_through_keras_loop_equals_dense(data):
 def test_sparse_regressor_partial_fit_and_prediction_chunks(data, monkeypatch):
     X, _ = data
     y = np.c_[X[:, :5].sum(axis=1).A1, X[:, 5:9].sum(axis=1).A1]
-    monkeypatch.setattr(skann._sparse, "DENSE_CHUNK_BYTES", 60 * 4 * 7)  # 7 rows per densified chunk
+    monkeypatch.setattr(skann._rows, "DENSE_CHUNK_BYTES", 60 * 4 * 7)  # 7 rows per densified chunk
     reg = KerasRegressor(mlp, loss="mse", optimizer="adam", random_state=0, batch_size=32)
     reg.partial_fit(X, y).partial_fit(X, y)
     dense = KerasRegressor(mlp, loss="mse", optimizer="adam", random_state=0, batch_size=32)

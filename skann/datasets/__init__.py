@@ -1,4 +1,5 @@
-"""Loaders for the real datasets of the chapter: Fashion-MNIST and California housing."""
+"""Loaders for the real datasets of the chapter (Fashion-MNIST, California housing), and
+:class:`SliceDataset` for data too big to load whole."""
 
 from skann.datasets._california_housing import (
     CALIFORNIA_FEATURE_NAMES,
@@ -13,6 +14,7 @@ from skann.datasets._fashion_mnist import (
     load_fashion_mnist,
 )
 from skann.datasets._fetch import DATA_ENV_VAR, ChecksumError
+from skann.datasets._slice_dataset import SliceDataset
 from skann.datasets._splits import DATASETS, BookSplit, SampleDataWarning, load_book_split
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "FASHION_MNIST_FILES",
     "ChecksumError",
     "SampleDataWarning",
+    "SliceDataset",
     "load_book_split",
     "load_california_housing",
     "load_fashion_mnist",

@@ -140,7 +140,28 @@ def refuse_split_sparse(encoded, name: str) -> None:
         )
 
 
-class RowBatches(keras.utils.PyDataset):
+class ReadByBatch(keras.utils.PyDataset):
+    """A PyDataset skann reads for Keras' loop: what reading a batch raised is kept in
+    ``failure`` (TensorFlow's loop re-raises it as an error of its own), and :meth:`close`
+    ends any reading ahead."""
+
+    failure: Exception | None = None
+
+    def __getitem__(self, index: int):
+        try:
+            return self._get(index)
+        except Exception as exc:
+            self.failure = exc
+            raise
+
+    def _get(self, index: int):
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class RowBatches(ReadByBatch):
     """Batches of rows of sparse or lazy X, made dense one batch at a time, for
     ``keras.Model.fit`` (the loop that serves what skann's fused loop does not).
 
@@ -169,7 +190,6 @@ class RowBatches(keras.utils.PyDataset):
         self._lock = threading.Lock()
         self._pending: dict = {}  # batch index -> its future, read ahead
         self._reader = None
-        self.failure: Exception | None = None  # what reading a batch raised
 
     def __len__(self) -> int:
         return self.steps_per_epoch * self.epochs
@@ -199,13 +219,6 @@ class RowBatches(keras.utils.PyDataset):
         if self.sample_weight is not None:
             batch += (self.sample_weight[rows],)
         return batch
-
-    def __getitem__(self, index: int):
-        try:
-            return self._get(index)
-        except Exception as exc:  # kept: TensorFlow's loop re-raises it as its own error type
-            self.failure = exc
-            raise
 
     def _get(self, index: int):
         if not 0 <= index < len(self):

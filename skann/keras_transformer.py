@@ -10,6 +10,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from skann import _rows as row_data
+from skann import _streams as streams
 from skann._inference import numpy_forward
 from skann.wrappers import BaseWrapper, _refuse_missing, _subclass_doc
 
@@ -127,7 +128,7 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
         if self.autoencoder:
             self._refuse_by_rows(X)
             return None
-        if y is None:
+        if y is None and not streams.is_stream(X):  # (a stream's batches carry y)
             raise ValueError(
                 f"{type(self).__name__} trains the network on y, and y is None: pass y, or set "
                 "autoencoder=True to train the network to reproduce X."
@@ -163,10 +164,11 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
 
     @staticmethod
     def _refuse_by_rows(X) -> None:
-        if row_data.by_rows(X):
+        if row_data.by_rows(X) or streams.is_stream(X):
             raise ValueError(
-                "autoencoder=True trains the network to reproduce X, which needs X as a dense array: sparse X "
-                "or a SliceDataset would be made dense whole as the target. Pass X as an array, or train on a y."
+                "autoencoder=True trains the network to reproduce X, which needs X as a dense array: sparse X, "
+                "a SliceDataset or a stream would be made dense whole as the target. Pass X as an array, or "
+                "train on a y."
             )
 
     # ------------------------------------------------------------------ transforming
@@ -179,6 +181,8 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
                 "arguments before using this estimator."
             )
         _refuse_missing(X)
+        if streams.is_stream(X):
+            return np.concatenate([self.transform(x) for x, _, _ in streams.Stream(X).batches()])
         X, _ = self._validate_data(X, reset=False)
         model = self._output_model(self.model_)
         out = self._forward(X, numpy_forward(model) or model.predict_on_batch)
@@ -220,6 +224,10 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
         if not self.initialized_:
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet.")
         _refuse_missing(X)
+        if streams.is_stream(X):
+            self._refuse_by_rows(X) if self.autoencoder else None
+            batches = streams.EncodedStream(streams.Stream(X), self._encoded_batch)
+            return -float(self.model_.evaluate(batches.keras_data(), verbose=0, return_dict=True)["loss"])
         X, y = self._validate_data(X, None if self.autoencoder else y, reset=False)
         if self.autoencoder:
             y = self._reproduced(X)

@@ -35,6 +35,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import validate_data
 
 from skann import _rows as row_data
+from skann import _streams as streams
 from skann import engine
 from skann._backend import tensorflow
 from skann._sklearn_compat import Interval, Options, StrOptions, check_sample_weight
@@ -880,7 +881,10 @@ class BaseWrapper(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
+        X : array-like of shape (n_samples, ...), sparse matrix, SliceDataset, or a stream
+            A stream (``keras.utils.PyDataset``, ``tf.data.Dataset`` or generator) yields batches
+            ``(x, y)`` or ``(x, y, sample_weight)``; then ``y`` and ``sample_weight`` are None
+            (a classifier takes ``classes=[...]``, else reads the stream once to find them).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
         **kwargs
@@ -944,6 +948,8 @@ class BaseWrapper(BaseEstimator):
     def _fit(self, X, y, sample_weight, kwargs, continue_training, epochs, classes):
         self._check_params()
         _refuse_missing(X)
+        if streams.is_stream(X):
+            return self._fit_stream(streams.Stream(X), y, sample_weight, kwargs, continue_training, epochs, classes)
         if y is None and self._requires_y:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         seed = self._seed
@@ -976,18 +982,94 @@ class BaseWrapper(BaseEstimator):
             if validation is not None:
                 X_val, y_val, *sw_val = validation
                 validation = (self._encoded(X_val), self.encode_targets(y_val), *sw_val)
-            if self.log_dir is not None and not (continue_training and hasattr(self, "log_run_dir_")):
-                self.log_run_dir_ = new_run_dir(self.log_dir)
-            initial_epoch = kwargs.pop("initial_epoch", None)
-            if initial_epoch is None:
-                initial_epoch = self.current_epoch if continue_training else 0
-            try:
-                self._fit_keras_model(
-                    X_enc, y_enc, sample_weight, validation, epochs, initial_epoch=initial_epoch,
-                    new_model=not continue_training, **kwargs,
-                )
-            finally:
-                vars(self).pop("_scored_validation", None)  # the data is not the estimator's
+            self._train(X_enc, y_enc, sample_weight, validation, kwargs, continue_training, epochs)
+
+    def _train(self, X_enc, y_enc, sample_weight, validation, kwargs, continue_training, epochs) -> None:
+        """Train on encoded data: this fit's TensorBoard run and first epoch, then Keras."""
+        if self.log_dir is not None and not (continue_training and hasattr(self, "log_run_dir_")):
+            self.log_run_dir_ = new_run_dir(self.log_dir)
+        initial_epoch = kwargs.pop("initial_epoch", None)
+        if initial_epoch is None:
+            initial_epoch = self.current_epoch if continue_training else 0
+        try:
+            self._fit_keras_model(
+                X_enc, y_enc, sample_weight, validation, epochs, initial_epoch=initial_epoch,
+                new_model=not continue_training, **kwargs,
+            )
+        finally:
+            vars(self).pop("_scored_validation", None)  # the data is not the estimator's
+
+    def _fit_stream(self, stream, y, sample_weight, kwargs, continue_training, epochs, classes):
+        """``_fit`` for a PyDataset, tf.data.Dataset or generator of batches."""
+        name = type(self).__name__
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                f"X is a {stream.kind} of batches, which carry the targets (and sample weights): batches "
+                "(x, y) or (x, y, sample_weight), and y=None, sample_weight=None."
+            )
+        if not self._accept_lazy:
+            raise TypeError(f"{name} takes X in memory (an array or DataFrame), not a {stream.kind}.")
+        validation_data = kwargs.pop("validation_data", None)
+        if (getattr(self, "early_stopping", False) and validation_data is None) or getattr(self, "validation_split", 0.0):
+            raise ValueError(
+                f"A {stream.kind} cannot be split into training and validation rows (early_stopping's "
+                "validation_fraction, validation_split): pass validation_data (arrays or a stream)."
+            )
+        if getattr(self, "class_weight", None) == "balanced":
+            raise ValueError(
+                f"class_weight='balanced' needs the class counts of all of y, which a {stream.kind} only shows "
+                "batch by batch: give class_weight as a dict."
+            )
+        given = kwargs.pop("classes", None)
+        classes = given if given is not None else classes
+        with seeded(self._seed):
+            x0, y0, _ = stream.first()
+            if y0 is None and self._requires_y:
+                raise ValueError(f"{name} trains on targets: the {stream.kind}'s batches must be (x, y) or (x, y, sample_weight).")
+            if continue_training:
+                self._validate_data(x0, reset=False)
+                self._check_dtype_unchanged(x0)
+            else:
+                if is_classifier(self) and classes is None:
+                    classes = stream.classes()
+                self._initialize(x0, y0, classes=classes)
+                self.X_shape_ = (None, *self.X_shape_[1:])  # the number of rows is the stream's
+            self._ensure_compiled_model()
+            if not continue_training:
+                self._compiled_steps = self.model_.steps_per_execution
+            data = streams.EncodedStream(stream, self._encoded_batch)
+            first = data.first_batch()
+            if len(first) > 1:
+                self._check_model_compatibility(first[1])
+            validation = None
+            if validation_data is not None and streams.is_stream(validation_data):
+                if getattr(self, "validation_scoring", None) is not None:
+                    raise ValueError("validation_scoring scores validation data given as arrays: pass validation_data=(X_val, y_val).")
+                validation = streams.EncodedStream(streams.Stream(validation_data), self._encoded_batch)
+            elif validation_data is not None:
+                _, _, _, validation = self._validation_split(None, None, None, validation_data)
+                if getattr(self, "validation_scoring", None) is not None:
+                    X_val, y_val, *sw_val = validation
+                    self._scored_validation = (X_val, y_val, sw_val[0] if sw_val else None)
+                X_val, y_val, *sw_val = validation
+                validation = (self._encoded(X_val), self.encode_targets(y_val), *sw_val)
+            elif getattr(self, "validation_scoring", None) is not None:
+                raise ValueError("validation_scoring scores held-out data: pass validation_data=(X_val, y_val) to fit.")
+            self._train(data, None, None, validation, kwargs, continue_training, epochs)
+
+    def _encoded_batch(self, x, y=None, sample_weight=None) -> tuple:
+        """One batch of a stream, validated like X and y, as the network takes it."""
+        x, y = self._validate_data(x, y, reset=False)
+        batch = (self.encode_features(x),)
+        if y is not None:
+            batch += (self.encode_targets(y),)
+        class_weight = getattr(self, "class_weight", None)
+        if sample_weight is not None or (class_weight is not None and y is not None):
+            weights = check_sample_weight(sample_weight, x, dtype=np.dtype(keras.backend.floatx()), ensure_non_negative=True)
+            if class_weight is not None:
+                weights = weights * compute_sample_weight(class_weight, y).astype(weights.dtype)
+            batch += (weights,)
+        return batch
 
     def _encoded(self, X):
         """``encode_features(X)``; for a SliceDataset, a view that encodes each batch as it is read."""
@@ -1045,6 +1127,13 @@ class BaseWrapper(BaseEstimator):
             args["validation_data"] = validation
         has_validation = validation is not None or bool(args.get("validation_split"))
         args["callbacks"] = self._fit_callbacks(has_validation)
+        if isinstance(X, streams.EncodedStream):
+            if new_model:
+                build_training_state(self.model_, X.first_batch())
+            readers = [X] + [v for v in [args.get("validation_data")] if isinstance(v, streams.EncodedStream)]
+            history = self._keras_fit(self._stream_fit_data(X, args), args, readers)
+            self._record_history(history.history, new_model)
+            return
         feed = self.epoch_feed(X, y, args)
         if self._fits_in_fused_loop(args, feed):
             history = engine.fit_model(
@@ -1057,19 +1146,25 @@ class BaseWrapper(BaseEstimator):
                 return
         if new_model:
             build_training_state(self.model_, feed.first_batch())
-        data = self._keras_fit_data(X, y, args, feed)
-        read = [b for b in (data.get("x"), args.get("validation_data")) if isinstance(b, row_data.RowBatches)]
+        history = self._keras_fit(self._keras_fit_data(X, y, args, feed), args)
+        self._record_history(history.history, new_model)
+
+    def _keras_fit(self, data: dict, args: dict, readers: list | None = None):
+        """``keras.Model.fit``; an error raised while skann read a batch (a bad sample, a failing
+        file) is raised as it was, not as the backend re-raises it (TensorFlow wraps it)."""
+        if readers is None:
+            readers = [data.get("x"), args.get("validation_data")]
+        read = [b for b in readers if isinstance(b, row_data.ReadByBatch)]
         try:
-            history = self.model_.fit(**data, **args)
+            return self.model_.fit(**data, **args)
         except Exception as exc:
             failure = next((b.failure for b in read if b.failure is not None), None)
             if failure is None or failure is exc:
                 raise
-            raise failure from None  # reading the data failed: that error, not the backend's wrapping
+            raise failure from None
         finally:
             for batches in read:
                 batches.close()
-        self._record_history(history.history, new_model)
 
     # ``Model.fit`` arguments the fused loop serves (others go to Keras' own loop).
     _FUSED_FIT_ARGS = frozenset(
@@ -1126,6 +1221,28 @@ class BaseWrapper(BaseEstimator):
         )
         args["callbacks"] = callbacks + args["callbacks"]
         return {"x": data}
+
+    def _stream_fit_data(self, X, args: dict) -> dict:
+        """``keras.Model.fit``'s data for a stream of batches (may take over entries of ``args``)."""
+        for key in ("batch_size", "validation_batch_size", "shuffle", "validation_split"):
+            args.pop(key, None)  # the stream's own (it shuffles itself, if at all)
+        args["shuffle"] = False
+        epochs = args["epochs"] - args["initial_epoch"]
+        steps = args.get("steps_per_epoch") or X.num_batches
+        if steps is None and epochs > 1:
+            raise ValueError(
+                f"A {X.stream.kind} of unknown length is read once: with epochs={epochs}, give steps_per_epoch "
+                "(fit(..., steps_per_epoch=k)) and a stream of at least epochs x k batches, or use a "
+                "keras.utils.PyDataset (read again each epoch)."
+            )
+        if steps is not None:
+            self._apply_steps_per_execution(self.model_, steps * epochs, args["callbacks"], epoch_steps=steps)
+        else:
+            self._apply_steps_per_execution(self.model_, 1, args["callbacks"])
+        validation = args.get("validation_data")
+        if isinstance(validation, streams.EncodedStream):
+            args["validation_data"] = validation.keras_data()
+        return {"x": X.keras_data()}
 
     def _row_batches(self, X, y, args: dict) -> dict:
         """``keras.Model.fit``'s data for sparse or lazy X (or lazy validation data): batches
@@ -1249,6 +1366,8 @@ class BaseWrapper(BaseEstimator):
                 "'initialize') with appropriate arguments before using this estimator."
             )
         _refuse_missing(X)
+        if streams.is_stream(X):  # batch by batch, concatenated
+            return _concatenated([self._predict_raw(x, **kwargs) for x, _, _ in streams.Stream(X).batches()])
         X, _ = self._validate_data(X, reset=False)
         # Keras' predict loop only when asked for: predict__ arguments, call keywords, or
         # callbacks that act during prediction (looked up without get_params: it is slow).
@@ -1284,9 +1403,7 @@ class BaseWrapper(BaseEstimator):
             if isinstance(raw, (list, tuple)) and len(raw) == 1:  # as Model.predict gives it
                 raw = raw[0]
             outs.append(raw)
-        if len(outs) == 1:
-            return outs[0]
-        return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *outs)
+        return _concatenated(outs)
 
     def _inference_function(self):
         """NumPy forward pass of ``model_`` when every layer is supported, else Keras'.
@@ -1309,15 +1426,35 @@ class BaseWrapper(BaseEstimator):
         """The score of ``score`` (accuracy for the classifier, R² for the regressor)."""
         raise NotImplementedError("BaseWrapper has no score: use KerasClassifier or KerasRegressor, or override scorer.")
 
-    def score(self, X, y, sample_weight=None) -> float:
+    def score(self, X, y=None, sample_weight=None) -> float:
         """``scorer(y, predict(X))``, weighted by ``sample_weight``; ``score__`` parameters go to
-        the scorer."""
+        the scorer. For a stream of batches, ``y`` and the weights come from its batches."""
+        if streams.is_stream(X):
+            return self._score_stream(streams.Stream(X), y, sample_weight)
+        if y is None:
+            raise ValueError(f"{type(self).__name__}.score needs y (the true targets of X).")
         y = np.asarray(y)
         y_pred = self.predict(X)
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, y_pred)
         routed = route_params(self.get_params(), "score", pass_filter=())
         return float(self.scorer(y, y_pred, sample_weight=sample_weight, **routed))
+
+    def _score_stream(self, stream, y, sample_weight) -> float:
+        if y is not None or sample_weight is not None:
+            raise ValueError(f"X is a {stream.kind} of batches, which carry the targets: pass y=None and sample_weight=None.")
+        truths, predictions, weights = [], [], []
+        for x, y_batch, sw in stream.batches():
+            if y_batch is None:
+                raise ValueError(f"score needs targets: the {stream.kind}'s batches must be (x, y) or (x, y, sample_weight).")
+            truths.append(np.asarray(y_batch))
+            predictions.append(self.predict(x))
+            weights.append(None if sw is None else np.asarray(sw, dtype=float))
+        if any(w is None for w in weights) and not all(w is None for w in weights):
+            raise ValueError("Some batches carry sample weights and some do not.")
+        weight = None if weights[0] is None else np.concatenate(weights)
+        routed = route_params(self.get_params(), "score", pass_filter=())
+        return float(self.scorer(np.concatenate(truths), np.concatenate(predictions), sample_weight=weight, **routed))
 
     # ------------------------------------------------------------------ pickling (joblib)
     def __getstate__(self):
@@ -1354,6 +1491,13 @@ class BaseWrapper(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
+
+
+def _concatenated(outs: list):
+    """Chunks of predictions (arrays, or structures of them) as one."""
+    if len(outs) == 1:
+        return outs[0]
+    return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *outs)
 
 
 def _subclass_doc(summary: str, extra_params: str = "") -> str:
@@ -1494,12 +1638,12 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
             target_type = super()._type_of_target(np.asarray(classes))
         return target_type
 
-    def fit(self, X, y, sample_weight=None, **kwargs):
+    def fit(self, X, y=None, sample_weight=None, **kwargs):
         return super().fit(X, y, sample_weight, **kwargs)
 
     fit.__doc__ = BaseWrapper.fit.__doc__
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None, **kwargs):
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None, **kwargs):
         """Train for one epoch, continuing from the current weights, optimizer state and epoch.
 
         ``classes`` lists every class on the first call, when the first ``y`` lacks some.
@@ -1509,6 +1653,8 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
             X, y, sample_weight, kwargs, continue_training=self.initialized_, epochs=1,
             classes=None if self.initialized_ else classes,
         )
+
+    score = BaseWrapper.score  # (ClassifierMixin's takes arrays only)
 
     def predict_proba(self, X, **kwargs):
         """Class probabilities, shape (n_samples, n_classes) (rows sum to 1 for one label)."""
@@ -1558,15 +1704,17 @@ class KerasRegressor(RegressorMixin, BaseWrapper):
     def _validate_data(self, X=None, y=None, reset: bool = False, y_numeric: bool = True):
         return super()._validate_data(X, y, reset=reset, y_numeric=True)
 
-    def fit(self, X, y, sample_weight=None, **kwargs):
+    def fit(self, X, y=None, sample_weight=None, **kwargs):
         return super().fit(X, y, sample_weight, **kwargs)
 
     fit.__doc__ = BaseWrapper.fit.__doc__
 
-    def partial_fit(self, X, y, sample_weight=None, **kwargs):
+    def partial_fit(self, X, y=None, sample_weight=None, **kwargs):
         return super().partial_fit(X, y, sample_weight, **kwargs)
 
     partial_fit.__doc__ = BaseWrapper.partial_fit.__doc__
+
+    score = BaseWrapper.score  # (RegressorMixin's takes arrays only)
 
     @staticmethod
     def scorer(y_true, y_pred, **kwargs) -> float:

@@ -72,9 +72,28 @@ def fused_loop_available(
         return False
     if backend == "jax" and not getattr(model, "jit_compile", True):
         return False
+    if backend == "jax" and _convolutions_slow_in_loops() and any(isinstance(l, _CONVOLUTIONS) for l in all_layers(model)):
+        return False
     from skann.callbacks import needs_every_batch
 
     return not any(needs_every_batch(cb) for cb in callbacks)
+
+
+# XLA:CPU runs the gradients of convolutions inside a while loop tens of times slower than
+# the same step on its own (jax-ml/jax#12868; measured here with JAX 0.10: a small CNN's
+# training step 11x, a 16-channel convolution's gradient 40x): on JAX's CPU backend, networks
+# with convolutions train through Keras' loop (one compiled step per batch).
+_CONVOLUTIONS = (
+    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose, keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D, keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
+)
+
+
+def _convolutions_slow_in_loops() -> bool:
+    import jax
+
+    return jax.default_backend() == "cpu"
 
 
 # ---------------------------------------------------------------------- architecture key

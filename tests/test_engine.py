@@ -328,3 +328,35 @@ def test_the_fused_loop_trains_as_keras_fit_does(monkeypatch, with_weights):
     assert fused.history_.keys() == keras_loop.history_.keys()
     for key in fused.history_:
         np.testing.assert_allclose(fused.history_[key], keras_loop.history_[key], rtol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="XLA:CPU's slow convolution gradients inside loops concern JAX's CPU backend")
+def test_convolutional_networks_train_outside_the_fused_loop_on_jax_cpu():
+    """jax-ml/jax#12868: inside a while loop, XLA:CPU runs convolution gradients tens of times
+    slower (a small CNN's epoch 7 s instead of 1 s here), so a CNN trains through Keras' loop;
+    a Dense network keeps the fused loop."""
+    import jax
+
+    from skann import engine
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("not on XLA:CPU")
+
+    def cnn():
+        return keras.Sequential([
+            keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
+            keras.layers.Dense(2, activation="softmax"),
+        ])
+
+    dense = keras.Sequential([keras.Input((64,)), keras.layers.Dense(2)])
+    conv = cnn()
+    for model in (conv, dense):
+        model.compile(optimizer="sgd", loss="mse")
+    assert not engine.fused_loop_available(conv, [], verbose=0)
+    assert engine.fused_loop_available(dense, [], verbose=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((64, 8, 8, 1), dtype=np.float32), rng.integers(0, 2, 64)
+    clf = KerasClassifier(cnn, loss="sparse_categorical_crossentropy", epochs=2, random_state=0)
+    misses = compiled_cache.misses
+    clf.fit(X, y)
+    assert len(clf.history_["loss"]) == 2 and compiled_cache.misses == misses  # trained, not by the engine

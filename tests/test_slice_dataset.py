@@ -12,10 +12,11 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 
 import skann
+from benchmarks.harness import peak_rss_mb
 from skann import FashionMLPClassifier, KerasClassifier, KerasRegressor, KerasTransformer, SliceDataset
 from skann.search import HyperbandSearchCV
 
-from benchmarks.harness import peak_rss_mb
+from ._networks import seeded_mlp as mlp
 
 
 class Unloadable(SliceDataset):
@@ -23,19 +24,6 @@ class Unloadable(SliceDataset):
 
     def __array__(self, dtype=None, copy=None):
         raise AssertionError("the whole SliceDataset was loaded")
-
-
-def mlp(meta, hidden=16):
-    n_out = meta.get("n_classes_") or meta["n_outputs_"]
-    return keras.Sequential([
-        keras.Input(meta["X_shape_"][1:]),
-        keras.layers.Flatten(),
-        keras.layers.Dense(hidden, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(1)),
-        keras.layers.Dense(
-            n_out, activation="softmax" if "n_classes_" in meta else None,
-            kernel_initializer=keras.initializers.GlorotUniform(2),
-        ),
-    ])
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,7 @@ from skann import HousingMLPRegressor, KerasClassifier, KerasRegressor
 
 from benchmarks.harness import peak_rss_mb
 
-
-def mlp(meta, hidden=8):
-    n_out = meta.get("n_classes_") or meta["n_outputs_"]
-    return keras.Sequential([
-        keras.Input((meta["n_features_in_"],)),
-        keras.layers.Dense(hidden, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(1)),
-        keras.layers.Dense(
-            n_out, activation="softmax" if "n_classes_" in meta else None,
-            kernel_initializer=keras.initializers.GlorotUniform(2),
-        ),
-    ])
+from ._networks import seeded_mlp as mlp
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skann import FashionMLPClassifier, KerasClassifier, KerasRegressor, KerasTransformer
 
-
-def mlp(meta, hidden=16):
-    n_out = meta.get("n_classes_") or meta["n_outputs_"]
-    return keras.Sequential([
-        keras.Input(meta["X_shape_"][1:]),
-        keras.layers.Dense(hidden, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(1)),
-        keras.layers.Dense(
-            n_out, activation="softmax" if "n_classes_" in meta else None,
-            kernel_initializer=keras.initializers.GlorotUniform(2),
-        ),
-    ])
+from ._networks import seeded_mlp as mlp
 
 
 class Batches(keras.utils.PyDataset):

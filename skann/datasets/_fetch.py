@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -31,10 +30,13 @@ def md5sum(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def verify_md5(path: Path, expected: str) -> None:
-    actual = md5sum(path)
+    _check_md5(md5sum(path), expected, str(path))
+
+
+def _check_md5(actual: str, expected: str, what: str) -> None:
     if actual != expected:
         raise ChecksumError(
-            f"{path} is corrupt or not the published file: its md5 is {actual}, "
+            f"{what} is corrupt or not the published file: its md5 is {actual}, "
             f"expected {expected}. Delete it (or point SKANN_DATA at a good copy) and retry."
         )
 
@@ -67,12 +69,15 @@ def download(urls: list[str], target: Path, md5: str, *, verbose: bool = True) -
     """Download the first reachable URL to ``target`` atomically and verify its md5."""
     from keras.utils import Progbar  # Keras' own progress bar, no extra dependency
 
+    from skann._atomic import write_atomically
+
     target.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in urls:
-        fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+
+        def write(out, url=url):
+            digest = hashlib.md5()
+            with urllib.request.urlopen(url, timeout=30) as response:
                 total = int(response.headers.get("Content-Length") or 0) or None
                 bar = Progbar(total, unit_name="B") if verbose else None
                 if verbose:
@@ -80,15 +85,15 @@ def download(urls: list[str], target: Path, md5: str, *, verbose: bool = True) -
                 done = 0
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
+                    digest.update(chunk)
                     done += len(chunk)
                     if bar is not None:
                         bar.update(done)
-            verify_md5(Path(tmp_name), md5)
-            os.replace(tmp_name, target)
+            _check_md5(digest.hexdigest(), md5, f"{url} (downloaded)")
+
+        try:  # renamed into place only once verified
+            write_atomically(target, write)
             return target
         except (urllib.error.URLError, OSError, ChecksumError) as exc:
             errors.append(f"{url}: {exc}")
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
     raise OSError(f"Could not download {target.name}:\n  " + "\n  ".join(errors))

@@ -39,7 +39,8 @@ from skann._atomic import write_atomically
 from skann._text import one_line
 
 FORMAT_NAME = "skann-safe"
-FORMAT_VERSION = 1
+# 2: classes named by their public import paths (1 named the modules defining them).
+FORMAT_VERSION = 2
 MANIFEST = "skann-manifest.json"
 
 # Loading limits (keywords of load() override the first two, for the rare huge model).
@@ -57,8 +58,8 @@ _SKANN_MEMBER = re.compile(r"skann\.json|model_\d{1,6}\.keras")
 _KERAS_MEMBERS = frozenset({"config.json", "metadata.json", "model.weights.h5"})
 _ASSET_MEMBER = re.compile(r"assets/(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+/?")
 
-# Classes the safe format may rebuild: skann's own, and scikit-learn steps whose fitted state
-# is plain arrays and numbers.
+# Classes the safe format may rebuild, by their public import paths: skann's own, and
+# scikit-learn steps whose fitted state is plain arrays and numbers.
 SAFE_CLASSES = frozenset(
     {
         "skann.estimators.FashionMLPClassifier",
@@ -72,18 +73,30 @@ SAFE_CLASSES = frozenset(
         "skann.wrappers.KerasClassifier",
         "skann.wrappers.KerasRegressor",
         "skann.keras_transformer.KerasTransformer",
-        "skann._targets.ClassifierLabelEncoder",
-        "skann._targets.RegressorTargetEncoder",
-        "skann._targets.TargetReshaper",
+        "skann.wrappers.ClassifierLabelEncoder",
+        "skann.wrappers.RegressorTargetEncoder",
+        "skann.wrappers.TargetReshaper",
         # only ever rebuilt with plain values: a function cannot be stored, so none comes back
-        "sklearn.preprocessing._function_transformer.FunctionTransformer",
+        "sklearn.preprocessing.FunctionTransformer",
         "sklearn.pipeline.Pipeline",
-        "sklearn.preprocessing._data.StandardScaler",
-        "sklearn.preprocessing._data.MinMaxScaler",
-        "sklearn.preprocessing._data.MaxAbsScaler",
-        "sklearn.preprocessing._data.RobustScaler",
+        "sklearn.preprocessing.StandardScaler",
+        "sklearn.preprocessing.MinMaxScaler",
+        "sklearn.preprocessing.MaxAbsScaler",
+        "sklearn.preprocessing.RobustScaler",
     }
 )
+
+# Format 1 named classes by the modules defining them; what those names are now.
+_FORMAT_1_NAMES = {
+    "skann._targets.ClassifierLabelEncoder": "skann.wrappers.ClassifierLabelEncoder",
+    "skann._targets.RegressorTargetEncoder": "skann.wrappers.RegressorTargetEncoder",
+    "skann._targets.TargetReshaper": "skann.wrappers.TargetReshaper",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer": "sklearn.preprocessing.FunctionTransformer",
+    "sklearn.preprocessing._data.StandardScaler": "sklearn.preprocessing.StandardScaler",
+    "sklearn.preprocessing._data.MinMaxScaler": "sklearn.preprocessing.MinMaxScaler",
+    "sklearn.preprocessing._data.MaxAbsScaler": "sklearn.preprocessing.MaxAbsScaler",
+    "sklearn.preprocessing._data.RobustScaler": "sklearn.preprocessing.RobustScaler",
+}
 
 # dtypes the safe format stores: booleans, numbers, strings.
 _PLAIN_DTYPE_KINDS = frozenset("biufUS")
@@ -389,7 +402,9 @@ def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_BYTES, max_para
         members, meta = _verified_members_and_meta(handle, Path(folder), max_bytes)
         if "object" not in meta:
             raise SkannFileError("skann.json does not describe an object.")
-        return _Decoder(members, max_bytes, max_params).decode(meta["object"])
+        version = meta.get("format_version")
+        _check_version(version)
+        return _Decoder(members, max_bytes, max_params).decode(_migrated(meta["object"], version))
 
 
 def read_metadata(path: str | os.PathLike, *, max_bytes: int | None = MAX_BYTES) -> dict:
@@ -567,8 +582,44 @@ def _library_versions(skann_version: str) -> dict[str, str]:
 
 
 def _class_path(obj) -> str:
+    """The name a file gives ``obj``'s class: its public import path when it is a safe class."""
     cls = type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return _public_names().get(cls, f"{cls.__module__}.{cls.__qualname__}")
+
+
+_PUBLIC_NAMES: dict = {}
+
+
+def _public_names() -> dict:
+    """Each safe class -> its public import path (imported on first use: the classes' modules
+    import this one)."""
+    if not _PUBLIC_NAMES:
+        for name in SAFE_CLASSES:
+            _PUBLIC_NAMES[_class_named(name)] = name
+    return _PUBLIC_NAMES
+
+
+def _class_named(name: str) -> type:
+    module_name, _, class_name = name.rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def _migrated(spec, version: int):
+    """A file's object description, from its format ``version`` to the current one."""
+    if version < 2:
+        spec = _renamed_classes(spec, _FORMAT_1_NAMES)
+    return spec
+
+
+def _renamed_classes(spec, names: dict):
+    if isinstance(spec, list):
+        return [_renamed_classes(v, names) for v in spec]
+    if not isinstance(spec, dict):
+        return spec
+    renamed = {k: _renamed_classes(v, names) for k, v in spec.items()}
+    if isinstance(renamed.get("__object__"), str):
+        renamed["__object__"] = names.get(renamed["__object__"], renamed["__object__"])
+    return renamed
 
 
 def _encode(value, models: dict[str, bytes], where: str) -> Any:
@@ -753,8 +804,8 @@ class _Decoder:
         state = spec["state"]
         if not isinstance(state, dict):
             raise SkannFileError(f"the state of a {class_path} is not a JSON object.")
-        module_name, _, class_name = class_path.rpartition(".")
-        cls = getattr(importlib.import_module(module_name), class_name)
+        cls = _class_named(class_path)
+        class_name = cls.__name__
         shadowing = sorted(key for key in state if hasattr(cls, key))
         if shadowing:  # an attribute may not hide a method or a class setting
             raise SkannFileError(f"the state of a {class_name} names class attributes {shadowing[:5]}.")

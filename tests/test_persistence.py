@@ -22,6 +22,7 @@ from skann import (
     FashionMLPClassifier,
     HousingMLPRegressor,
     ImageFlattener,
+    KerasClassifier,
     PerceptronBaseline,
     PixelScaler,
     WideDeepRegressor,
@@ -261,6 +262,43 @@ def test_safe_format_integrity_errors(data, tmp_path):
         skann.load(tmp_path / "missing.skann")
 
 
+def _two_class_network(meta):
+    return keras.Sequential([keras.Input((meta["n_features_in_"],)), keras.layers.Dense(2, activation="softmax")])
+
+
+def test_files_name_classes_by_their_public_import_paths(tmp_path):
+    import re
+
+    X, y = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
+    pipe = make_pipeline(StandardScaler(), KerasClassifier(_two_class_network, loss="sparse_categorical_crossentropy"))
+    skann.save(pipe.fit(X, y), tmp_path / "p.skann")
+    with zipfile.ZipFile(tmp_path / "p.skann") as archive:
+        names = set(re.findall(r'"__object__": "([^"]+)"', archive.read("skann.json").decode()))
+    assert names == {"sklearn.pipeline.Pipeline", "sklearn.preprocessing.StandardScaler", "skann.wrappers.KerasClassifier",
+                     "skann.wrappers.ClassifierLabelEncoder", "sklearn.preprocessing.FunctionTransformer"}
+    assert names <= skann.persistence.SAFE_CLASSES
+
+
+def test_format_1_names_are_read_only_in_format_1_files(tmp_path):
+    """The defining-module names of format 1 are a migration of old files, not aliases: a file
+    of the current format naming one is refused."""
+    import hashlib
+
+    for version, refused in ((1, False), (2, True)):
+        meta = {"format": "skann-safe", "format_version": version,
+                "object": {"__object__": "sklearn.preprocessing._data.StandardScaler",
+                           "state": {"copy": True, "with_mean": True, "with_std": True}}}
+        body = json.dumps(meta).encode()
+        manifest = {"format": "skann-safe", "format_version": version,
+                    "sha256": {"skann.json": hashlib.sha256(body).hexdigest()}}
+        _write_zip(tmp_path / "s.skann", {"skann-manifest.json": json.dumps(manifest).encode(), "skann.json": body})
+        if refused:
+            with pytest.raises(UnsafeObjectError, match="_data.StandardScaler.*allow-list"):
+                skann.load(tmp_path / "s.skann")
+        else:
+            assert type(skann.load(tmp_path / "s.skann")).__name__ == "StandardScaler"
+
+
 def test_safe_format_refuses_classes_outside_the_allow_list(tmp_path):
     import hashlib
 
@@ -405,10 +443,14 @@ def test_a_pickle_older_than_some_parameters_loads_with_their_defaults():
     assert clf.current_epoch == 2
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("name", ["housing_mlp", "wide_deep", "pipeline_classifier", "perceptron"])
-def test_files_of_earlier_versions_load_and_predict_as_they_did(name):
+def test_files_of_every_format_version_load_and_predict_as_they_did(name, version):
+    # v1_*: written in format 1 (classes named by their defining modules); v2_*: the same
+    # objects loaded and saved again by the code that introduced format 2 (public names).
     expected = np.load(FIXTURES / "v1_expected.npz")
-    model = skann.load(FIXTURES / f"v1_{name}.skann")
+    assert skann.persistence.read_metadata(FIXTURES / f"v{version}_{name}.skann")["format_version"] == version
+    model = skann.load(FIXTURES / f"v{version}_{name}.skann")
     got = model.predict(expected["X"])
     if got.dtype.kind == "f":
         np.testing.assert_allclose(got, expected[name], rtol=1e-5, atol=1e-6)

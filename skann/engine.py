@@ -17,7 +17,11 @@ the first, compiling fit. The cache holds a private clone of the first model of 
 architecture (never a user's network) and is bounded in bytes (``SKANN_ENGINE_CACHE_MB``,
 default 512): least recently used architectures are dropped first.
 
-Anything the fused loop cannot serve goes through ``keras.Model.fit`` unchanged: other
+On JAX, data read from the host a batch at a time (a :class:`skann.SliceDataset`) and networks
+with convolutions on the CPU (which XLA runs slowly inside loops) train step by step through
+one cached step program per architecture instead (:func:`fit_model_by_batch`).
+
+Anything the engine cannot serve goes through ``keras.Model.fit`` unchanged: other
 backends, callbacks that act on every batch, a progress bar (``verbose``), ``run_eagerly``,
 and Keras-only ``fit`` arguments. Per-epoch callbacks (early stopping, checkpoints,
 TensorBoard at ``update_freq="epoch"``, learning-rate schedules, skann's divergence guard)
@@ -40,7 +44,7 @@ import numpy as np
 from skann._keras_compat import adapted_constants, all_layers, build_training_state, tensorflow_unseen
 
 __all__ = [
-    "CompiledCache", "Feed", "LazyMiniBatches", "MiniBatches", "SparseMiniBatches", "architecture_key", "compiled_cache", "fit_model",
+    "CompiledCache", "Feed", "by_batch_available", "fit_model_by_batch", "LazyMiniBatches", "MiniBatches", "SparseMiniBatches", "architecture_key", "compiled_cache", "fit_model",
     "fused_loop_available", "mini_batches",
 ]
 
@@ -63,16 +67,29 @@ def fused_loop_available(
     """Whether the fit's settings (and ``feed``'s backends) allow the fused loop (else
     ``Model.fit``); :func:`fit_model` still returns None for a network whose architecture it
     cannot tell apart."""
-    if not FUSED_LOOP:
-        return False
     backend = keras.backend.backend()
     if feed is not None and backend not in feed.fused_backends:
         return False
+    if not _engine_serves(model, callbacks, verbose=verbose, run_eagerly=run_eagerly):
+        return False
+    if backend == "jax" and _convolutions_slow_in_loops() and any(isinstance(l, _CONVOLUTIONS) for l in all_layers(model)):
+        return False
+    return True
+
+
+def by_batch_available(model: keras.Model, callbacks: list, *, verbose, run_eagerly: bool = False) -> bool:
+    """Whether :func:`fit_model_by_batch` can serve the fit (JAX; the settings
+    :func:`fused_loop_available` needs, convolutions allowed)."""
+    return keras.backend.backend() == "jax" and _engine_serves(model, callbacks, verbose=verbose, run_eagerly=run_eagerly)
+
+
+def _engine_serves(model: keras.Model, callbacks: list, *, verbose, run_eagerly: bool) -> bool:
+    if not FUSED_LOOP:
+        return False
+    backend = keras.backend.backend()
     if backend not in _PROGRAMS or verbose or run_eagerly or getattr(model, "run_eagerly", False):
         return False
     if backend == "jax" and not getattr(model, "jit_compile", True):
-        return False
-    if backend == "jax" and _convolutions_slow_in_loops() and any(isinstance(l, _CONVOLUTIONS) for l in all_layers(model)):
         return False
     from skann.callbacks import needs_every_batch
 
@@ -256,6 +273,26 @@ class _JaxPrograms(_Programs):
         # The batch function (how a step's data is taken from the rows) is part of the program.
         self._train = jax.jit(self._traced_train_epoch, static_argnums=2)
         self._evaluate = jax.jit(self._traced_evaluate, static_argnums=2)
+        # One step on a batch from the host (data read a batch at a time: files; convolutions
+        # on XLA:CPU).
+        self._train_step = jax.jit(self._traced_train_step)
+        self._test_step = jax.jit(self._traced_test_step)
+
+    def train_step(self, state, batch):
+        """``(logs, state)`` after one training step on ``batch`` (host arrays)."""
+        return self._traced_once(self._train_step, ("train_step", _shapes(batch)), state, batch)
+
+    def test_step(self, state, batch):
+        """``(logs, state)``: the metrics of ``state`` updated with ``batch``."""
+        return self._traced_once(self._test_step, ("test_step", _shapes(batch)), state, batch)
+
+    def _traced_train_step(self, state, batch):
+        with self._constants_from(state[1]):
+            return self.template.train_step(state, batch)
+
+    def _traced_test_step(self, state, batch):
+        with self._constants_from(state[1]):
+            return self.template.test_step(state, batch)
 
     def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
         groups = _state_variables(model)
@@ -758,6 +795,58 @@ def fit_model(
         if validation is not None:
             val_logs = programs.evaluate(model, zero_metrics, *validation)
             logs.update({"val_" + k: v for k, v in val_logs.items()})
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    return dict(model.history.history)
+
+
+def fit_model_by_batch(
+    model: keras.Model,
+    batches,
+    *,
+    steps_per_epoch: int,
+    epochs: int,
+    initial_epoch: int = 0,
+    validation_batches=None,
+    callbacks: list = (),
+) -> dict[str, list[float]] | None:
+    """:func:`fit_model` for data read from the host a batch at a time (JAX only): ``batches[i]``
+    is the i-th batch of the fit (epoch ``initial_epoch + i // steps_per_epoch``), and
+    ``validation_batches`` (a sequence) is evaluated at every epoch's end. One step's program
+    per architecture and batch shape, cached as the fused loop's are, so a new fit of the same
+    architecture compiles nothing. None when the network cannot be cached (then use
+    ``Model.fit``)."""
+    first = tuple(batches[0])
+    build_training_state(model, first)
+    programs = compiled_cache.programs_for(model, first)
+    if programs is None or not hasattr(programs, "train_step"):
+        return None
+    callback_list = keras.callbacks.CallbackList(
+        list(callbacks), add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs,
+        steps=steps_per_epoch,
+    )
+    model.stop_training = False
+    model.reset_metrics()
+    zero_metrics = _values(model.metrics_variables)
+    groups = _state_variables(model)
+    logs: dict = {}
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        state = (*(_values(group) for group in groups[:3]), zero_metrics)
+        start = (epoch - initial_epoch) * steps_per_epoch
+        for index in range(start, start + steps_per_epoch):
+            step_logs, state = programs.train_step(state, tuple(batches[index]))
+        for variables, values in zip(groups, state):
+            _assign(variables, values)
+        logs = _floats(step_logs)
+        if validation_batches is not None:
+            val_state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
+            for index in range(len(validation_batches)):
+                val_logs, val_state = programs.test_step(val_state, tuple(validation_batches[index]))
+            logs.update({"val_" + k: v for k, v in _floats(val_logs).items()})
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break

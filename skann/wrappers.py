@@ -17,6 +17,7 @@ are thin subclasses of the two wrappers with a fixed model-building function.
 from __future__ import annotations
 
 import skann._backend  # noqa: F401  (first: quiet TensorFlow import, thread limits)
+import contextlib
 import functools
 import inspect
 import numbers
@@ -1149,17 +1150,34 @@ class BaseWrapper(BaseEstimator):
                 return
         if new_model:
             build_training_state(self.model_, feed.first_batch())
-        history = self._keras_fit(self._keras_fit_data(X, y, args, feed), args)
+        data = self._keras_fit_data(X, y, args, feed)
+        if self._fits_by_batch(data, args):
+            with self._reading([data["x"], args.get("validation_data")]):
+                history = engine.fit_model_by_batch(
+                    self.model_, data["x"], steps_per_epoch=args["steps_per_epoch"], epochs=args["epochs"],
+                    initial_epoch=args["initial_epoch"], validation_batches=args.get("validation_data"),
+                    callbacks=args["callbacks"],
+                )
+            if history is not None:
+                self._record_history(history, new_model)
+                return
+        history = self._keras_fit(data, args)
         self._record_history(history.history, new_model)
 
     def _keras_fit(self, data: dict, args: dict, readers: list | None = None):
-        """``keras.Model.fit``; an error raised while skann read a batch (a bad sample, a failing
-        file) is raised as it was, not as the backend re-raises it (TensorFlow wraps it)."""
-        if readers is None:
-            readers = [data.get("x"), args.get("validation_data")]
+        """``keras.Model.fit`` on data skann reads (``readers``: by default ``x`` and the
+        validation data)."""
+        with self._reading(readers if readers is not None else [data.get("x"), args.get("validation_data")]):
+            return self.model_.fit(**data, **args)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _reading(readers: list):
+        """An error raised while skann read a batch (a bad sample, a failing file) is raised as
+        it was, not as the backend re-raises it (TensorFlow wraps it); reading ahead stops."""
         read = [b for b in readers if isinstance(b, row_data.ReadByBatch)]
         try:
-            return self.model_.fit(**data, **args)
+            yield
         except Exception as exc:
             failure = next((b.failure for b in read if b.failure is not None), None)
             if failure is None or failure is exc:
@@ -1168,6 +1186,22 @@ class BaseWrapper(BaseEstimator):
         finally:
             for batches in read:
                 batches.close()
+
+    # Model.fit arguments of a fit fed by skann._rows.RowBatches that fit_model_by_batch serves.
+    _BY_BATCH_FIT_ARGS = frozenset(
+        {"epochs", "initial_epoch", "callbacks", "steps_per_epoch", "shuffle", "validation_data", "validation_batch_size", "verbose"}
+    )
+
+    def _fits_by_batch(self, data: dict, args: dict) -> bool:
+        """Whether the engine trains this Keras-loop fit step by step (JAX: one cached step
+        program per architecture, instead of Keras tracing and compiling one per fit)."""
+        if set(data) != {"x"} or not isinstance(data["x"], row_data.RowBatches) or set(args) - self._BY_BATCH_FIT_ARGS:
+            return False
+        if args.get("validation_data") is not None and not isinstance(args["validation_data"], row_data.RowBatches):
+            return False
+        return engine.by_batch_available(
+            self.model_, args["callbacks"], verbose=args.get("verbose"), run_eagerly=getattr(self, "run_eagerly", False)
+        )
 
     # ``Model.fit`` arguments the fused loop serves (others go to Keras' own loop).
     _FUSED_FIT_ARGS = frozenset(

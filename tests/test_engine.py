@@ -331,10 +331,11 @@ def test_the_fused_loop_trains_as_keras_fit_does(monkeypatch, with_weights):
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="XLA:CPU's slow convolution gradients inside loops concern JAX's CPU backend")
-def test_convolutional_networks_train_outside_the_fused_loop_on_jax_cpu():
+def test_convolutional_networks_train_step_by_step_on_jax_cpu(monkeypatch):
     """jax-ml/jax#12868: inside a while loop, XLA:CPU runs convolution gradients tens of times
-    slower (a small CNN's epoch 7 s instead of 1 s here), so a CNN trains through Keras' loop;
-    a Dense network keeps the fused loop."""
+    slower (a small CNN's epoch 7 s instead of 1 s here), so a CNN is not trained in the fused
+    loop but step by step by the engine (one cached step program per architecture): the
+    weights of Keras' own loop on the same batches, and a second fit compiles nothing."""
     import jax
 
     from skann import engine
@@ -344,19 +345,27 @@ def test_convolutional_networks_train_outside_the_fused_loop_on_jax_cpu():
 
     def cnn():
         return keras.Sequential([
-            keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
-            keras.layers.Dense(2, activation="softmax"),
+            keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, kernel_initializer=keras.initializers.GlorotUniform(1)),
+            keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(2)),
         ])
 
     dense = keras.Sequential([keras.Input((64,)), keras.layers.Dense(2)])
     conv = cnn()
     for model in (conv, dense):
         model.compile(optimizer="sgd", loss="mse")
-    assert not engine.fused_loop_available(conv, [], verbose=0)
+    assert not engine.fused_loop_available(conv, [], verbose=0) and engine.by_batch_available(conv, [], verbose=0)
     assert engine.fused_loop_available(dense, [], verbose=0)
     rng = np.random.default_rng(0)
-    X, y = rng.random((64, 8, 8, 1), dtype=np.float32), rng.integers(0, 2, 64)
-    clf = KerasClassifier(cnn, loss="sparse_categorical_crossentropy", epochs=2, random_state=0)
+    X, y = rng.random((100, 8, 8, 1), dtype=np.float32), rng.integers(0, 2, 100)
+    settings = dict(loss="sparse_categorical_crossentropy", optimizer="adam", epochs=3, batch_size=16, random_state=0)
+    stepwise = KerasClassifier(cnn, **settings).fit(X, y, validation_data=(X[:20], y[:20]))
     misses = compiled_cache.misses
-    clf.fit(X, y)
-    assert len(clf.history_["loss"]) == 2 and compiled_cache.misses == misses  # trained, not by the engine
+    again = KerasClassifier(cnn, **settings).fit(X, y, validation_data=(X[:20], y[:20]))
+    assert compiled_cache.misses == misses  # the same architecture: no new program
+    monkeypatch.setattr(engine, "FUSED_LOOP", False)  # Keras' loop, on the same batches
+    keras_loop = KerasClassifier(cnn, **settings).fit(X, y, validation_data=(X[:20], y[:20]))
+    for a, b, c in zip(stepwise.model_.get_weights(), again.model_.get_weights(), keras_loop.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stepwise.history_["val_loss"], keras_loop.history_["val_loss"], rtol=1e-5)
+    np.testing.assert_allclose(stepwise.history_["loss"], keras_loop.history_["loss"], rtol=1e-5)

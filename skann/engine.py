@@ -41,11 +41,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from skann import _rows
 from skann._keras_compat import adapted_constants, all_layers, build_training_state, tensorflow_unseen
 
 __all__ = [
-    "CompiledCache", "Feed", "by_batch_available", "fit_model_by_batch", "LazyMiniBatches", "MiniBatches", "SparseMiniBatches", "architecture_key", "compiled_cache", "fit_model",
-    "fused_loop_available", "mini_batches",
+    "CompiledCache", "Feed", "LazyMiniBatches", "MiniBatches", "SparseMiniBatches", "architecture_key",
+    "by_batch_available", "compiled_cache", "fit_model", "fit_model_by_batch", "fused_loop_available", "mini_batches",
 ]
 
 # Rows per evaluation batch, in the fused loop and in skann's tf.data feed (it changes speed
@@ -99,7 +100,7 @@ def _engine_serves(model: keras.Model, callbacks: list, *, verbose, run_eagerly:
 # XLA:CPU runs the gradients of convolutions inside a while loop tens of times slower than
 # the same step on its own (jax-ml/jax#12868; measured here with JAX 0.10: a small CNN's
 # training step 11x, a 16-channel convolution's gradient 40x): on JAX's CPU backend, networks
-# with convolutions train through Keras' loop (one compiled step per batch).
+# with convolutions train step by step (fit_model_by_batch), not in the fused loop.
 _CONVOLUTIONS = (
     keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Conv1DTranspose,
     keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose, keras.layers.DepthwiseConv1D,
@@ -278,13 +279,24 @@ class _JaxPrograms(_Programs):
         self._train_step = jax.jit(self._traced_train_step)
         self._test_step = jax.jit(self._traced_test_step)
 
-    def train_step(self, state, batch):
-        """``(logs, state)`` after one training step on ``batch`` (host arrays)."""
-        return self._traced_once(self._train_step, ("train_step", _shapes(batch)), state, batch)
+    def train_batches(self, model, zero_metrics, batches) -> dict:
+        """:meth:`train_epoch` on ``batches`` handed over from the host one at a time."""
+        groups = _state_variables(model)
+        state = (*(_values(group) for group in groups[:3]), zero_metrics)
+        for batch in batches:
+            batch = tuple(batch)
+            logs, state = self._traced_once(self._train_step, ("train_step", _shapes(batch)), state, batch)
+        for variables, values in zip(groups, state):
+            _assign(variables, values)
+        return _floats(logs)
 
-    def test_step(self, state, batch):
-        """``(logs, state)``: the metrics of ``state`` updated with ``batch``."""
-        return self._traced_once(self._test_step, ("test_step", _shapes(batch)), state, batch)
+    def evaluate_batches(self, model, zero_metrics, batches) -> dict:
+        """:meth:`evaluate` on ``batches`` handed over from the host one at a time."""
+        state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
+        for batch in batches:
+            batch = tuple(batch)
+            logs, state = self._traced_once(self._test_step, ("test_step", _shapes(batch)), state, batch)
+        return _floats(logs)
 
     def _traced_train_step(self, state, batch):
         with self._constants_from(state[1]):
@@ -538,7 +550,12 @@ def _bucket_rows(n: int, row_bytes: int) -> int:
     """Rows to pad data to: the next power of two (at least 64), unless the data is big."""
     if n * row_bytes > _PAD_LIMIT_BYTES:
         return n
-    return max(64, 1 << (n - 1).bit_length())
+    return _power_of_two(n)
+
+
+def _power_of_two(n: int) -> int:
+    """The next power of two from ``n``, at least 64."""
+    return max(64, 1 << max(0, n - 1).bit_length())
 
 
 def first_batch(x, y, sample_weight=None) -> tuple:
@@ -625,7 +642,7 @@ class MiniBatches(Feed):
 
     def __init__(self, x, y, sample_weight=None, *, batch_size: int, shuffle: bool = True, seed: int | None = None):
         self.arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
-        self.n_rows = _n_rows(x)
+        self.n_rows = _rows.n_rows(x)
         if self.n_rows == 0:
             raise ValueError("No training samples.")
         self.batch_size = batch_size
@@ -663,9 +680,7 @@ class SparseMiniBatches(MiniBatches):
     :class:`MiniBatches` of ``x.toarray()``."""
 
     def __init__(self, x, y, sample_weight=None, *, batch_size: int, shuffle: bool = True, seed: int | None = None):
-        from skann._rows import as_csr
-
-        self.matrix = as_csr(x, dtype=keras.backend.floatx())
+        self.matrix = _rows.as_csr(x, dtype=keras.backend.floatx())
         super().__init__(self.matrix, y, sample_weight, batch_size=batch_size, shuffle=shuffle, seed=seed)
         lengths = np.diff(self.matrix.indptr)
         # The stored values of a step's rows fit in the ``slots`` of the batch_size longest
@@ -702,10 +717,8 @@ class SparseMiniBatches(MiniBatches):
         return (dense, *keras.tree.map_structure(lambda a: take(a, rows), tuple(targets)))
 
     def first_batch(self) -> tuple:
-        from skann._rows import dense_rows
-
         _, y, *weights = self.arrays
-        return first_batch(dense_rows(self.matrix[:1]), y, weights[0] if weights else None)
+        return first_batch(_rows.dense_rows(self.matrix[:1]), y, weights[0] if weights else None)
 
 
 class LazyMiniBatches(MiniBatches):
@@ -719,28 +732,16 @@ class LazyMiniBatches(MiniBatches):
         raise TypeError("A SliceDataset is read a batch at a time: it is never put on the device whole.")
 
     def first_batch(self) -> tuple:
-        from skann._rows import take_rows
-
         x, y, *weights = self.arrays
-        return first_batch(take_rows(x, np.arange(1)), y, weights[0] if weights else None)
+        return first_batch(_rows.take_rows(x, np.arange(1)), y, weights[0] if weights else None)
 
 
 def mini_batches(x, y, sample_weight=None, **kwargs) -> MiniBatches:
     """:class:`SparseMiniBatches` for a sparse ``x``, :class:`LazyMiniBatches` for a
     SliceDataset, else :class:`MiniBatches`."""
-    from skann._rows import is_lazy, is_sparse
-
-    feed = SparseMiniBatches if is_sparse(x) else LazyMiniBatches if is_lazy(x) else MiniBatches
+    feed = SparseMiniBatches if _rows.is_sparse(x) else LazyMiniBatches if _rows.is_lazy(x) else MiniBatches
     return feed(x, y, sample_weight, **kwargs)
 
-
-def _n_rows(x) -> int:
-    first = keras.tree.flatten(x)[0] if isinstance(x, (list, tuple, dict)) else x
-    return first.shape[0] if hasattr(first, "shape") else len(first)
-
-
-def _power_of_two(n: int) -> int:
-    return max(64, 1 << max(0, n - 1).bit_length())
 
 
 def _as_floatx(a):
@@ -776,30 +777,17 @@ def fit_model(
     if programs is None:
         return None
     data, bucket = _on_device(programs, feed)
-    validation = None
+    evaluate = None
     if validation_data is not None:
         validation = _validation_batches(programs, validation_data, validation_batch_size or VALIDATION_BATCH)
 
-    callback_list = keras.callbacks.CallbackList(
-        list(callbacks), add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs,
-        steps=feed.steps_per_epoch,
-    )
-    model.stop_training = False
-    model.reset_metrics()
-    zero_metrics = _values(model.metrics_variables)
-    logs: dict = {}
-    callback_list.on_train_begin()
-    for epoch in range(initial_epoch, epochs):
-        callback_list.on_epoch_begin(epoch)
-        logs = programs.train_epoch(model, zero_metrics, data, type(feed).batch, *feed.epoch(epoch, bucket))
-        if validation is not None:
-            val_logs = programs.evaluate(model, zero_metrics, *validation)
-            logs.update({"val_" + k: v for k, v in val_logs.items()})
-        callback_list.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    callback_list.on_train_end(logs)
-    return dict(model.history.history)
+        def evaluate(zero_metrics):
+            return programs.evaluate(model, zero_metrics, *validation)
+
+    def train_epoch(epoch, zero_metrics):
+        return programs.train_epoch(model, zero_metrics, data, type(feed).batch, *feed.epoch(epoch, bucket))
+
+    return _run_epochs(model, callbacks, epochs, initial_epoch, feed.steps_per_epoch, train_epoch, evaluate)
 
 
 def fit_model_by_batch(
@@ -821,8 +809,25 @@ def fit_model_by_batch(
     first = tuple(batches[0])
     build_training_state(model, first)
     programs = compiled_cache.programs_for(model, first)
-    if programs is None or not hasattr(programs, "train_step"):
+    if programs is None or not hasattr(programs, "train_batches"):
         return None
+    evaluate = None
+    if validation_batches is not None:
+
+        def evaluate(zero_metrics):
+            return programs.evaluate_batches(model, zero_metrics, (validation_batches[i] for i in range(len(validation_batches))))
+
+    def train_epoch(epoch, zero_metrics):
+        start = (epoch - initial_epoch) * steps_per_epoch
+        return programs.train_batches(model, zero_metrics, (batches[i] for i in range(start, start + steps_per_epoch)))
+
+    return _run_epochs(model, callbacks, epochs, initial_epoch, steps_per_epoch, train_epoch, evaluate)
+
+
+def _run_epochs(model, callbacks, epochs: int, initial_epoch: int, steps_per_epoch: int, train_epoch, evaluate) -> dict:
+    """The epochs of a fit as ``Model.fit`` runs them for its callbacks: ``train_epoch(epoch,
+    zero_metrics)`` and ``evaluate(zero_metrics)`` (or None) give each epoch's logs; returns
+    the history of this call."""
     callback_list = keras.callbacks.CallbackList(
         list(callbacks), add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs,
         steps=steps_per_epoch,
@@ -830,23 +835,13 @@ def fit_model_by_batch(
     model.stop_training = False
     model.reset_metrics()
     zero_metrics = _values(model.metrics_variables)
-    groups = _state_variables(model)
     logs: dict = {}
     callback_list.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
-        state = (*(_values(group) for group in groups[:3]), zero_metrics)
-        start = (epoch - initial_epoch) * steps_per_epoch
-        for index in range(start, start + steps_per_epoch):
-            step_logs, state = programs.train_step(state, tuple(batches[index]))
-        for variables, values in zip(groups, state):
-            _assign(variables, values)
-        logs = _floats(step_logs)
-        if validation_batches is not None:
-            val_state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
-            for index in range(len(validation_batches)):
-                val_logs, val_state = programs.test_step(val_state, tuple(validation_batches[index]))
-            logs.update({"val_" + k: v for k, v in _floats(val_logs).items()})
+        logs = train_epoch(epoch, zero_metrics)
+        if evaluate is not None:
+            logs.update({"val_" + k: v for k, v in evaluate(zero_metrics).items()})
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -855,11 +850,9 @@ def fit_model_by_batch(
 
 
 def _validation_batches(programs: _Programs, validation_data: tuple, batch_size: int):
-    from skann._rows import chunk_rows
-
     x_val, y_val, *rest = validation_data
-    n = _n_rows(x_val)
-    batch_size = chunk_rows(x_val, min(batch_size, n))
+    n = _rows.n_rows(x_val)
+    batch_size = _rows.chunk_rows(x_val, min(batch_size, n))
     feed = mini_batches(x_val, y_val, rest[0] if rest else None, batch_size=batch_size, shuffle=False)
     data, bucket = _on_device(programs, feed)
     return (data, type(feed).batch, *feed.epoch(0, bucket))

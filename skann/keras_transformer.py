@@ -225,7 +225,8 @@ class KerasTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseWr
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet.")
         _refuse_missing(X)
         if streams.is_stream(X):
-            self._refuse_by_rows(X) if self.autoencoder else None
+            if self.autoencoder:
+                self._refuse_by_rows(X)
             batches = streams.EncodedStream(streams.Stream(X), self._encoded_batch)
             return -float(self.model_.evaluate(batches.keras_data(), verbose=0, return_dict=True)["loss"])
         X, y = self._validate_data(X, None if self.autoencoder else y, reset=False)

@@ -84,16 +84,6 @@ def _restore_variables(model, values: list[np.ndarray]) -> None:
         variable.assign(value)
 
 
-def _rows(data, start: int, stop: int):
-    """Rows ``start:stop`` of an array (sparse too), or of every array in a list/tuple/dict."""
-    if row_data.by_rows(data):
-        return data[start:stop]
-    return keras.tree.map_structure(lambda a: a[start:stop], data)
-
-
-_n_rows = row_data.n_rows
-
-
 def _as_numpy(raw):
     return keras.tree.map_structure(np.asarray, raw)
 
@@ -969,24 +959,33 @@ class BaseWrapper(BaseEstimator):
             X, y, sample_weight = self._sample_weight(X, y, sample_weight)
             validation_data = kwargs.pop("validation_data", None)
             X, y, sample_weight, validation = self.split_fit_data(X, y, sample_weight, validation_data)
-            if getattr(self, "validation_scoring", None) is not None:
-                if validation is None:
-                    raise ValueError(
-                        "validation_scoring scores held-out data: set early_stopping=True (a hold-out of "
-                        "validation_fraction) or pass validation_data to fit."
-                    )
-                X_val, y_val, *sw_val = validation
-                self._scored_validation = (X_val, y_val, sw_val[0] if sw_val else None)
+            self._keep_scored_validation(
+                validation, "set early_stopping=True (a hold-out of validation_fraction) or pass validation_data to fit"
+            )
             y_enc = self.encode_targets(y)
             X_enc = self._encoded(X)
             row_data.refuse_split_sparse(X_enc, type(self).__name__)
             if not continue_training:
                 self._adapt_model(X_enc)
             self._check_model_compatibility(y_enc)
-            if validation is not None:
-                X_val, y_val, *sw_val = validation
-                validation = (self._encoded(X_val), self.encode_targets(y_val), *sw_val)
-            self._train(X_enc, y_enc, sample_weight, validation, kwargs, continue_training, epochs)
+            self._train(X_enc, y_enc, sample_weight, self._encoded_validation(validation), kwargs, continue_training, epochs)
+
+    def _keep_scored_validation(self, validation, how_to_give_it: str) -> None:
+        """The (unencoded) held-out data ``validation_scoring`` scores, kept for the fit's
+        callbacks; an error saying how to give some when there is none."""
+        if getattr(self, "validation_scoring", None) is None:
+            return
+        if validation is None:
+            raise ValueError(f"validation_scoring scores held-out data: {how_to_give_it}.")
+        X_val, y_val, *sw_val = validation
+        self._scored_validation = (X_val, y_val, sw_val[0] if sw_val else None)
+
+    def _encoded_validation(self, validation):
+        """Validation data ``(X, y[, sample_weight])`` as the network takes it (None stays None)."""
+        if validation is None:
+            return None
+        X_val, y_val, *sw_val = validation
+        return (self._encoded(X_val), self.encode_targets(y_val), *sw_val)
 
     def _train(self, X_enc, y_enc, sample_weight, validation, kwargs, continue_training, epochs) -> None:
         """Train on encoded data: this fit's TensorBoard run and first epoch, then Keras."""
@@ -1045,20 +1044,14 @@ class BaseWrapper(BaseEstimator):
             first = data.first_batch()
             if len(first) > 1:
                 self._check_model_compatibility(first[1])
-            validation = None
             if validation_data is not None and streams.is_stream(validation_data):
                 if getattr(self, "validation_scoring", None) is not None:
                     raise ValueError("validation_scoring scores validation data given as arrays: pass validation_data=(X_val, y_val).")
                 validation = streams.EncodedStream(streams.Stream(validation_data), self._encoded_batch)
-            elif validation_data is not None:
-                _, _, _, validation = self._validation_split(None, None, None, validation_data)
-                if getattr(self, "validation_scoring", None) is not None:
-                    X_val, y_val, *sw_val = validation
-                    self._scored_validation = (X_val, y_val, sw_val[0] if sw_val else None)
-                X_val, y_val, *sw_val = validation
-                validation = (self._encoded(X_val), self.encode_targets(y_val), *sw_val)
-            elif getattr(self, "validation_scoring", None) is not None:
-                raise ValueError("validation_scoring scores held-out data: pass validation_data=(X_val, y_val) to fit.")
+            else:
+                validation = None if validation_data is None else self._validation_split(None, None, None, validation_data)[3]
+                self._keep_scored_validation(validation, "pass validation_data=(X_val, y_val) to fit")
+                validation = self._encoded_validation(validation)
             self._train(data, None, None, validation, kwargs, continue_training, epochs)
 
     def _encoded_batch(self, x, y=None, sample_weight=None) -> tuple:
@@ -1214,7 +1207,7 @@ class BaseWrapper(BaseEstimator):
             return False
         if set(args) - self._FUSED_FIT_ARGS or args.get("validation_split") or args.get("shuffle", True) not in (True, False):
             return False
-        if row_data.is_lazy((args.get("validation_data") or (None,))[0]):  # read a batch at a time
+        if row_data.is_lazy(_validation_x(args)):  # read a batch at a time
             return False
         return engine.fused_loop_available(
             self.model_, args["callbacks"], verbose=args.get("verbose"), run_eagerly=getattr(self, "run_eagerly", False),
@@ -1240,7 +1233,7 @@ class BaseWrapper(BaseEstimator):
         """
         epochs = args["epochs"] - args["initial_epoch"]
         self._apply_steps_per_execution(self.model_, feed.steps_per_epoch * epochs, args["callbacks"])
-        if row_data.by_rows(X) or row_data.by_rows((args.get("validation_data") or (None,))[0]):
+        if row_data.by_rows(X) or row_data.by_rows(_validation_x(args)):
             return self._row_batches(X, y, args)
         if any(args.get(k) for k in _KERAS_ARRAY_ARGS) or args.get("shuffle", True) not in (True, False):
             return {"x": X, "y": y}
@@ -1436,7 +1429,7 @@ class BaseWrapper(BaseEstimator):
         chunk at a time), through NumPy when every layer allows it (else Keras'
         ``predict_on_batch``, never ``Model.predict`` and its per-call pipeline), or through
         ``forward``."""
-        if _n_rows(X) == 0:
+        if row_data.n_rows(X) == 0:
             raise ValueError("X holds no samples.")
         forward = forward or self._inference_function()
         outs = []
@@ -1479,6 +1472,10 @@ class BaseWrapper(BaseEstimator):
         y_pred = self.predict(X)
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, y_pred)
+        return self._scored(y, y_pred, sample_weight)
+
+    def _scored(self, y, y_pred, sample_weight) -> float:
+        """``scorer`` with the ``score__`` parameters."""
         routed = route_params(self.get_params(), "score", pass_filter=())
         return float(self.scorer(y, y_pred, sample_weight=sample_weight, **routed))
 
@@ -1495,8 +1492,7 @@ class BaseWrapper(BaseEstimator):
         if any(w is None for w in weights) and not all(w is None for w in weights):
             raise ValueError("Some batches carry sample weights and some do not.")
         weight = None if weights[0] is None else np.concatenate(weights)
-        routed = route_params(self.get_params(), "score", pass_filter=())
-        return float(self.scorer(np.concatenate(truths), np.concatenate(predictions), sample_weight=weight, **routed))
+        return self._scored(np.concatenate(truths), np.concatenate(predictions), weight)
 
     # ------------------------------------------------------------------ pickling (joblib)
     def __getstate__(self):
@@ -1533,6 +1529,12 @@ class BaseWrapper(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
+
+
+def _validation_x(args: dict):
+    """The X of a fit's ``validation_data`` argument (None without one)."""
+    validation = args.get("validation_data")
+    return None if validation is None else validation[0]
 
 
 def _concatenated(outs: list):

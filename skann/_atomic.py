@@ -1,4 +1,5 @@
-"""Every file skann writes whole (model files, search checkpoints) is written atomically:
+"""Every file skann writes whole (model files, search checkpoints, downloads, plots, the
+demo's results) is written atomically:
 readers see the old file or the new one, never a part."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["write_atomically"]
+__all__ = ["write_atomically", "write_bytes_atomically"]
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], None], *, sync: bool = False) -> None:
@@ -37,6 +38,11 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None], *, sync: boo
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_bytes_atomically(path, data: bytes, *, sync: bool = False) -> None:
+    """``data`` as the whole content of ``path``, written atomically (see write_atomically)."""
+    write_atomically(Path(path), lambda handle: handle.write(data), sync=sync)
 
 
 def _remove_abandoned_parts(folder: Path, tag: str) -> None:

@@ -22,7 +22,16 @@ from sklearn.model_selection._validation import (
 from sklearn.utils.metaestimators import _safe_split as safe_split
 from sklearn.utils.validation import _check_method_params as check_method_params
 
+
+
+def validate_params(estimator) -> None:
+    """Check ``estimator``'s parameters against its declared constraints, as ``fit`` does
+    (nothing to check for a class that declares none)."""
+    if hasattr(estimator, "_parameter_constraints"):
+        estimator._validate_params()
+
+
 __all__ = [
     "BaseSearchCV", "HasMethods", "Interval", "Options", "StrOptions", "check_method_params", "check_sample_weight",
-    "insert_error_scores", "safe_split", "score", "warn_or_raise_about_fit_failures",
+    "insert_error_scores", "safe_split", "score", "validate_params", "warn_or_raise_about_fit_failures",
 ]

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from skann._atomic import write_bytes_atomically
 from skann._registry import (
     KINDS,
     fit_on_split,
@@ -79,10 +80,10 @@ def run_demo(
                 "seconds": round(seconds, 1),
             }
         )
-    (out_dir / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_bytes_atomically(out_dir / "results.json", (json.dumps(rows, indent=1) + "\n").encode())
     lines = ["| model | data | setting | test result | book |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r['model']} | {r['data']} | {r['setting']} | {r['result']} | {r['book']} |" for r in rows]
-    (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+    write_bytes_atomically(out_dir / "results.md", ("\n".join(lines) + "\n").encode())
     return rows
 
 

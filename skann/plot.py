@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from skann._atomic import write_atomically
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -54,7 +57,7 @@ def _new_figure(ax: Axes | None, figsize: tuple[float, float], nrows: int = 1, n
 
 def _finish(fig: Figure, path: str | os.PathLike | None) -> Figure:
     if path is not None:
-        fig.savefig(path, dpi=_PNG_DPI, format="png")
+        write_atomically(Path(path), lambda handle: fig.savefig(handle, dpi=_PNG_DPI, format="png"))
     return fig
 
 

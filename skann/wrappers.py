@@ -52,7 +52,7 @@ from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, Targe
 from skann._compile_settings import class_of_name, history_key, loss_name, make_optimizer, resolve_names
 from skann._pickling import PackedKerasModel, PackedKerasObject, pack_keras_objects, unpack_keras_objects
 from skann._seeding import seeded
-from skann.persistence import model_from_bytes, model_to_bytes
+from skann._keras_archive import model_from_bytes, model_to_bytes
 
 # Pickles written before these moved name them here.
 _PackedKerasModel, _PackedKerasObject = PackedKerasModel, PackedKerasObject

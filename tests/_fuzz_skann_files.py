@@ -3,7 +3,8 @@ reads the peak memory it reports).
 
     python -m tests._fuzz_skann_files FOLDER EXAMPLES
 
-FOLDER holds valid ``*.skann`` files and, for each, ``<name>.npy``: input rows to predict. Each
+FOLDER holds valid ``*.skann`` files and, for each, ``<name>.npy`` (or ``<name>.json``, a
+DataFrame): input rows to predict. Each
 example mutates one of them, as a damaged download or an attacker would: raw byte flips and
 truncations (checksums left as they are), or edits of skann.json or of the network's
 config.json with the checksums recomputed. ``load`` must either raise SkannFileError or, for raw
@@ -31,7 +32,8 @@ import skann
 from skann.persistence import MANIFEST, SkannFileError
 
 MARKERS = ["__object__", "__ndarray__", "__keras_model__", "__keras_object__", "__float__", "__dtype__",
-           "__tuple__", "__dict__", "__slice__", "state", "dtype", "shape", "class_name", "config", "units"]
+           "__tuple__", "__dict__", "__items__", "__slice__", "__type__", "__numpy_function__", "__bspline__", "params",
+           "fitted", "dtype", "shape", "class_name", "config", "units"]
 values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats() | st.text(max_size=12) | st.sampled_from(MARKERS),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(MARKERS) | st.text(max_size=8), children, max_size=3),
@@ -74,9 +76,19 @@ def edited_json(text: bytes, index: int, how: str, value) -> bytes:
     return json.dumps(tree).encode()
 
 
+def _rows(path: Path):
+    """The rows to predict with the model in ``path``: ``<name>.npy``, or a DataFrame in
+    ``<name>.json`` (pandas' split orientation) for a pipeline over named columns."""
+    if path.with_suffix(".npy").exists():
+        return np.load(path.with_suffix(".npy"))
+    import pandas as pd
+
+    return pd.read_json(path.with_suffix(".json"), orient="split")
+
+
 def main(folder: Path, examples: int) -> None:
     files = sorted(folder.glob("*.skann"))
-    originals = {f: (f.read_bytes(), np.load(f.with_suffix(".npy"))) for f in files}
+    originals = {f: (f.read_bytes(), _rows(f)) for f in files}
     expected = {f: skann.load(f).predict(X) for f, (_, X) in originals.items()}
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     outcomes = {"loaded-unchanged": 0, "loaded-edited": 0, "refused": 0}

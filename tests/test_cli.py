@@ -76,7 +76,7 @@ def test_fit_evaluate_info(housing_model):
 
     info = run("info", path).output
     for text in ("HousingMLPRegressor", "epochs=2, n_neurons=16", "fitted:      2 epochs on 8 features",
-                 "hidden3", "skann pickle-free v2", "keras 3."):
+                 "hidden3", f"skann pickle-free v{skann.persistence.FORMAT_VERSION}", "keras 3."):
         assert text in info, info
 
 

@@ -25,6 +25,7 @@ import skann
 from skann import HousingMLPRegressor
 from skann.persistence import MANIFEST, SkannFileError, UnsafeFileError, UnsafeObjectError
 
+from ._tabular import column_pipeline, frame
 from .conftest import REPO
 
 GiB = 2**30
@@ -59,7 +60,13 @@ def edit_json(members: dict[str, bytes], edit, name: str = "skann.json") -> dict
 
 
 def edit_state(members: dict[str, bytes], **entries) -> dict[str, bytes]:
-    return edit_json(members, lambda meta: meta["object"]["state"].update(entries))
+    """Set entries of the object's fitted state (names starting or ending with _) or parameters."""
+
+    def edit(meta):
+        for name, value in entries.items():
+            meta["object"]["fitted" if name.startswith("_") or name.endswith("_") else "params"][name] = value
+
+    return edit_json(members, edit)
 
 
 def keras_members(members: dict[str, bytes]) -> dict[str, bytes]:
@@ -190,28 +197,28 @@ HOSTILE = {
     # sizes
     "zip bomb (2 GiB member)": (None, "more than the limit"),
     "json bomb (64 MiB skann.json)": (lambda m: {**m, "skann.json": b" " * (64 * 2**20) + m["skann.json"]}, "more than the 16,777,216 bytes"),
-    "subarray dtype in an array": (lambda m: edit_state(m, x_={"__ndarray__": [1], "dtype": "(16000,16000)f8", "shape": [1]}), "unsupported dtype"),
-    "subarray dtype entry": (lambda m: edit_state(m, x_={"__dtype__": "(16000,16000)f8"}), "unsupported dtype"),
-    "object dtype named for numbers": (lambda m: edit_state(m, x_={"__ndarray__": [1], "dtype": "O", "shape": [1]}), "unsupported dtype"),
-    "2 GB string dtype": (lambda m: edit_state(m, x_={"__ndarray__": ["a"], "dtype": "<U500000000", "shape": [1]}), "would exceed the limit"),
-    "shape larger than the data": (lambda m: edit_state(m, x_={"__ndarray__": [1.0], "dtype": "<f8", "shape": [100000, 100000]}), "would exceed the limit"),
-    "shape not matching the data": (lambda m: edit_state(m, x_={"__ndarray__": [1.0, 2.0, 3.0], "dtype": "<f8", "shape": [2, 2]}), "do not match its declared shape"),
-    "negative shape": (lambda m: edit_state(m, x_={"__ndarray__": [], "dtype": "<f8", "shape": [-1]}), "invalid shape"),
+    "subarray dtype in an array": (lambda m: edit_state(m, history_={"__ndarray__": [1], "dtype": "(16000,16000)f8", "shape": [1]}), "unsupported dtype"),
+    "subarray dtype entry": (lambda m: edit_state(m, history_={"__dtype__": "(16000,16000)f8"}), "unsupported dtype"),
+    "object dtype named for numbers": (lambda m: edit_state(m, history_={"__ndarray__": [1], "dtype": "O", "shape": [1]}), "unsupported dtype"),
+    "2 GB string dtype": (lambda m: edit_state(m, history_={"__ndarray__": ["a"], "dtype": "<U500000000", "shape": [1]}), "would exceed the limit"),
+    "shape larger than the data": (lambda m: edit_state(m, history_={"__ndarray__": [1.0], "dtype": "<f8", "shape": [100000, 100000]}), "would exceed the limit"),
+    "shape not matching the data": (lambda m: edit_state(m, history_={"__ndarray__": [1.0, 2.0, 3.0], "dtype": "<f8", "shape": [2, 2]}), "do not match its declared shape"),
+    "negative shape": (lambda m: edit_state(m, history_={"__ndarray__": [], "dtype": "<f8", "shape": [-1]}), "invalid shape"),
     "30000x30000 Dense in the network's config": (lambda m: edit_keras_config(m, _huge_dense), "declares 1,800,120,001 weights, more than the limit of 30,000,000"),
     "weights that inflate to 3.6 GB": (
         lambda m: with_keras(m, {**keras_members(m), "model.weights.h5": h5_fill_bomb((30000, 30000))}),
         "weights take 3,600,000,000 bytes once decompressed",
     ),
     "metric with a 1e12-weight state": (
-        lambda m: edit_state(m, x_={"__keras_object__": _config_with(keras.metrics.MeanIoU(num_classes=2), num_classes=1_000_000)}),
+        lambda m: edit_state(m, history_={"__keras_object__": _config_with(keras.metrics.MeanIoU(num_classes=2), num_classes=1_000_000)}),
         "declares 1,000,000,000,000 weights",
     ),
     "metric building a 2e9-element list": (
-        lambda m: edit_state(m, x_={"__keras_object__": _config_with(keras.metrics.AUC(), num_thresholds=2_000_000_000)}),
+        lambda m: edit_state(m, history_={"__keras_object__": _config_with(keras.metrics.AUC(), num_thresholds=2_000_000_000)}),
         "num_thresholds=2000000000, over the limit",
     ),
     "deep JSON (100,000 levels)": (lambda m: {**m, "skann.json": b"[" * 100_000 + b"]" * 100_000}, "nested more than 100 levels"),
-    "deep JSON (150 levels)": (lambda m: edit_state(m, x_=_nested(150)), "nested more than 100 levels"),
+    "deep JSON (150 levels)": (lambda m: edit_state(m, history_=_nested(150)), "nested more than 100 levels"),
     "deep JSON in the network's config": (lambda m: edit_keras_config(m, lambda c: c.update(x=_nested(150))), "nested more than 100 levels"),
     # structure
     "member not in the manifest": (lambda m: ({**m, "model_7.keras": m["model_0.keras"]}, False), "do not match its manifest"),
@@ -232,14 +239,24 @@ HOSTILE = {
     "format version as text": (lambda m: edit_json(m, lambda d: d.update(format_version="1"), MANIFEST), "version '1', which is not a format"),
     "manifest not an object": (lambda m: ({**m, MANIFEST: b"[1]"}, False), "not a skann model file"),
     "skann.json not JSON": (lambda m: {**m, "skann.json": b"\xff\xfe{"}, "skann.json is not valid JSON"),
-    "unknown entry": (lambda m: edit_state(m, x_={"__lambda__": "x"}), "unknown entry"),
-    "float that is not text": (lambda m: edit_state(m, x_={"__float__": [1]}), "not stored as text"),
+    "unknown entry": (lambda m: edit_state(m, history_={"__lambda__": "x"}), "unknown entry"),
+    "float that is not text": (lambda m: edit_state(m, history_={"__float__": [1]}), "not stored as text"),
     "refused parameter (epochs=-5)": (lambda m: edit_state(m, epochs=-5), "invalid parameters.*epochs"),
     "refused parameter (learning_rate=nan)": (lambda m: edit_state(m, learning_rate={"__float__": "nan"}), "invalid parameters.*learning_rate"),
     "refused parameter (activation)": (lambda m: edit_state(m, activation="os.system"), "invalid parameters.*activation"),
-    "missing parameter": (lambda m: edit_json(m, lambda d: d["object"]["state"].pop("epochs")), r"lacks parameters \[.epochs.\]"),
-    "state hiding a method": (lambda m: edit_state(m, predict="x"), r"names class attributes \['predict'\]"),
-    "state hiding a class setting": (lambda m: edit_state(m, _allow_nd=True), "names class attributes"),
+    "unknown parameter": (lambda m: edit_state(m, hidden_layer_sizes=3), r"invalid parameters.*hidden_layer_sizes"),
+    "undeclared attribute": (lambda m: edit_state(m, x_=1), r"attributes \['x_'\] that a HousingMLPRegressor does not store"),
+    "attribute of the wrong kind": (lambda m: edit_state(m, model_="x"), "has model_ that is not a Keras model"),
+    "parameter hiding a method": (lambda m: edit_state(m, predict="x"), r"parameters \['predict'\] that a HousingMLPRegressor does not take"),
+    "state hiding a class setting": (lambda m: edit_state(m, _allow_nd=True), r"attributes \['_allow_nd'\]"),
+    "parameters not an object": (lambda m: edit_json(m, lambda d: d["object"].update(params=[1])), "are not JSON objects"),
+    "function off the allow-list": (lambda m: edit_state(m, history_={"__numpy_function__": "load"}), "not on skann's allow-list of NumPy functions"),
+    "type off the allow-list": (lambda m: edit_state(m, history_={"__type__": "os.system"}), "not on skann's allow-list of types"),
+    "object array of dicts": (lambda m: edit_state(m, history_={"__ndarray__": [{"a": 1}], "dtype": "object", "shape": [1]}), "something other than strings"),
+    "B-spline with a huge degree": (
+        lambda m: edit_state(m, history_={"__bspline__": {"t": {"__ndarray__": [0.0, 1.0], "dtype": "<f8", "shape": [2]}, "c": {"__ndarray__": [0.0], "dtype": "<f8", "shape": [1]}, "k": 10**9, "extrapolate": True, "axis": 0}}),
+        "invalid degree",
+    ),
 }
 HEAVY = [
     "zip bomb (2 GiB member)",
@@ -306,6 +323,75 @@ def test_hostile_files_are_refused_in_bounded_memory(good, tmp_path):
     assert report["grown_mib"] < 100, report
 
 
+@pytest.fixture(scope="module")
+def good_pipeline(tmp_path_factory) -> Path:
+    X, y = frame(60)
+    return skann.save(column_pipeline(epochs=1).fit(X, y), tmp_path_factory.mktemp("good") / "pipeline.skann")
+
+
+def edit_object(members: dict[str, bytes], path: str, edit) -> dict[str, bytes]:
+    """Apply ``edit`` to the description of the first object of class ``path`` in skann.json."""
+
+    def find(node):
+        if isinstance(node, dict):
+            if node.get("__object__") == path:
+                return node
+            node = list(node.values())
+        if isinstance(node, list):
+            return next((found for found in map(find, node) if found is not None), None)
+        return None
+
+    return edit_json(members, lambda meta: edit(find(meta["object"])))
+
+
+# Hostile edits of a ColumnTransformer pipeline's file: its scikit-learn steps are held to the
+# same rules as skann's own objects.
+HOSTILE_PIPELINE = {
+    "a class named by its private module": (
+        lambda m: edit_object(m, "sklearn.impute.SimpleImputer", lambda o: o.update({"__object__": "sklearn.impute._base.SimpleImputer"})),
+        "not on skann's allow-list of safe classes",
+    ),
+    "categories that are not arrays": (
+        lambda m: edit_object(m, "sklearn.preprocessing.OneHotEncoder", lambda o: o["fitted"].update(categories_=["x"])),
+        "has categories_ that is not a list of",
+    ),
+    "an imputer's statistics holding a dict": (
+        lambda m: edit_object(m, "sklearn.impute.SimpleImputer", lambda o: o["fitted"].update(
+            statistics_={"__ndarray__": [{"__float__": "1"}, {"module": "os"}], "dtype": "object", "shape": [2]})),
+        "something other than strings",
+    ),
+    "an encoder's private state renamed": (
+        lambda m: edit_object(m, "sklearn.preprocessing.OneHotEncoder", lambda o: o["fitted"].update(_n_features_outs=[1])),
+        r"attributes \['_n_features_outs'\] that a OneHotEncoder does not store",
+    ),
+    "a column transformer with an invalid parameter": (
+        lambda m: edit_object(m, "sklearn.compose.ColumnTransformer", lambda o: o["params"].update(remainder="os.system")),
+        "invalid parameters",
+    ),
+    "a scaler with a parameter of another class": (
+        lambda m: edit_object(m, "sklearn.preprocessing.StandardScaler", lambda o: o["params"].update(func={"__numpy_function__": "log"})),
+        r"parameters \['func'\] that a StandardScaler does not take",
+    ),
+    "a column selector's type off the allow-list": (
+        lambda m: edit_object(m, "sklearn.compose.make_column_selector", lambda o: o["params"].update(dtype_include={"__type__": "builtins.eval"})),
+        "not on skann's allow-list of types",
+    ),
+    "a huge one-hot category array": (
+        lambda m: edit_object(m, "sklearn.preprocessing.OneHotEncoder", lambda o: o["fitted"].update(
+            categories_=[{"__ndarray__": ["a"], "dtype": "object", "shape": [10**10]}])),
+        "would exceed the limit",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_PIPELINE))
+def test_hostile_pipeline_file_is_refused(name, good_pipeline, tmp_path):
+    edit, message = HOSTILE_PIPELINE[name]
+    path = write_members(tmp_path / "hostile.skann", edit(read_members(good_pipeline)))
+    with pytest.raises(SkannFileError, match=message):
+        skann.load(path)
+
+
 def test_limits_are_keywords_for_trusted_big_files(good, tmp_path):
     """The limits refuse a file above them and accept it once raised (or lifted)."""
     original = skann.load(good)
@@ -353,7 +439,7 @@ def test_no_payload_runs(good, tmp_path):
     cases = {
         "lambda": edit_keras_config(members, lambda c: c["config"].update(layers=c["config"]["layers"][:1] + lambda_network["config"]["layers"][1:])),
         "os-system": edit_keras_config(members, _os_system_layer),
-        "popen": edit_json(members, lambda d: d.update(object={"__object__": "subprocess.Popen", "state": {"args": ["touch", str(marker)]}})),
+        "popen": edit_json(members, lambda d: d.update(object={"__object__": "subprocess.Popen", "params": {"args": ["touch", str(marker)]}, "fitted": {}})),
         "keras-object": edit_state(members, loss={"__keras_object__": {"module": "os", "class_name": "system", "config": {"command": f"touch {marker}"}, "registered_name": None}}),
     }
     for name, hostile in cases.items():
@@ -388,6 +474,9 @@ def test_mutated_files_load_equal_or_raise_skann_file_error(good, fashion_sample
     pipeline = make_pipeline(StandardScaler(), PerceptronBaseline(max_iter=3, random_state=0)).fit(Xh, Xh[:, 0] > 0)
     skann.save(pipeline, folder / "perceptron.skann")
     np.save(folder / "perceptron.npy", Xh[:5])
+    Xt, yt = frame(60)  # a ColumnTransformer pipeline: imputers, encoders, a scaler, a network
+    skann.save(column_pipeline(epochs=1).fit(Xt, yt), folder / "columns.skann")
+    Xt[:5].to_json(folder / "columns.json", orient="split")
     done = subprocess.run(
         [sys.executable, "-m", "tests._fuzz_skann_files", str(folder), "120"],
         capture_output=True, text=True, timeout=600, cwd=REPO,

@@ -12,10 +12,10 @@ import joblib
 import keras
 import numpy as np
 import pytest
-from sklearn.decomposition import PCA
+from sklearn.kernel_approximation import Nystroem
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import skann
 from skann import (
@@ -210,8 +210,10 @@ def test_unfitted_estimators_round_trip(tmp_path):
 def test_safe_format_refuses_what_it_cannot_store(tmp_path):
     with pytest.raises(UnsafeObjectError, match="joblib"):
         skann.save(HousingMLPRegressor(callbacks=[keras.callbacks.TerminateOnNaN()]), tmp_path / "x.skann")
-    with pytest.raises(UnsafeObjectError, match="PCA"):
-        skann.save(make_pipeline(PCA(2), HousingMLPRegressor()), tmp_path / "x.skann")
+    with pytest.raises(UnsafeObjectError, match="Nystroem"):
+        skann.save(make_pipeline(Nystroem(), HousingMLPRegressor()), tmp_path / "x.skann")
+    with pytest.raises(UnsafeObjectError, match="is a function.*NUMPY_FUNCTIONS"):  # code, not a NumPy function
+        skann.save(make_pipeline(FunctionTransformer(lambda X: X + 1), HousingMLPRegressor()), tmp_path / "x.skann")
     assert not (tmp_path / "x.skann").exists()
 
 
@@ -233,7 +235,7 @@ def test_safe_format_integrity_errors(data, tmp_path):
 
     # A modified member: the checksum catches it.
     meta = json.loads(members["skann.json"])
-    meta["object"]["state"]["n_iter_"] = 99
+    meta["object"]["fitted"]["n_iter_"] = 99
     _write_zip(tmp_path / "modified.skann", {**members, "skann.json": json.dumps(meta).encode()})
     with pytest.raises(SkannFileError, match="modified"):
         skann.load(tmp_path / "modified.skann")
@@ -443,11 +445,12 @@ def test_a_pickle_older_than_some_parameters_loads_with_their_defaults():
     assert clf.current_epoch == 2
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 @pytest.mark.parametrize("name", ["housing_mlp", "wide_deep", "pipeline_classifier", "perceptron"])
 def test_files_of_every_format_version_load_and_predict_as_they_did(name, version):
-    # v1_*: written in format 1 (classes named by their defining modules); v2_*: the same
-    # objects loaded and saved again by the code that introduced format 2 (public names).
+    # v1_*: written in format 1 (classes named by their defining modules, each object's
+    # vars()); v2_*, v3_*: the same objects loaded and saved again by the code that introduced
+    # format 2 (public names), then format 3 (declared state: parameters and fitted attributes).
     expected = np.load(FIXTURES / "v1_expected.npz")
     assert skann.persistence.read_metadata(FIXTURES / f"v{version}_{name}.skann")["format_version"] == version
     model = skann.load(FIXTURES / f"v{version}_{name}.skann")
@@ -456,3 +459,15 @@ def test_files_of_every_format_version_load_and_predict_as_they_did(name, versio
         np.testing.assert_allclose(got, expected[name], rtol=1e-5, atol=1e-6)
     else:
         np.testing.assert_array_equal(got, expected[name])
+
+
+def test_a_column_transformer_pipeline_file_of_format_3_loads_and_predicts_as_it_did():
+    # Written (TensorFlow backend) by the code that introduced format 3, from tests/_tabular.py.
+    from ._tabular import frame
+
+    X, _ = frame()
+    path = FIXTURES / "v3_column_pipeline.skann"
+    assert skann.persistence.read_metadata(path)["format_version"] == 3
+    model = skann.load(path)
+    np.testing.assert_allclose(model.predict_proba(X), np.load(FIXTURES / "v3_expected.npz")["column_pipeline"], rtol=1e-5, atol=1e-6)
+    assert model.feature_names_in_.tolist() == list(X.columns)

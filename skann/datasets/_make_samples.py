@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skann._atomic import write_atomically
 from skann.datasets._california_housing import load_california_housing
 from skann.datasets._fashion_mnist import load_fashion_mnist
 
@@ -32,8 +33,7 @@ def main() -> None:
     (X_train, y_train), (X_test, y_test) = load_fashion_mnist(download=False)
     train_idx = first_per_class(y_train, TRAIN_PER_CLASS)
     test_idx = first_per_class(y_test, TEST_PER_CLASS)
-    np.savez_compressed(
-        out_dir / "fashion_mnist_sample.npz",
+    arrays = dict(
         X_train=X_train[train_idx],
         y_train=y_train[train_idx],
         X_test=X_test[test_idx],
@@ -41,8 +41,9 @@ def main() -> None:
         train_index=train_idx,
         test_index=test_idx,
     )
+    write_atomically(out_dir / "fashion_mnist_sample.npz", lambda handle: np.savez_compressed(handle, **arrays))
     X, y = load_california_housing(download=False, return_X_y=True)
-    np.savez_compressed(out_dir / "california_housing.npz", data=X, target=y)
+    write_atomically(out_dir / "california_housing.npz", lambda handle: np.savez_compressed(handle, data=X, target=y))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
-from skann._atomic import write_atomically
+from skann._atomic import write_bytes_atomically
 
 __all__ = ["States"]
 
@@ -41,7 +40,7 @@ class States:
             seed = saved["seed"]
             self._load_results()
         else:
-            _write_atomically(header, json.dumps({"fingerprint": fingerprint, "seed": seed}).encode())
+            write_bytes_atomically(header, json.dumps({"fingerprint": fingerprint, "seed": seed}).encode(), sync=True)
         return seed
 
     def _load_results(self) -> None:
@@ -78,7 +77,7 @@ class States:
             self.memory[(candidate, fold)] = (epochs, state)
         if self.folder is not None:
             if state is not None:
-                _write_atomically(self._state_path(candidate, fold, epochs), state)
+                write_bytes_atomically(self._state_path(candidate, fold, epochs), state, sync=True)
             with open(os.path.join(self.folder, "results.jsonl"), "a") as f:
                 f.write(json.dumps(result) + "\n")
                 f.flush()
@@ -98,6 +97,3 @@ class States:
                 if name.startswith(prefix):
                     os.remove(os.path.join(self.folder, "states", name))
 
-
-def _write_atomically(path: str, data: bytes) -> None:
-    write_atomically(Path(path), lambda handle: handle.write(data), sync=True)

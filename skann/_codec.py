@@ -9,6 +9,7 @@ match its shape, a function or a type off the allow-lists, a class the state pro
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -17,9 +18,12 @@ import numpy as np
 from skann._keras_archive import check_keras_objects, is_keras_model, keras_object_config, load_keras_file, model_to_bytes, refusal
 from skann._safe_reading import SkannFileError, UnsafeFileError, UnsafeObjectError
 from skann._stored import SAFE_CLASSES, class_path, rebuilt, state_of
+from skann._text import one_line
 
 __all__ = ["Decoder", "encode"]
 
+# Numeric arrays above this size are stored as .npy members, smaller ones inline in skann.json.
+ARRAY_MEMBER_BYTES = 1024
 # dtypes the safe format stores: booleans, numbers, strings (and, as a dtype value only, object).
 _PLAIN_DTYPE_KINDS = frozenset("biufUS")
 
@@ -46,7 +50,8 @@ _FUNCTION_NAMES = {id(getattr(np, name)): name for name in sorted(NUMPY_FUNCTION
 
 
 def encode(value, models: dict[str, bytes], where: str) -> Any:
-    """JSON-able description of ``value``; Keras models go into ``models`` (name -> .keras bytes)."""
+    """JSON-able description of ``value``; Keras models and large numeric arrays go into
+    ``models``, the file's other members (name -> .keras or .npy bytes)."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, np.bool_):
@@ -60,6 +65,12 @@ def encode(value, models: dict[str, bytes], where: str) -> Any:
             raise UnsafeObjectError(f"{where}: dtype {value} cannot be stored.")
         return {"__dtype__": value.str}
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biuf" and value.nbytes > ARRAY_MEMBER_BYTES:
+            name = f"array_{len(models)}.npy"  # binary: exact, compact, and no JSON size limit
+            buffer = io.BytesIO()
+            np.save(buffer, np.ascontiguousarray(value), allow_pickle=False)
+            models[name] = buffer.getvalue()
+            return {"__array_member__": name}
         return _encoded_array(value, where)
     if isinstance(value, tuple):
         return {"__tuple__": [encode(v, models, f"{where}[{i}]") for i, v in enumerate(value)]}
@@ -84,7 +95,7 @@ def encode(value, models: dict[str, bytes], where: str) -> Any:
             "axis": int(value.axis),
         }}
     if is_keras_model(value):
-        name = f"model_{len(models)}.keras"
+        name = f"model_{len(models)}.keras"  # numbered with the arrays: names stay unique
         models[name] = model_to_bytes(value)
         return {"__keras_model__": name}
     keras_object = keras_object_config(value)
@@ -202,6 +213,26 @@ class Decoder:
             raise SkannFileError(f"an array's data do not match its declared shape {tuple(shape)}.")
         return array
 
+    def _array_member(self, spec):
+        """A numeric array stored as a .npy member: its header (dtype, shape) is checked, and
+        must account for the member's exact size, before the data are read."""
+        name = spec["__array_member__"]
+        if not isinstance(name, str) or not name.endswith(".npy") or name not in self.members:
+            raise SkannFileError(f"the array {str(name)[:50]!r} is not in the file.")
+        path = self.members[name]
+        with open(path, "rb") as handle:
+            try:
+                version = np.lib.format.read_magic(handle)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran_order, dtype = read_header(handle, max_header_size=1024)
+            except (ValueError, SyntaxError, TypeError) as exc:
+                raise SkannFileError(f"the array {name} has an invalid header ({one_line(exc)}).") from None
+            if dtype.kind not in "biuf" or dtype.subdtype is not None or dtype.names is not None or fortran_order or len(shape) > 32:
+                raise SkannFileError(f"the array {name} has an unsupported layout or dtype {dtype}.")
+            if math.prod(shape) * dtype.itemsize != path.stat().st_size - handle.tell():
+                raise SkannFileError(f"the array {name}'s data do not match its declared shape {tuple(shape)} and dtype {dtype}.")
+            return np.fromfile(handle, dtype=dtype).reshape(shape)
+
     def _object_array(self, data, shape: list) -> np.ndarray:
         """An object array of strings, numbers and None: a flat list (format 3) or nested
         lists of strings (formats 1 and 2)."""
@@ -280,6 +311,7 @@ class Decoder:
         "__numpy_function__": _numpy_function,
         "__type__": _type,
         "__ndarray__": _ndarray,
+        "__array_member__": _array_member,
         "__tuple__": _tuple,
         "__dict__": _dict,
         "__items__": _items,

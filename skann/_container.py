@@ -1,5 +1,6 @@
-"""The .skann file: a zip of ``skann.json`` (the object, as JSON) and ``model_<n>.keras``
-members (its networks), listed with their SHA-256 in a manifest. Written atomically; read
+"""The .skann file: a zip of ``skann.json`` (the object, as JSON), ``model_<n>.keras``
+members (its networks) and ``array_<n>.npy`` members (its large numeric arrays), listed with
+their SHA-256 in a manifest. Written atomically; read
 member by member, each checked against the manifest before it is used, nothing decompressed
 past its declared size."""
 
@@ -29,12 +30,12 @@ FORMAT_NAME = "skann-safe"
 # 3: each object's declared state: its parameters and named fitted attributes (skann._stored).
 FORMAT_VERSION = 3
 MANIFEST = "skann-manifest.json"
-_MEMBER = re.compile(r"skann\.json|model_\d{1,6}\.keras")
+_MEMBER = re.compile(r"skann\.json|model_\d{1,6}\.keras|array_\d{1,6}\.npy")
 
 
-def write_container(path: Path, meta: dict, networks: dict[str, bytes]) -> None:
-    """Write ``meta`` as skann.json and each network's .keras bytes, with their checksums."""
-    members = {"skann.json": json.dumps(meta, indent=1).encode(), **networks}
+def write_container(path: Path, meta: dict, binaries: dict[str, bytes]) -> None:
+    """Write ``meta`` as skann.json and the networks' and arrays' bytes, with their checksums."""
+    members = {"skann.json": json.dumps(meta, indent=1).encode(), **binaries}
     manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,

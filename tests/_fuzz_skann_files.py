@@ -32,7 +32,7 @@ import skann
 from skann.persistence import MANIFEST, SkannFileError
 
 MARKERS = ["__object__", "__ndarray__", "__keras_model__", "__keras_object__", "__float__", "__dtype__",
-           "__tuple__", "__dict__", "__items__", "__slice__", "__type__", "__numpy_function__", "__bspline__", "params",
+           "__tuple__", "__dict__", "__items__", "__array_member__", "__slice__", "__type__", "__numpy_function__", "__bspline__", "params",
            "fitted", "dtype", "shape", "class_name", "config", "units"]
 values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats() | st.text(max_size=12) | st.sampled_from(MARKERS),

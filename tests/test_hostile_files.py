@@ -376,12 +376,42 @@ HOSTILE_PIPELINE = {
         lambda m: edit_object(m, "sklearn.compose.make_column_selector", lambda o: o["params"].update(dtype_include={"__type__": "builtins.eval"})),
         "not on skann's allow-list of types",
     ),
+    "an array member not in the file": (
+        lambda m: edit_object(m, "sklearn.preprocessing.StandardScaler", lambda o: o["fitted"].update(mean_={"__array_member__": "array_99.npy"})),
+        "the array 'array_99.npy' is not in the file",
+    ),
+    "an array member holding a pickle": (
+        lambda m: with_array(m, np.array([print, 1], dtype=object)),
+        "unsupported layout or dtype object",
+    ),
+    "an array member shorter than its header says": (
+        lambda m: with_array(m, np.zeros(300), cut=8),
+        "data do not match its declared shape",
+    ),
+    "an array member declaring a huge shape": (
+        lambda m: with_array(m, np.zeros(300), header_shape=(10**6, 10**6)),
+        "data do not match its declared shape",
+    ),
     "a huge one-hot category array": (
         lambda m: edit_object(m, "sklearn.preprocessing.OneHotEncoder", lambda o: o["fitted"].update(
             categories_=[{"__ndarray__": ["a"], "dtype": "object", "shape": [10**10]}])),
         "would exceed the limit",
     ),
 }
+
+
+def with_array(members: dict[str, bytes], array: np.ndarray, *, cut: int = 0, header_shape=None) -> dict[str, bytes]:
+    """The pipeline's first StandardScaler's mean_ as an .npy member holding ``array`` (its
+    header declaring ``header_shape`` if given, its data ``cut`` bytes short)."""
+    buffer = io.BytesIO()
+    if array.dtype == object:
+        np.save(buffer, array, allow_pickle=True)
+    else:
+        np.lib.format.write_array_header_1_0(buffer, {"descr": array.dtype.str, "fortran_order": False, "shape": header_shape or array.shape})
+        buffer.write(array.tobytes())
+    data = buffer.getvalue()
+    members = edit_object(members, "sklearn.preprocessing.StandardScaler", lambda o: o["fitted"].update(mean_={"__array_member__": "array_98.npy"}))
+    return {**members, "array_98.npy": data[: len(data) - cut]}
 
 
 @pytest.mark.parametrize("name", list(HOSTILE_PIPELINE))

@@ -184,6 +184,25 @@ def test_a_column_transformer_pipeline_round_trips_in_a_fresh_process(tmp_path):
     assert facts["classes"] == ["churn", "stay"]
 
 
+def test_large_arrays_are_stored_as_binary_members(tmp_path):
+    """A KNNImputer keeps its whole training set: 100,000 x 10 floats (8 MB) with gaps. Its
+    arrays go into .npy members (as JSON they would pass the 16 MiB limit on skann.json, and a
+    file could be saved that does not load); they come back bit for bit."""
+    import zipfile
+
+    X = np.random.default_rng(1).normal(size=(100_000, 10))
+    X[::7, 3] = np.nan
+    imputer = KNNImputer(n_neighbors=2).fit(X)
+    path = skann.save(imputer, tmp_path / "knn.skann")
+    with zipfile.ZipFile(path) as archive:
+        assert archive.getinfo("skann.json").file_size < 20_000
+        assert sorted(n for n in archive.namelist() if n.endswith(".npy")) == ["array_0.npy", "array_1.npy"]  # _fit_X, its mask
+    loaded = skann.load(path)
+    np.testing.assert_array_equal(loaded._fit_X, imputer._fit_X)
+    np.testing.assert_array_equal(loaded._mask_fit_X, imputer._mask_fit_X)
+    np.testing.assert_array_equal(loaded.transform(X[:50]), imputer.transform(X[:50]))
+
+
 def test_an_attribute_the_format_does_not_declare_is_refused_not_lost(tmp_path):
     scaler = StandardScaler().fit(NUMBERS)
     scaler.calibration_ = 3  # a user's own addition: not part of what a StandardScaler stores

@@ -101,7 +101,7 @@ def run(repeats: int = 20, hostile_values: int = 100_000_000) -> str:
         rows = []
         for name, load in (("skann", f"skann.load({hostile['skann']!r})"),
                            ("skops", f"import skops.io as sio; sio.load({hostile['skops']!r}, trusted=sio.get_untrusted_types(file={hostile['skops']!r}))")):
-            peak, out = peak_rss_mb(f"import skann, skops.io\n" + _HOSTILE_LOAD.format(load=load))
+            peak, out = peak_rss_mb("import skann, skops.io\n" + _HOSTILE_LOAD.format(load=load))
             outcome, seconds = out.split("OUTCOME", 1)[1].split()
             rows.append([name, f"{os.path.getsize(hostile[name]) / 2**20:.1f} MB", outcome, f"{seconds} s", f"{peak:,.0f} MB"])
     return "\n\n".join([

@@ -91,6 +91,7 @@ _EXPORTS = {
     "SliceDataset": "skann.datasets",
     "load": "skann.persistence",
     "save": "skann.persistence",
+    "to_onnx": "skann.onnx",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

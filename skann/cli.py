@@ -750,6 +750,40 @@ def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None
         fit(client)
 
 
+# ---------------------------------------------------------------------- export
+@main.command()
+@model_file
+@click.argument("onnx_file", metavar="OUT.onnx", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rows", "rows_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CSV of a few input rows with a header: the graph's inputs, one per column "
+                   "(needed for a pipeline over named columns).")
+@trust_option
+@common_options
+def export(model_file: Path, onnx_file: Path, rows_file: Path | None, trust_pickle: bool) -> None:
+    """Write a saved model, or a whole pipeline ending in one, as one ONNX graph.
+
+    onnxruntime then serves it without skann, Keras or TensorFlow (needs the onnx extra:
+    pip install "skann[onnx]").
+    """
+    import skann
+    from skann._atomic import write_bytes_atomically
+
+    model = load_model(model_file, trust_pickle)
+    check_writable(onnx_file)
+    rows = None
+    if rows_file is not None:
+        import pandas as pd
+
+        rows = pd.read_csv(rows_file)
+    try:
+        graph = skann.to_onnx(model, rows)
+    except (ImportError, ValueError) as exc:
+        raise click.ClickException(one_line(exc)) from None
+    write_bytes_atomically(onnx_file, graph.SerializeToString())
+    described = lambda values: ", ".join(v.name for v in values)  # noqa: E731
+    click.echo(f"wrote {onnx_file}: inputs {described(graph.graph.input)}; outputs {described(graph.graph.output)}")
+
+
 # ---------------------------------------------------------------------- info
 @main.command()
 @model_file

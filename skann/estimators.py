@@ -196,9 +196,12 @@ class FashionMLPClassifier(BookNetwork, KerasClassifier):
                 )
         return X, y
 
+    def scales_pixels(self, dtype) -> bool:
+        """Whether input of ``dtype`` is divided by 255 (``scale_pixels``: "auto" scales integers)."""
+        return np.dtype(dtype).kind in "biu" if self.scale_pixels == "auto" else bool(self.scale_pixels)
+
     def encode_features(self, X: np.ndarray) -> np.ndarray:
-        scale = X.dtype.kind in "biu" if self.scale_pixels == "auto" else self.scale_pixels
-        if scale:
+        if self.scales_pixels(X.dtype):
             X = X.astype(np.float32)  # one float32 copy, never float64
             X /= np.float32(255.0)
         X = super().encode_features(X)

@@ -90,8 +90,18 @@ PLAIN = Kind("plain values", _is_plain)
 ESTIMATOR = Kind("an estimator", _is_estimator)
 KERAS_MODEL = Kind("a Keras model", _is_keras_model)
 BSPLINE = Kind("a B-spline", lambda v: type(v).__name__ == "BSpline")
-ANY = Kind("anything", lambda v: True)  # structures of the above (a ColumnTransformer's transformers_)
 NUMBERS = one_of(NUMBER, ARRAY)
+
+
+def _is_column_step(v) -> bool:
+    """A ColumnTransformer's (name, transformer or "drop"/"passthrough", columns)."""
+    return (
+        isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], str)
+        and (isinstance(v[1], str) or _is_estimator(v[1])) and _is_plain(v[2])
+    )
+
+
+COLUMN_STEP = Kind("a (name, transformer, columns) step", _is_column_step)
 
 
 # ---------------------------------------------------------------- declarations
@@ -165,12 +175,15 @@ DECLARED: dict[str, StoredClass] = {
     "sklearn.pipeline.Pipeline": _declared(),
     "sklearn.pipeline.FeatureUnion": _declared(),
     "sklearn.compose.ColumnTransformer": _declared(
-        transformers_=ANY, sparse_output_=BOOL, output_indices_=PLAIN,
+        transformers_=list_of(COLUMN_STEP), sparse_output_=BOOL, output_indices_=PLAIN,
         private={
             "columns": ("_columns", PLAIN),
             "transformer_to_input_indices": ("_transformer_to_input_indices", PLAIN),
-            "remainder": ("_remainder", ANY),
-            "name_to_fitted_passthrough": ("_name_to_fitted_passthrough", ANY),
+            "remainder": ("_remainder", COLUMN_STEP),
+            "name_to_fitted_passthrough": (
+                "_name_to_fitted_passthrough",
+                Kind("estimators by name", lambda v: isinstance(v, dict) and all(_is_estimator(e) for e in v.values())),
+            ),
             "transformers_feature_names_out": ("_transformers_feature_names_out", ARRAY),  # pandas output
         },
     ),

@@ -422,6 +422,34 @@ def test_hostile_pipeline_file_is_refused(name, good_pipeline, tmp_path):
         skann.load(path)
 
 
+@pytest.mark.parametrize("case", ["ColumnTransformer with pandas output", "OneHotEncoder infrequent", "TargetEncoder multiclass",
+                                  "SimpleImputer", "KNNImputer", "SplineTransformer", "PCA", "PowerTransformer",
+                                  "QuantileTransformer", "PolynomialFeatures", "OrdinalEncoder", "MissingIndicator",
+                                  "TransformedTargetRegressor with a transformer", "FunctionTransformer",
+                                  "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "StandardScaler"])
+def test_every_fitted_attribute_of_the_wrong_kind_is_refused(case, tmp_path):
+    """Each scikit-learn class of the allow-list with fitted state of its own (FeatureUnion and
+    Pipeline have none: theirs is their steps'): every fitted attribute its file stores,
+    replaced by a value of another kind (a string, or where a string fits, an estimator), is
+    refused on loading, naming the attribute."""
+    from .test_persistence_sklearn import CASES
+
+    est, X, y = CASES[case]
+    path = skann.save(est.fit(X, y), tmp_path / "good.skann")
+    members = read_members(path)
+    fitted = json.loads(members["skann.json"])["object"]["fitted"]
+    assert fitted, case
+    scaler = {"__object__": "sklearn.preprocessing.StandardScaler", "params": {}, "fitted": {}}
+    from skann._stored import DECLARED, class_path
+
+    declared = DECLARED[class_path(est)].fields
+    for name in fitted:
+        wrong = scaler if declared[name].kind.test("x") else "x"
+        hostile = edit_json(members, lambda meta: meta["object"]["fitted"].update({name: wrong}))
+        with pytest.raises(SkannFileError, match=f"has {name} that is not"):
+            skann.load(write_members(tmp_path / "hostile.skann", hostile))
+
+
 def test_limits_are_keywords_for_trusted_big_files(good, tmp_path):
     """The limits refuse a file above them and accept it once raised (or lifted)."""
     original = skann.load(good)

@@ -19,7 +19,7 @@ __all__ = [
 MAX_BYTES = 512 * 2**20  # uncompressed content of a file, and of each network inside it
 MAX_PARAMS = 30_000_000  # weights of one network (a ResNet-50 has 25.6 million)
 MAX_JSON_BYTES = 16 * 2**20  # one JSON member: parsed JSON takes several times its size
-MAX_JSON_DEPTH = 100  # nesting of JSON (skann's own files nest < 20 deep)
+MAX_JSON_DEPTH = 100  # nesting of JSON (a Pipeline of a ColumnTransformer of Pipelines: 21 levels)
 # Integers in the configs of losses, metrics and optimizers: some size Python lists built in
 # their constructors (a metric's thresholds); seeds are exempt.
 MAX_CONFIG_INT = 1_000_000

@@ -294,6 +294,7 @@ def test_every_public_method_and_attribute_works(fitted, blobs, fashion_sample, 
         # the extension points for subclasses
         "build_network": lambda e, X, y: e.build_network(),
         "encode_features": lambda e, X, y: e.encode_features(np.asarray(X)),
+        "scales_pixels": lambda e, X, y: e.scales_pixels(np.uint8),
         "encode_targets": lambda e, X, y: e.encode_targets(np.asarray(y)),
         "split_fit_data": lambda e, X, y: e.split_fit_data(np.asarray(X), np.asarray(y), None, None),
         "default_callbacks": lambda e, X, y: e.default_callbacks(False),

@@ -20,6 +20,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import skann  # first: quiet TensorFlow import
 import keras
 import numpy as np
 from sklearn.compose import ColumnTransformer
@@ -29,7 +30,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-import skann
 from skann.datasets import load_california_housing
 
 

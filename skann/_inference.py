@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from scipy.special import expit
 
+from skann._keras_compat import dense_kernel, functional_graph, run_through_graph
 from skann._tf_compat import raw_variable_reader
 
 _SELU_ALPHA = np.float32(1.6732632423543772)
@@ -46,7 +47,7 @@ _ACTIVATIONS: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {
 _read_variable = raw_variable_reader()
 
 
-def _weight(value) -> np.ndarray:
+def weight_value(value) -> np.ndarray:
     """Current value of a Keras variable (or a constant tensor) as an array of its dtype.
 
     With TensorFlow this is a zero-copy read-only view of a fresh read (TensorFlow copies on
@@ -75,12 +76,12 @@ def _dense(layer) -> Callable | None:
     activation = _ACTIVATIONS.get(layer.activation)
     if activation is None:
         return None
-    kernel, bias = layer._kernel, layer.bias
+    kernel, bias = dense_kernel(layer), layer.bias
 
     def call(x, **_):
-        out = x @ _weight(kernel)
+        out = x @ weight_value(kernel)
         if bias is not None:
-            out += _weight(bias)
+            out += weight_value(bias)
         return activation(out)
 
     return call
@@ -94,8 +95,8 @@ def _normalization(layer) -> Callable | None:
     mean, variance = layer.mean, layer.variance
 
     def call(x, **_):
-        scale = np.maximum(np.sqrt(_weight(variance)), epsilon)
-        return (np.asarray(x, dtype) - _weight(mean)) / scale
+        scale = np.maximum(np.sqrt(weight_value(variance)), epsilon)
+        return (np.asarray(x, dtype) - weight_value(mean)) / scale
 
     return call
 
@@ -125,15 +126,6 @@ _LAYERS: dict[type, Callable] = {
 }
 
 
-def _graph(model: keras.Model):
-    """The functional graph of a Sequential or functional model, or None (subclassed)."""
-    if type(model) is keras.Sequential:
-        return getattr(model, "_functional", None)
-    if type(model).__name__ == "Functional" and hasattr(model, "_run_through_graph"):
-        return model
-    return None
-
-
 def _as_input(x, dtype) -> np.ndarray:
     x = np.asarray(x, dtype=dtype)
     return x.reshape(-1, 1) if x.ndim == 1 else x
@@ -145,7 +137,7 @@ def numpy_forward(model: keras.Model) -> Callable | None:
     The function takes what the model takes (an array, or a list of arrays for several
     inputs) and returns what ``model.predict_on_batch`` returns, in the model's dtype.
     """
-    graph = _graph(model)
+    graph = functional_graph(model)
     if graph is None:
         return None
     calls = {}
@@ -182,7 +174,7 @@ def numpy_forward(model: keras.Model) -> Callable | None:
         inputs = keras.tree.map_structure(lambda x: _as_input(x, dtype), inputs)
         if isinstance(inputs, tuple):
             inputs = list(inputs)
-        outputs = graph._run_through_graph(inputs, operation_fn=lambda layer: calls[id(layer)])
+        outputs = run_through_graph(graph, inputs, lambda layer: calls[id(layer)])
         if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
             return outputs[0]
         return outputs

@@ -119,3 +119,23 @@ def compile_arguments(model: keras.Model) -> dict:
     """The arguments a compiled model's ``compile`` was called with, as given (objects, not
     their serialized configs: ``get_compile_config`` serializes them)."""
     return dict(model._compile_config.config)
+
+
+def functional_graph(model: keras.Model):
+    """The functional graph of a Sequential or functional model, or None (a subclassed one)."""
+    if type(model) is keras.Sequential:
+        return getattr(model, "_functional", None)
+    if type(model).__name__ == "Functional" and hasattr(model, "_run_through_graph"):
+        return model
+    return None
+
+
+def run_through_graph(graph, inputs, operation_fn):
+    """Walk ``graph`` from ``inputs`` as Keras runs it, each layer replaced by
+    ``operation_fn(layer)`` (a callable of that layer's inputs): NumPy functions, ONNX writers."""
+    return graph._run_through_graph(inputs, operation_fn=operation_fn)
+
+
+def dense_kernel(layer):
+    """A Dense layer's kernel variable itself (``layer.kernel`` is a property computing it)."""
+    return layer._kernel

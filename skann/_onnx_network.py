@@ -12,7 +12,8 @@ from skl2onnx.common.data_types import (
 
 import keras
 
-from skann._inference import _graph, _weight
+from skann._inference import weight_value
+from skann._keras_compat import dense_kernel, functional_graph, run_through_graph
 from skann.transformers import FeatureSplitter
 
 __all__ = ["register_converters", "skann_estimators"]
@@ -23,28 +24,30 @@ _TENSOR_TYPES = {np.dtype(np.float32): FloatTensorType, np.dtype(np.float64): Do
 
 def skann_estimators(model) -> list:
     """The skann estimators in ``model`` (itself, or the steps of scikit-learn composites)."""
+    from sklearn.base import BaseEstimator
+
     from skann.wrappers import BaseWrapper
 
     found, stack = [], [model]
-    while stack:
+    while stack:  # through parameters (a Pipeline's steps) and fitted attributes (transformers_)
         obj = stack.pop()
         if isinstance(obj, BaseWrapper):
             found.append(obj)
         elif isinstance(obj, (list, tuple)):
             stack.extend(obj)
-        elif hasattr(obj, "get_params") and type(obj).__module__.startswith("sklearn"):
-            stack.extend(v for k, v in vars(obj).items() if k.endswith("_") or k in ("steps", "transformers", "transformer_list", "regressor", "estimator"))
+        elif isinstance(obj, BaseEstimator):
+            stack.extend(obj.get_params(deep=False).values())
+            stack.extend(v for k, v in vars(obj).items() if k.endswith("_"))
     if not found:
         raise ValueError("skann.to_onnx converts skann estimators and scikit-learn pipelines ending in one; none found.")
     return found
 
 
-def register_converters(classes) -> None:
-    """Register each skann estimator class (a user's subclass too) with skl2onnx."""
+def register_converters(estimators) -> None:
+    """Register the class of each skann estimator (a user's subclass too) with skl2onnx."""
     from sklearn.base import is_classifier
 
-    for cls in classes:
-        classifier = is_classifier(cls())
+    for cls, classifier in {type(est): is_classifier(est) for est in estimators}.items():
         update_registered_converter(
             cls, f"Skann{cls.__name__}",
             _classifier_shapes if classifier else _regressor_shapes,
@@ -188,7 +191,7 @@ def _labels(est, w: _Writer) -> str:
 def _network(model, w: _Writer, inputs: list[str]) -> list[str]:
     """ONNX tensors of the model's outputs from tensors of its inputs: every layer written
     by its writer, in the order Keras' own graph runs them."""
-    graph = _graph(model)
+    graph = functional_graph(model)
     if graph is None:
         raise ValueError(f"skann.to_onnx writes Sequential and functional networks; {type(model).__name__} is subclassed.")
     writers = {}
@@ -207,7 +210,7 @@ def _network(model, w: _Writer, inputs: list[str]) -> list[str]:
         for layer in model.layers:
             x = writers[id(layer)](x)
         return [x]
-    outputs = graph._run_through_graph(inputs, operation_fn=lambda layer: writers[id(layer)])
+    outputs = run_through_graph(graph, inputs, lambda layer: writers[id(layer)])
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
@@ -234,26 +237,26 @@ def _activation(w: _Writer, x: str, activation, where: str) -> str:
 def _dense(layer, w: _Writer, x: str) -> str:
     if getattr(layer, "lora_enabled", False) or getattr(layer, "quantization_mode", None):
         raise ValueError(f"skann.to_onnx cannot write the LoRA or quantized Dense layer {layer.name!r}.")
-    out = w.op("MatMul", [x, w.const(_weight(layer._kernel), "kernel")], "dense")
+    out = w.op("MatMul", [x, w.const(weight_value(dense_kernel(layer)), "kernel")], "dense")
     if layer.bias is not None:
-        out = w.op("Add", [out, w.const(_weight(layer.bias), "bias")], "dense")
+        out = w.op("Add", [out, w.const(weight_value(layer.bias), "bias")], "dense")
     return _activation(w, out, layer.activation, f"layer {layer.name!r}")
 
 
 def _normalization(layer, w: _Writer, x: str) -> str:
     if layer.invert:
         raise ValueError(f"skann.to_onnx cannot write the inverting Normalization layer {layer.name!r}.")
-    scale = np.maximum(np.sqrt(_weight(layer.variance)), w.dtype.type(keras.config.epsilon()))
-    centred = w.op("Sub", [x, w.const(_weight(layer.mean), "mean")], "centred")
+    scale = np.maximum(np.sqrt(weight_value(layer.variance)), w.dtype.type(keras.config.epsilon()))
+    centred = w.op("Sub", [x, w.const(weight_value(layer.mean), "mean")], "centred")
     return w.op("Div", [centred, w.const(scale, "scale")], "normalized")
 
 
 def _batch_normalization(layer, w: _Writer, x: str) -> str:
     if layer.axis not in (-1, len(layer.input.shape) - 1):
         raise ValueError(f"skann.to_onnx writes BatchNormalization over the last axis; {layer.name!r} normalizes axis {layer.axis}.")
-    inv = 1.0 / np.sqrt(_weight(layer.moving_variance) + layer.epsilon)
-    scale = inv * (_weight(layer.gamma) if layer.scale else 1.0)
-    shift = (_weight(layer.beta) if layer.center else 0.0) - _weight(layer.moving_mean) * scale
+    inv = 1.0 / np.sqrt(weight_value(layer.moving_variance) + layer.epsilon)
+    scale = inv * (weight_value(layer.gamma) if layer.scale else 1.0)
+    shift = (weight_value(layer.beta) if layer.center else 0.0) - weight_value(layer.moving_mean) * scale
     return w.op("Add", [w.op("Mul", [x, w.const(scale, "bn_scale")], "bn"), w.const(shift, "bn_shift")], "bn")
 
 
@@ -278,10 +281,10 @@ def _conv2d(layer, w: _Writer, x: str) -> str:
     _channels_last(layer)
     if layer.groups != 1:
         raise ValueError(f"skann.to_onnx cannot write the grouped convolution {layer.name!r}.")
-    kernel = np.transpose(_weight(layer.kernel), (3, 2, 0, 1))  # (h, w, in, out) -> (out, in, h, w)
+    kernel = np.transpose(weight_value(layer.kernel), (3, 2, 0, 1))  # (h, w, in, out) -> (out, in, h, w)
     inputs = [_nchw(w, x), w.const(kernel, "conv_kernel")]
     if layer.use_bias:
-        inputs.append(w.const(_weight(layer.bias), "conv_bias"))
+        inputs.append(w.const(weight_value(layer.bias), "conv_bias"))
     out = w.op("Conv", inputs, "conv", kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
                dilations=list(layer.dilation_rate), **_padding(layer))
     return _activation(w, _nhwc(w, out), layer.activation, f"layer {layer.name!r}")

@@ -19,7 +19,7 @@ import time
 import keras
 import numpy as np
 
-from skann._inference import _weight  # zero-copy reads of the weights (checked every epoch)
+from skann._inference import weight_value  # zero-copy reads of the weights (checked every epoch)
 
 __all__ = [
     "BATCH_HOOKS", "PREDICT_HOOKS", "DivergenceError", "DivergenceGuard", "HoldOutEarlyStopping", "HoldOutScoring",
@@ -101,7 +101,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         bad = [k for k, v in losses.items() if not np.isfinite(v)]
         if bad:
             raise self._error(epoch, f"the {bad[0].replace('_', ' ')} became {losses[bad[0]]}")
-        if not all(np.isfinite(_weight(v)).all() for v in self.model.trainable_variables):
+        if not all(np.isfinite(weight_value(v)).all() for v in self.model.trainable_variables):
             raise self._error(epoch, "the weights overflowed")
 
     def _error(self, epoch: int, what: str) -> DivergenceError:

@@ -61,7 +61,7 @@ def to_onnx(model, X_sample=None, *, target_opset: int | None = None):
 
     check_is_fitted(model)
     estimators = skann_estimators(model)
-    register_converters({type(est) for est in estimators})
+    register_converters(estimators)
     X_sample = _float32(_sample_from_fit(model) if X_sample is None else X_sample)
     options = {id(est): {"zipmap": False} for est in estimators if _is_classifier(est)}
     try:

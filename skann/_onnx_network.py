@@ -16,30 +16,29 @@ from skann._inference import weight_value
 from skann._keras_compat import dense_kernel, functional_graph, run_through_graph
 from skann.transformers import FeatureSplitter
 
-__all__ = ["register_converters", "skann_estimators"]
+__all__ = ["estimators_in", "register_converters"]
 
 _ONNX_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
 _TENSOR_TYPES = {np.dtype(np.float32): FloatTensorType, np.dtype(np.float64): DoubleTensorType}
 
 
-def skann_estimators(model) -> list:
-    """The skann estimators in ``model`` (itself, or the steps of scikit-learn composites)."""
+def estimators_in(model) -> list:
+    """``model`` and every estimator inside it (through parameters, such as a Pipeline's steps,
+    and fitted attributes, such as a ColumnTransformer's transformers_)."""
     from sklearn.base import BaseEstimator
 
     from skann.wrappers import BaseWrapper
 
     found, stack = [], [model]
-    while stack:  # through parameters (a Pipeline's steps) and fitted attributes (transformers_)
+    while stack:
         obj = stack.pop()
-        if isinstance(obj, BaseWrapper):
-            found.append(obj)
-        elif isinstance(obj, (list, tuple)):
+        if isinstance(obj, (list, tuple)):
             stack.extend(obj)
         elif isinstance(obj, BaseEstimator):
-            stack.extend(obj.get_params(deep=False).values())
-            stack.extend(v for k, v in vars(obj).items() if k.endswith("_"))
-    if not found:
-        raise ValueError("skann.to_onnx converts skann estimators and scikit-learn pipelines ending in one; none found.")
+            found.append(obj)
+            if not isinstance(obj, BaseWrapper):
+                stack.extend(obj.get_params(deep=False).values())
+                stack.extend(v for k, v in vars(obj).items() if k.endswith("_"))
     return found
 
 
@@ -47,11 +46,12 @@ def register_converters(estimators) -> None:
     """Register the class of each skann estimator (a user's subclass too) with skl2onnx."""
     from sklearn.base import is_classifier
 
+    from skann.keras_transformer import KerasTransformer
+
     for cls, classifier in {type(est): is_classifier(est) for est in estimators}.items():
+        shapes = _classifier_shapes if classifier else _transformer_shapes if issubclass(cls, KerasTransformer) else _regressor_shapes
         update_registered_converter(
-            cls, f"Skann{cls.__name__}",
-            _classifier_shapes if classifier else _regressor_shapes,
-            _convert,
+            cls, f"Skann{cls.__name__}", shapes, _convert,
             options={"zipmap": [False, True, "columns"]} if classifier else None,
         )
 
@@ -83,6 +83,11 @@ def _regressor_shapes(operator) -> None:
     operator.outputs[0].type = _TENSOR_TYPES[_network_dtype(est)]([operator.inputs[0].get_first_dimension(), est.n_outputs_])
 
 
+def _transformer_shapes(operator) -> None:
+    est = operator.raw_operator
+    operator.outputs[0].type = _TENSOR_TYPES[_network_dtype(est)]([operator.inputs[0].get_first_dimension(), est._n_features_out])
+
+
 class _Writer:
     """Adds ONNX nodes and constants to skl2onnx's graph, each under a unique name."""
 
@@ -109,6 +114,12 @@ def _convert(scope, operator, container) -> None:
     dtype = _network_dtype(est)
     w = _Writer(scope, container, dtype)
     inputs = _encoded_features(est, w, operator.inputs[0])
+    if hasattr(est, "transform"):  # a KerasTransformer: its layer's output, one row per sample
+        outputs = _network(est._output_model(est.model_), w, inputs)
+        if len(outputs) != 1:
+            raise ValueError(f"skann.to_onnx writes a KerasTransformer with one output; layer={est.layer!r} gives {len(outputs)}.")
+        w.op("Flatten", outputs, "features", output=operator.outputs[0].full_name, axis=1)
+        return
     outputs = _network(est.model_, w, inputs)
     out = outputs[0]  # a model's first output is its prediction (Wide & Deep's second is auxiliary)
     if len(operator.outputs) == 1:  # a regressor

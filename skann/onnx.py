@@ -57,13 +57,21 @@ def to_onnx(model, X_sample=None, *, target_opset: int | None = None):
         raise ImportError('skann.to_onnx needs the onnx extra: pip install "skann[onnx]"') from None
     from sklearn.utils.validation import check_is_fitted
 
-    from skann._onnx_network import register_converters, skann_estimators
+    from sklearn.base import is_classifier
+    from sklearn.pipeline import Pipeline
+
+    from skann._onnx_network import estimators_in, register_converters
+    from skann.wrappers import BaseWrapper
 
     check_is_fitted(model)
-    estimators = skann_estimators(model)
-    register_converters(estimators)
+    estimators = estimators_in(model)
+    networks = [est for est in estimators if isinstance(est, BaseWrapper)]
+    if not networks:
+        raise ValueError("skann.to_onnx converts skann estimators and scikit-learn pipelines holding one; none found.")
+    register_converters(networks)
     X_sample = _float32(_sample_from_fit(model) if X_sample is None else X_sample)
-    options = {id(est): {"zipmap": False} for est in estimators if _is_classifier(est)}
+    # Probabilities as one array per classifier, not skl2onnx's default list of dicts (ZipMap).
+    options = {id(est): {"zipmap": False} for est in estimators if is_classifier(est) and not isinstance(est, Pipeline)}
     try:
         return skl2onnx.to_onnx(model, X_sample, options=options or None, target_opset=target_opset)
     except (NotImplementedError, RuntimeError, TypeError) as exc:  # skl2onnx's refusals of a step
@@ -78,12 +86,6 @@ def _float32(X_sample):
         return X_sample.astype({c: np.float32 for c in wide}) if wide else X_sample
     X_sample = np.asarray(X_sample)
     return X_sample.astype(np.float32) if X_sample.dtype == np.float64 else X_sample
-
-
-def _is_classifier(est) -> bool:
-    from sklearn.base import is_classifier
-
-    return is_classifier(est)
 
 
 def _sample_from_fit(model) -> np.ndarray:

@@ -1,6 +1,6 @@
 """ONNX export: onnxruntime's predictions equal skann's (float32, within 1e-5) for the book's
-four estimators, a user's Dense classifier, a user's CNN and a pipeline of encoders and
-scalers over a DataFrame; a graph serves in a process with neither skann nor Keras; what the
+four estimators, a user's Dense classifier, a user's CNN, a pipeline of encoders and scalers
+over a DataFrame and a KerasTransformer's embeddings feeding a scikit-learn model; a graph serves in a process with neither skann nor Keras; what the
 export cannot write is refused by name."""
 
 from __future__ import annotations
@@ -131,6 +131,25 @@ def test_a_pipeline_of_encoders_and_scalers_exports_as_one_graph():
     label, proba = run(graph, frame_inputs(Xf))
     np.testing.assert_allclose(proba, model.predict_proba(Xf), rtol=0, atol=1e-5)
     np.testing.assert_array_equal(label, model.predict(Xf))
+
+
+def test_a_keras_transformer_exports_its_layer_inside_a_pipeline():
+    """Embeddings from a named layer of a user's network feed a scikit-learn model: one graph."""
+    from sklearn.linear_model import LogisticRegression
+
+    from skann import KerasTransformer
+
+    def coder(meta):
+        inputs = keras.Input((meta["n_features_in_"],))
+        code = keras.layers.Dense(3, activation="tanh", name="code", kernel_initializer=keras.initializers.GlorotUniform(1))(inputs)
+        return keras.Model(inputs, keras.layers.Dense(meta["n_features_in_"], name="decoded")(code))
+
+    embed = KerasTransformer(coder, loss="mse", layer="code", autoencoder=True, epochs=2, random_state=0)
+    model = make_pipeline(StandardScaler(), embed, LogisticRegression()).fit(X, WORDS)
+    np.testing.assert_allclose(run(skann.to_onnx(embed.fit(X)), X)[0], embed.transform(X), rtol=0, atol=1e-5)
+    label, proba = run(skann.to_onnx(model, X[:2]), X)
+    np.testing.assert_array_equal(label, model.predict(X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-5)
 
 
 def test_exported_file_serves_without_skann_keras_or_tensorflow(tmp_path):

@@ -14,9 +14,9 @@ import keras
 
 from skann._inference import weight_value
 from skann._keras_compat import dense_kernel, functional_graph, run_through_graph
-from skann.transformers import FeatureSplitter
+from skann.transformers import FeatureSplitter, ImageFlattener, ImageReshaper, PixelScaler
 
-__all__ = ["estimators_in", "register_converters"]
+__all__ = ["estimators_in", "register_converters", "skann_parts"]
 
 _ONNX_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}
 _TENSOR_TYPES = {np.dtype(np.float32): FloatTensorType, np.dtype(np.float64): DoubleTensorType}
@@ -42,13 +42,25 @@ def estimators_in(model) -> list:
     return found
 
 
-def register_converters(estimators) -> None:
-    """Register the class of each skann estimator (a user's subclass too) with skl2onnx."""
+def skann_parts(estimators) -> list:
+    """The estimators skann converts itself: its estimators (a user's subclass too) and the
+    image transformers; skl2onnx converts the rest."""
+    from skann.wrappers import BaseWrapper
+
+    return [est for est in estimators if isinstance(est, BaseWrapper) or type(est) in _IMAGE_STEPS]
+
+
+def register_converters(parts) -> None:
+    """Register the class of each of skann's ``parts`` with skl2onnx."""
     from sklearn.base import is_classifier
 
     from skann.keras_transformer import KerasTransformer
 
-    for cls, classifier in {type(est): is_classifier(est) for est in estimators}.items():
+    for cls, est in {type(est): est for est in parts}.items():
+        if cls in _IMAGE_STEPS:
+            update_registered_converter(cls, f"Skann{cls.__name__}", _image_shapes, _convert_image_step)
+            continue
+        classifier = is_classifier(est)
         shapes = _classifier_shapes if classifier else _transformer_shapes if issubclass(cls, KerasTransformer) else _regressor_shapes
         update_registered_converter(
             cls, f"Skann{cls.__name__}", shapes, _convert,
@@ -346,3 +358,32 @@ _LAYERS = {
     "GlobalAveragePooling2D": _global_pooling("GlobalAveragePool"),
     "GlobalMaxPooling2D": _global_pooling("GlobalMaxPool"),
 }
+
+
+# ---------------------------------------------------------------- skann's image transformers
+def _image_output(step, input_type):
+    """(ONNX element type of the output, shape of one output sample) of an image step."""
+    if isinstance(step, ImageFlattener):
+        return input_type, [step.n_features_out_]
+    if isinstance(step, ImageReshaper):
+        return input_type, list(step._image_shape())
+    return FloatTensorType, list(step.image_shape_)  # PixelScaler: float32 in [0, 1]
+
+
+def _image_shapes(operator) -> None:
+    tensor_type, shape = _image_output(operator.raw_operator, type(operator.inputs[0].type))
+    operator.outputs[0].type = tensor_type([operator.inputs[0].get_first_dimension(), *shape])
+
+
+def _convert_image_step(scope, operator, container) -> None:
+    step, x, out = operator.raw_operator, operator.inputs[0].full_name, operator.outputs[0].full_name
+    w = _Writer(scope, container, np.dtype(np.float32))
+    if isinstance(step, ImageFlattener):
+        w.op("Flatten", [x], "rows", output=out, axis=1)
+    elif isinstance(step, ImageReshaper):
+        w.op("Reshape", [x, w.const([0, *step._image_shape()], "shape", np.int64)], "images", output=out)
+    else:  # PixelScaler
+        w.op("Div", [w.op("Cast", [x], "pixels", to=TensorProto.FLOAT), w.const(255.0, "pixel_max")], "scaled", output=out)
+
+
+_IMAGE_STEPS = (ImageFlattener, ImageReshaper, PixelScaler)

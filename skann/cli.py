@@ -755,8 +755,8 @@ def _search_on_dask(searcher, split, scheduler: str | None, n_jobs: int) -> None
 @model_file
 @click.argument("onnx_file", metavar="OUT.onnx", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--rows", "rows_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A CSV of a few input rows with a header: the graph's inputs, one per column "
-                   "(needed for a pipeline over named columns).")
+              help="A few input rows, which fix the graph's inputs (needed for a pipeline): a CSV "
+                   "with a header (one input per column) or a .npy array (one input, e.g. images).")
 @trust_option
 @common_options
 def export(model_file: Path, onnx_file: Path, rows_file: Path | None, trust_pickle: bool) -> None:
@@ -771,7 +771,12 @@ def export(model_file: Path, onnx_file: Path, rows_file: Path | None, trust_pick
     model = load_model(model_file, trust_pickle)
     check_writable(onnx_file)
     rows = None
-    if rows_file is not None:
+    if rows_file is not None and rows_file.suffix == ".npy":
+        try:
+            rows = np.load(rows_file, allow_pickle=False)
+        except ValueError as exc:
+            raise click.ClickException(f"{rows_file} is not a NumPy array file ({one_line(exc)}).") from None
+    elif rows_file is not None:
         import pandas as pd
 
         rows = pd.read_csv(rows_file)

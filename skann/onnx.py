@@ -60,15 +60,11 @@ def to_onnx(model, X_sample=None, *, target_opset: int | None = None):
     from sklearn.base import is_classifier
     from sklearn.pipeline import Pipeline
 
-    from skann._onnx_network import estimators_in, register_converters
-    from skann.wrappers import BaseWrapper
+    from skann._onnx_network import estimators_in, register_converters, skann_parts
 
     check_is_fitted(model)
     estimators = estimators_in(model)
-    networks = [est for est in estimators if isinstance(est, BaseWrapper)]
-    if not networks:
-        raise ValueError("skann.to_onnx converts skann estimators and scikit-learn pipelines holding one; none found.")
-    register_converters(networks)
+    register_converters(skann_parts(estimators))
     X_sample = _float32(_sample_from_fit(model) if X_sample is None else X_sample)
     # Probabilities as one array per classifier, not skl2onnx's default list of dicts (ZipMap).
     options = {id(est): {"zipmap": False} for est in estimators if is_classifier(est) and not isinstance(est, Pipeline)}

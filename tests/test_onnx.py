@@ -96,6 +96,40 @@ def test_fashion_classifier_exports_with_its_pixel_scaling():
     assert_classifier_equal(graph, est, images)
 
 
+def test_pipelines_of_skanns_image_transformers_export():
+    """The demo's perceptron pipeline (ImageFlattener, PixelScaler) from uint8 images, and
+    rows reshaped into images (ImageReshaper) for a CNN."""
+    from skann import ImageFlattener, ImageReshaper, PixelScaler
+
+    images = RNG.integers(0, 256, size=(90, 12, 12)).astype(np.uint8)
+    labels = np.arange(90) % 3
+    flat = make_pipeline(ImageFlattener(), PixelScaler(), PerceptronBaseline(max_iter=3, random_state=0)).fit(images, labels)
+    label, _ = run(skann.to_onnx(flat, images[:1]), images)
+    np.testing.assert_array_equal(label, flat.predict(images))
+    rows = images.reshape(90, -1).astype(np.float32)
+    reshaped = make_pipeline(ImageReshaper((12, 12, 1)), KerasClassifier(cnn, loss="sparse_categorical_crossentropy", epochs=1, random_state=0)).fit(rows, labels)
+    assert_classifier_equal(skann.to_onnx(reshaped, rows[:1]), reshaped, rows)
+
+
+def test_export_command_takes_sample_rows_for_a_pipeline(tmp_path):
+    from click.testing import CliRunner
+
+    from skann import ImageFlattener, PixelScaler
+    from skann.cli import main
+
+    images = RNG.integers(0, 256, size=(60, 8, 8)).astype(np.uint8)
+    model = make_pipeline(ImageFlattener(), PixelScaler(), PerceptronBaseline(max_iter=2, random_state=0)).fit(images, np.arange(60) % 2)
+    skann.save(model, tmp_path / "images.skann")
+    np.save(tmp_path / "rows.npy", images[:2])
+    export = ["export", str(tmp_path / "images.skann"), str(tmp_path / "images.onnx")]
+    refused = CliRunner().invoke(main, export)
+    assert refused.exit_code == 1 and "skann export --rows FILE.csv" in refused.output
+    done = CliRunner().invoke(main, [*export, "--rows", str(tmp_path / "rows.npy")])
+    assert done.exit_code == 0, done.output
+    session = ort.InferenceSession(str(tmp_path / "images.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"X": images})[0], model.predict(images))
+
+
 def test_perceptron_exports_labels_and_scores():
     for y in (WORDS == "cat", WORDS):  # two classes (one score, Heaviside) and three (argmax)
         est = PerceptronBaseline(max_iter=5, random_state=0).fit(X, y)

@@ -49,9 +49,9 @@ _TYPE_NAMES = {id(t): name for name, t in _TYPES.items()}
 _FUNCTION_NAMES = {id(getattr(np, name)): name for name in sorted(NUMPY_FUNCTIONS, reverse=True)}
 
 
-def encode(value, models: dict[str, bytes], where: str) -> Any:
+def encode(value, members: dict[str, bytes], where: str) -> Any:
     """JSON-able description of ``value``; Keras models and large numeric arrays go into
-    ``models``, the file's other members (name -> .keras or .npy bytes)."""
+    ``members``, the file's other members (name -> .keras or .npy bytes)."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, np.bool_):
@@ -66,37 +66,37 @@ def encode(value, models: dict[str, bytes], where: str) -> Any:
         return {"__dtype__": value.str}
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biuf" and value.nbytes > ARRAY_MEMBER_BYTES:
-            name = f"array_{len(models)}.npy"  # binary: exact, compact, and no JSON size limit
+            name = f"array_{len(members)}.npy"  # binary: exact, compact, and no JSON size limit
             buffer = io.BytesIO()
             np.save(buffer, np.ascontiguousarray(value), allow_pickle=False)
-            models[name] = buffer.getvalue()
+            members[name] = buffer.getvalue()
             return {"__array_member__": name}
         return _encoded_array(value, where)
     if isinstance(value, tuple):
-        return {"__tuple__": [encode(v, models, f"{where}[{i}]") for i, v in enumerate(value)]}
+        return {"__tuple__": [encode(v, members, f"{where}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, list):
-        return [encode(v, models, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [encode(v, members, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value):
-            return {"__dict__": {k: encode(v, models, f"{where}[{k!r}]") for k, v in value.items()}}
+            return {"__dict__": {k: encode(v, members, f"{where}[{k!r}]") for k, v in value.items()}}
         if all(isinstance(k, (str, int, np.integer)) and not isinstance(k, bool) for k in value):
-            return {"__items__": [[encode(k, models, where), encode(v, models, f"{where}[{k!r}]")] for k, v in value.items()]}
+            return {"__items__": [[encode(k, members, where), encode(v, members, f"{where}[{k!r}]")] for k, v in value.items()]}
         raise UnsafeObjectError(f"{where}: only dicts with string or integer keys can be stored.")
     if isinstance(value, slice):
-        return {"__slice__": [encode(v, models, where) for v in (value.start, value.stop, value.step)]}
+        return {"__slice__": [encode(v, members, where) for v in (value.start, value.stop, value.step)]}
     if isinstance(value, type) and id(value) in _TYPE_NAMES:
         return {"__type__": _TYPE_NAMES[id(value)]}
     if id(value) in _FUNCTION_NAMES:
         return {"__numpy_function__": _FUNCTION_NAMES[id(value)]}
     if type(value).__name__ == "BSpline" and type(value).__module__.startswith("scipy.interpolate"):
         return {"__bspline__": {
-            "t": encode(value.t, models, where), "c": encode(value.c, models, where), "k": int(value.k),
+            "t": encode(value.t, members, where), "c": encode(value.c, members, where), "k": int(value.k),
             "extrapolate": value.extrapolate if isinstance(value.extrapolate, str) else bool(value.extrapolate),
             "axis": int(value.axis),
         }}
     if is_keras_model(value):
-        name = f"model_{len(models)}.keras"  # numbered with the arrays: names stay unique
-        models[name] = model_to_bytes(value)
+        name = f"model_{len(members)}.keras"  # numbered with the arrays: names stay unique
+        members[name] = model_to_bytes(value)
         return {"__keras_model__": name}
     keras_object = keras_object_config(value)
     if keras_object is not None:
@@ -110,8 +110,8 @@ def encode(value, models: dict[str, bytes], where: str) -> Any:
         path, params, fitted = state_of(value, where)
         return {
             "__object__": path,
-            "params": {k: encode(v, models, f"{where}.{k}") for k, v in params.items()},
-            "fitted": {k: encode(v, models, f"{where}.{k}") for k, v in fitted.items()},
+            "params": {k: encode(v, members, f"{where}.{k}") for k, v in params.items()},
+            "fitted": {k: encode(v, members, f"{where}.{k}") for k, v in fitted.items()},
         }
     what = "a function" if callable(value) and not isinstance(value, type) else f"a {path}"
     raise UnsafeObjectError(

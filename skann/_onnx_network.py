@@ -11,9 +11,11 @@ from skl2onnx.common.data_types import (
 )
 
 import keras
+from sklearn.preprocessing import FunctionTransformer
 
 from skann._inference import weight_value
 from skann._keras_compat import dense_kernel, functional_graph, run_through_graph
+from skann.keras_transformer import KerasTransformer
 from skann.transformers import FeatureSplitter, ImageFlattener, ImageReshaper, PixelScaler
 
 __all__ = ["estimators_in", "register_converters", "skann_parts"]
@@ -53,8 +55,6 @@ def skann_parts(estimators) -> list:
 def register_converters(parts) -> None:
     """Register the class of each of skann's ``parts`` with skl2onnx."""
     from sklearn.base import is_classifier
-
-    from skann.keras_transformer import KerasTransformer
 
     for cls, est in {type(est): est for est in parts}.items():
         if cls in _IMAGE_STEPS:
@@ -126,7 +126,7 @@ def _convert(scope, operator, container) -> None:
     dtype = _network_dtype(est)
     w = _Writer(scope, container, dtype)
     inputs = _encoded_features(est, w, operator.inputs[0])
-    if hasattr(est, "transform"):  # a KerasTransformer: its layer's output, one row per sample
+    if isinstance(est, KerasTransformer):  # its layer's output, one row per sample
         outputs = _network(est._output_model(est.model_), w, inputs)
         if len(outputs) != 1:
             raise ValueError(f"skann.to_onnx writes a KerasTransformer with one output; layer={est.layer!r} gives {len(outputs)}.")
@@ -165,7 +165,7 @@ def _encoded_features(est, w: _Writer, variable) -> list[str]:
     encoder = est.feature_encoder_
     if isinstance(encoder, FeatureSplitter):
         return [w.op("Gather", [x, w.const(idx, "columns", np.int64)], "part", axis=1) for idx in (encoder.wide_indices_, encoder.deep_indices_)]
-    if type(encoder).__name__ != "FunctionTransformer" or encoder.func is not None:
+    if type(encoder) is not FunctionTransformer or encoder.func is not None:  # the identity
         raise ValueError(f"skann.to_onnx cannot write the feature encoder {type(encoder).__name__} of {type(est).__name__}.")
     return [x]
 

@@ -326,10 +326,9 @@ def rebuilt(path: str, params: dict, fitted: dict, decode: Callable) -> object:
     params = {k: decode(v) for k, v in params.items()}
     fitted = {k: decode(v) for k, v in fitted.items()}
     # A file older than some of its parameters: skann's values keeping its behaviour, or defaults.
-    own = inspect.signature(cls.__init__).parameters
-    missing_added = {k: v for k, v in getattr(cls, "_ADDED_PARAMETERS", {}).items() if k in own and k not in params}
+    added = cls._added_parameter_values() if hasattr(cls, "_added_parameter_values") else {}
     try:
-        obj = cls(**missing_added, **params)
+        obj = cls(**{**added, **params})
     except Exception as exc:
         raise SkannFileError(f"the {name} in the file has invalid parameters: {one_line(exc)}") from None
     for stored_name, value in fitted.items():

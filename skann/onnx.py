@@ -55,10 +55,9 @@ def to_onnx(model, X_sample=None, *, target_opset: int | None = None):
         import skl2onnx
     except ImportError:  # pragma: no cover - the extra's absence
         raise ImportError('skann.to_onnx needs the onnx extra: pip install "skann[onnx]"') from None
-    from sklearn.utils.validation import check_is_fitted
-
     from sklearn.base import is_classifier
     from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
 
     from skann._onnx_network import estimators_in, register_converters, skann_parts
 

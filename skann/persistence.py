@@ -68,8 +68,8 @@ def save(obj, path: str | os.PathLike) -> Path:
         Something the format cannot store (e.g. Keras callbacks or an optimizer instance as
         a parameter, or a class outside the allow-list); use joblib for those.
     """
-    models: dict[str, bytes] = {}
-    spec = encode(obj, models, where="object")
+    members: dict[str, bytes] = {}  # networks (.keras) and large arrays (.npy)
+    spec = encode(obj, members, where="object")
     from skann import __version__
 
     meta = {
@@ -79,7 +79,7 @@ def save(obj, path: str | os.PathLike) -> Path:
         "object": spec,
     }
     path = Path(path)
-    write_container(path, meta, models)
+    write_container(path, meta, members)
     return path
 
 

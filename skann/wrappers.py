@@ -1519,13 +1519,18 @@ class BaseWrapper(BaseEstimator):
         "early_stopping": False, "validation_fraction": 0.1, "n_iter_no_change": 10, "validation_scoring": None,
     }
 
+    @classmethod
+    def _added_parameter_values(cls) -> dict:
+        """The parameters of this class's ``__init__`` added after earlier skann versions
+        wrote their files, with the values that keep such a file's behaviour (a pickle, and
+        the safe format, give them to an estimator that lacks them)."""
+        declared = inspect.signature(cls.__init__).parameters
+        return {name: value for name, value in cls._ADDED_PARAMETERS.items() if name in declared}
+
     def _fill_added_parameters(self) -> None:
-        """Give an estimator loaded from an older file the parameters it lacks (see
-        ``_ADDED_PARAMETERS``; only those of this class's ``__init__``)."""
-        declared = inspect.signature(type(self).__init__).parameters
-        for name, value in self._ADDED_PARAMETERS.items():
-            if name in declared:
-                vars(self).setdefault(name, value)
+        """Give an estimator unpickled from an older file the parameters it lacks."""
+        for name, value in self._added_parameter_values().items():
+            vars(self).setdefault(name, value)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")

@@ -139,3 +139,50 @@ def run_through_graph(graph, inputs, operation_fn):
 def dense_kernel(layer):
     """A Dense layer's kernel variable itself (``layer.kernel`` is a property computing it)."""
     return layer._kernel
+
+
+def keras_trains_it(model: keras.Model) -> bool:
+    """Whether ``model`` trains with Keras' own training step, loss and metric computation
+    (none of them overridden by a subclass)."""
+    for name in ("train_step", "compute_loss", "compute_metrics", "compute_loss_and_updates", "_compute_loss"):
+        method = getattr(type(model), name, None)
+        if method is not None and not getattr(method, "__module__", "").startswith("keras."):
+            return False
+    return True
+
+
+def compiled_metric_functions(model: keras.Model) -> list:
+    """The metrics ``model`` was compiled with (built), each as the function a
+    ``MeanMetricWrapper`` averages, or as the metric itself for other kinds of metric."""
+    compiled = getattr(model, "_compile_metrics", None)
+    metrics = [] if compiled is None else compiled.metrics
+    return [getattr(m, "_fn", m) if isinstance(m, keras.metrics.MeanMetricWrapper) else m for m in metrics]
+
+
+def stateless_update_metrics(model: keras.Model, metrics_values, loss, n_rows, x, y, y_pred, sample_weight, mask) -> list:
+    """``model``'s metric variables (given as ``metrics_values``) after one training batch
+    whose first ``n_rows`` rows are real, as Keras' JAX training step updates them, except
+    that the loss tracker counts ``n_rows`` (a traced number) where Keras counts the batch's
+    static size, and the compiled metrics see ``mask`` as ``y_pred``'s Keras mask (which
+    ``MeanMetricWrapper`` metrics apply with or without sample weights)."""
+    from keras.src.backend.common.masking import set_keras_mask
+
+    mapping = list(zip(model.metrics_variables, metrics_values))
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        model._loss_tracker.update_state(loss, sample_weight=n_rows)
+        set_keras_mask(y_pred, mask)
+        try:
+            model.compute_metrics(x, y, y_pred, sample_weight)
+        finally:
+            set_keras_mask(y_pred, None)
+    updated = []
+    for variable, value in mapping:
+        new = scope.get_current_value(variable)
+        updated.append(value if new is None else new)
+    return updated
+
+
+def stateless_metrics_result(model: keras.Model, metrics_values) -> dict:
+    """What ``model.get_metrics_result()`` gives for the metric variables ``metrics_values``."""
+    with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, metrics_values))):
+        return model.get_metrics_result()

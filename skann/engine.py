@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import inspect
 import json
 import os
 import threading
@@ -42,7 +43,10 @@ import keras
 import numpy as np
 
 from skann import _rows
-from skann._keras_compat import adapted_constants, all_layers, build_training_state, tensorflow_unseen
+from skann._keras_compat import (
+    adapted_constants, all_layers, build_training_state, compile_arguments, compiled_metric_functions, functional_graph, keras_trains_it,
+    stateless_metrics_result, stateless_update_metrics, tensorflow_unseen,
+)
 
 __all__ = [
     "CompiledCache", "Feed", "LazyMiniBatches", "MiniBatches", "SparseMiniBatches", "architecture_key",
@@ -52,8 +56,8 @@ __all__ = [
 # Rows per evaluation batch, in the fused loop and in skann's tf.data feed (it changes speed
 # only, not the validation figures).
 VALIDATION_BATCH = 1024
-# Data above this size is not padded to a power of two of rows (padding lets folds of a
-# cross-validation, a few rows apart, share a compiled program; big data compiles rarely).
+# Data is padded with zero rows up to this size at most (padding lets the folds of a
+# cross-validation and the refit share a compiled program; big data compiles rarely).
 _PAD_LIMIT_BYTES = 64 * 2**20
 
 
@@ -191,6 +195,71 @@ def architecture_key(model: keras.Model) -> str | None:
     return described
 
 
+# Layers whose output for a row depends on that row alone, with no randomness: a batch padded
+# with rows of zero weight trains them exactly as the batch alone would.
+_ROW_WISE_LAYERS = (
+    keras.layers.InputLayer, keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Activation,
+    keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU, keras.layers.Softmax,
+    keras.layers.Flatten, keras.layers.Reshape, keras.layers.Permute, keras.layers.RepeatVector,
+    keras.layers.Concatenate, keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply,
+    keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum, keras.layers.Dot,
+    keras.layers.Normalization, keras.layers.Rescaling, keras.layers.LayerNormalization,
+    keras.layers.UnitNormalization, keras.layers.Identity, keras.layers.Embedding, keras.layers.CategoryEncoding,
+    *_CONVOLUTIONS, keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D, keras.layers.AveragePooling2D, keras.layers.AveragePooling3D,
+    keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D, keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D,
+    keras.layers.Cropping1D, keras.layers.Cropping2D, keras.layers.UpSampling1D, keras.layers.UpSampling2D,
+)
+# Reductions of Keras' losses, and how a padded batch's rows are weighted to give the loss
+# of the batch alone: "sum_over_batch_size" divides by the rows given, so real rows weigh
+# rows given / real rows; "sum" and "mean_with_sample_weight" need only the zeros.
+_PADDED_LOSS_WEIGHTING = {"sum_over_batch_size": "mean", "mean": "mean", "sum": "mask", "mean_with_sample_weight": "mask"}
+
+
+def _keras_made(value) -> bool:
+    """A loss or metric of Keras' own (a name, a class, a function or an instance), not a user's."""
+    if isinstance(value, str):
+        return True
+    wrapped = getattr(value, "fn", None)  # Keras' wrappers of loss and metric functions
+    if wrapped is not None and not _keras_made(wrapped):
+        return False
+    named = isinstance(value, type) or inspect.isroutine(value)
+    module = getattr(value, "__module__", None) if named else type(value).__module__
+    return isinstance(module, str) and module.startswith("keras.")
+
+
+def padded_loss_weighting(model: keras.Model) -> str | None:
+    """How the rows of a last batch padded to the full batch size are weighted so that training
+    on it is exactly training on the batch alone (``"mean"`` or ``"mask"``), or None when that
+    cannot be promised and the last batch keeps its own size (and program).
+
+    Padding is exact for a Sequential or functional network of one output made of row-wise,
+    deterministic Keras layers (no BatchNormalization, dropout or noise, no activity
+    regularizer), trained by Keras' own step with a Keras loss and Keras metrics: rows of
+    weight 0 change no gradient, no metric and no statistic there.
+    """
+    if functional_graph(model) is None or not keras_trains_it(model) or len(model.outputs) != 1:
+        return None
+    if str(model.dtype_policy.name).startswith("mixed"):
+        return None
+    for layer in all_layers(model):
+        if not isinstance(layer, _ROW_WISE_LAYERS) or getattr(layer, "activity_regularizer", None) is not None:
+            return None
+        if getattr(layer, "mask_zero", False):
+            return None
+    loss = compile_arguments(model).get("loss")
+    if loss is None or isinstance(loss, (list, tuple, dict)) or not _keras_made(loss):
+        return None
+    reduction = getattr(loss, "reduction", "sum_over_batch_size")
+    # Keras' averaged metrics (accuracy, mae, ...) follow a mask on the predictions; others
+    # (AUC, precision ...) would count the padding rows when compiled as unweighted metrics.
+    for metric in compiled_metric_functions(model):
+        if isinstance(metric, keras.metrics.Metric) or not _keras_made(metric):
+            return None
+    return _PADDED_LOSS_WEIGHTING.get(reduction)
+
+
 def _clone_for_programs(model: keras.Model, batch: tuple) -> keras.Model | None:
     """A private, compiled and built copy of ``model`` to trace programs with (None: cannot)."""
     try:
@@ -221,6 +290,12 @@ class _Programs:
         self.nbytes = nbytes
         self.lock = threading.RLock()  # tracing touches the template: one trace at a time
         self.seen: set = set()
+        # How a short last batch is padded to the batch size (None: it keeps its own size).
+        self.padding = self._padding(template)
+
+    @staticmethod
+    def _padding(template: keras.Model) -> str | None:
+        return None
 
     @contextlib.contextmanager
     def _constants_from(self, non_trainable_values):
@@ -273,6 +348,7 @@ class _JaxPrograms(_Programs):
         super().__init__(template, nbytes)
         # The batch function (how a step's data is taken from the rows) is part of the program.
         self._train = jax.jit(self._traced_train_epoch, static_argnums=2)
+        self._train_padded = jax.jit(self._traced_train_padded_epoch, static_argnums=2)
         self._evaluate = jax.jit(self._traced_evaluate, static_argnums=2)
         # One step on a batch from the host (data read a batch at a time: files; convolutions
         # on XLA:CPU).
@@ -306,11 +382,21 @@ class _JaxPrograms(_Programs):
         with self._constants_from(state[1]):
             return self.template.test_step(state, batch)
 
-    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
+    @staticmethod
+    def _padding(template: keras.Model) -> str | None:
+        return padded_loss_weighting(template)
+
+    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
         groups = _state_variables(model)
         state = (*(_values(group) for group in groups[:3]), zero_metrics)
-        args = (state, data, batch, loop_rows, n_loop, last_rows)
-        logs, state = self._traced_once(self._train, ("train", _program_name(batch), _shapes(args[3:], data)), *args)
+        if pad and self.padding is not None:
+            # One program for every size of the last batch: it runs in the loop, padded.
+            args = (state, data, batch, *_last_batch_padded(loop_rows, n_loop, last_rows))
+            name = ("train_padded", _program_name(batch), _shapes(args[3:], data))
+            logs, state = self._traced_once(self._train_padded, name, *args)
+        else:
+            args = (state, data, batch, loop_rows, n_loop, last_rows)
+            logs, state = self._traced_once(self._train, ("train", _program_name(batch), _shapes(args[3:], data)), *args)
         for variables, values in zip(groups, state):
             _assign(variables, values)
         return _floats(logs)
@@ -324,6 +410,24 @@ class _JaxPrograms(_Programs):
 
     def _traced_train_epoch(self, state, data, batch, loop_rows, n_loop, last_rows):
         return self._fused_steps(self.template.train_step, state, data, batch, loop_rows, n_loop, last_rows)
+
+    def _traced_train_padded_epoch(self, state, data, batch, rows, n_steps, n_last):
+        """The steps of ``rows[:n_steps]``, the last of them ``n_last`` rows long and padded."""
+        import jax
+
+        template, weighting, size = self.template, self.padding, rows.shape[1]
+
+        def take(a, rows):
+            return a[rows]
+
+        with self._constants_from(state[1]):
+
+            def one_step(i, state):
+                real_rows = keras.ops.where(i == n_steps - 1, n_last, size)
+                return _padded_train_step(template, weighting, state, batch(data, rows[i], take), real_rows)
+
+            state = jax.lax.fori_loop(0, n_steps, one_step, state)
+            return stateless_metrics_result(template, state[3]), state
 
     def _traced_evaluate(self, state, data, batch, loop_rows, n_loop, last_rows):
         logs, _ = self._fused_steps(self.template.test_step, state, data, batch, loop_rows, n_loop, last_rows)
@@ -345,6 +449,44 @@ class _JaxPrograms(_Programs):
 
             state = jax.lax.fori_loop(0, n_loop, one_step, state)
             return step(state, batch(data, last_rows, take))
+
+
+def _last_batch_padded(loop_rows, n_loop, last_rows) -> tuple:
+    """``(rows, n_steps, n_last)``: the last batch's rows written into the loop's rows (the
+    rest of its row filled with row 0, which weighs nothing)."""
+    rows = np.array(loop_rows)
+    rows[int(n_loop)] = 0
+    rows[int(n_loop), : len(last_rows)] = last_rows
+    return rows, np.int32(int(n_loop) + 1), np.int32(len(last_rows))
+
+
+def _padded_train_step(model: keras.Model, weighting: str, state, data, real_rows):
+    """Keras' JAX training step on a batch whose rows past ``real_rows`` are padding: they weigh
+    0, the loss is weighted as the real rows alone give it (``weighting``, from
+    :func:`padded_loss_weighting`) and the loss tracker counts the real rows only."""
+    import jax
+
+    ops = keras.ops
+    trainable, non_trainable, optimizer_values, metrics_values = state
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    size = keras.tree.flatten(x)[0].shape[0]
+    dtype = model.dtype_policy.compute_dtype
+    real = ops.cast(real_rows, dtype)
+    mask = ops.cast(ops.arange(size) < real_rows, dtype)
+    if sample_weight is None:
+        loss_weight = mask
+    else:
+        sample_weight = ops.cast(sample_weight, dtype)
+        loss_weight = sample_weight * ops.reshape(mask, (size,) + (1,) * (len(sample_weight.shape) - 1))
+    if weighting == "mean":
+        loss_weight = loss_weight * (size / real)
+    gradient = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
+    (_, (loss, y_pred, non_trainable, metrics_values)), grads = gradient(
+        trainable, non_trainable, metrics_values, x, y, loss_weight, training=True, optimizer_variables=optimizer_values
+    )
+    trainable, optimizer_values = model.optimizer.stateless_apply(optimizer_values, grads, trainable)
+    metrics_values = stateless_update_metrics(model, metrics_values, loss, real, x, y, y_pred, sample_weight, mask)
+    return (trainable, non_trainable, optimizer_values, metrics_values)
 
 
 class _TensorFlowPrograms(_Programs):
@@ -386,7 +528,7 @@ class _TensorFlowPrograms(_Programs):
             self._functions[key] = function
         return key, function
 
-    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
+    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
         return self._run("train", model, batch, (data, loop_rows, n_loop, last_rows), keep_state=True)
 
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
@@ -547,15 +689,26 @@ compiled_cache = CompiledCache(int(float(os.environ.get("SKANN_ENGINE_CACHE_MB",
 
 # ---------------------------------------------------------------------- the fused loop
 def _bucket_rows(n: int, row_bytes: int) -> int:
-    """Rows to pad data to: the next power of two (at least 64), unless the data is big."""
-    if n * row_bytes > _PAD_LIMIT_BYTES:
-        return n
-    return _power_of_two(n)
+    """Rows to pad data to: the next power of four (at least 64) while that stays small, so
+    that the training folds of a cross-validation and the refit on all rows (a quarter more)
+    mostly share one compiled program; else the next power of two; big data is not padded."""
+    for rows in (_power_of_four(n), _power_of_two(n)):
+        if rows * row_bytes <= _PAD_LIMIT_BYTES:
+            return rows
+    return n
 
 
 def _power_of_two(n: int) -> int:
     """The next power of two from ``n``, at least 64."""
     return max(64, 1 << max(0, n - 1).bit_length())
+
+
+def _power_of_four(n: int) -> int:
+    """The next power of four from ``n``, at least 64."""
+    rows = 64
+    while rows < n:
+        rows *= 4
+    return rows
 
 
 def first_batch(x, y, sample_weight=None) -> tuple:
@@ -600,11 +753,17 @@ class Feed:
     fused_backends : frozenset of str
         The Keras backends on which this feed trains in the fused loop (elsewhere the
         estimator trains with ``Model.fit``).
+    pads_last_batch : bool
+        Whether a short last step may be padded to the others' size with rows of weight 0
+        (its rows are a batch of samples; the engine pads only networks it trains exactly
+        so), so that every size of it shares one compiled program. The rows of
+        :meth:`epoch` then have room for the last step.
     """
 
     arrays: tuple = ()
     steps_per_epoch: int = 0
     fused_backends = frozenset({"jax", "tensorflow"})
+    pads_last_batch = False
 
     def device_arrays(self) -> tuple:
         """The arrays as the compiled programs take them (converted to tensors after this)."""
@@ -640,6 +799,8 @@ class MiniBatches(Feed):
     alone (a fit continued later sees the batches of one uninterrupted fit), the last batch
     short. Floats are cast to Keras' floatx, as ``Model.fit`` casts arrays."""
 
+    pads_last_batch = True
+
     def __init__(self, x, y, sample_weight=None, *, batch_size: int, shuffle: bool = True, seed: int | None = None):
         self.arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
         self.n_rows = _rows.n_rows(x)
@@ -656,7 +817,7 @@ class MiniBatches(Feed):
         n, size = self.n_rows, self.batch_size
         order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
         n_loop = self.steps_per_epoch - 1
-        loop = np.zeros((max(1, bucket_rows // size), size), dtype=np.int32)
+        loop = np.zeros((-(-bucket_rows // size), size), dtype=np.int32)  # room for the last step, padded
         loop[:n_loop] = order[: n_loop * size].reshape(n_loop, size)
         return loop, np.int32(n_loop), order[n_loop * size :].astype(np.int32)
 
@@ -785,7 +946,8 @@ def fit_model(
             return programs.evaluate(model, zero_metrics, *validation)
 
     def train_epoch(epoch, zero_metrics):
-        return programs.train_epoch(model, zero_metrics, data, type(feed).batch, *feed.epoch(epoch, bucket))
+        steps = feed.epoch(epoch, bucket)
+        return programs.train_epoch(model, zero_metrics, data, type(feed).batch, *steps, pad=feed.pads_last_batch)
 
     return _run_epochs(model, callbacks, epochs, initial_epoch, feed.steps_per_epoch, train_epoch, evaluate)
 

@@ -330,6 +330,109 @@ def test_the_fused_loop_trains_as_keras_fit_does(monkeypatch, with_weights):
         np.testing.assert_allclose(fused.history_[key], keras_loop.history_[key], rtol=1e-5)
 
 
+def _regression_mlp(meta):
+    return keras.Sequential([
+        keras.Input((meta["n_features_in_"],)),
+        keras.layers.Dense(8, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(1)),
+        keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(2)),
+    ])
+
+
+_PADDED_SETTINGS = {
+    "classifier, mean loss, metrics both ways": lambda: KerasClassifier(
+        seeded_mlp, loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"],
+        compile__weighted_metrics=["accuracy"], epochs=3, batch_size=32, random_state=0,
+    ),
+    "regressor, summed loss": lambda: KerasRegressor(
+        _regression_mlp, loss=keras.losses.MeanSquaredError(reduction="sum"), optimizer="sgd",
+        optimizer__learning_rate=1e-3, metrics=["mae"], epochs=3, batch_size=32, random_state=0,
+    ),
+}
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the padded last batch is the JAX fused loop's")
+@pytest.mark.parametrize("setting", list(_PADDED_SETTINGS))
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_a_short_last_batch_trains_padded_exactly_as_keras_fit(monkeypatch, setting, with_weights):
+    """Fold sizes and the refit share one program: the short last batch is padded to the
+    batch size with rows of weight 0. The weights, optimizer slots and every logged metric
+    are those of Keras' own loop on the same batches (the loss tracker counts real rows)."""
+    import skann.engine
+
+    X, y = _data(0, n=300)
+    if setting.startswith("regressor"):
+        y = X[:, 0] - 2 * X[:, 1]
+    weights = np.random.RandomState(1).uniform(0.5, 2.0, len(y)) if with_weights else None
+    make = _PADDED_SETTINGS[setting]
+    compiled_cache.clear()
+    fused = [make().fit(X[:n], y[:n], sample_weight=None if weights is None else weights[:n]) for n in (200, 203, 256, 250)]
+    (programs,) = compiled_cache._entries.values()
+    assert programs.padding == ("mask" if "summed" in setting else "mean")
+    assert [name for name, *_ in programs.seen] == ["train_padded"]  # one program for the four sizes
+    monkeypatch.setattr(skann.engine, "FUSED_LOOP", False)
+    for n, est in zip((200, 203, 256, 250), fused):
+        keras_loop = make().fit(X[:n], y[:n], sample_weight=None if weights is None else weights[:n])
+        for a, b in zip(_state(est), _state(keras_loop)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert est.history_.keys() == keras_loop.history_.keys()
+        for key in est.history_:
+            np.testing.assert_allclose(est.history_[key], keras_loop.history_[key], rtol=1e-5)
+
+
+class OwnStepModel(keras.Sequential):
+    def train_step(self, *args, **kwargs):
+        return super().train_step(*args, **kwargs)
+
+
+def _user_loss(y_true, y_pred):
+    """A batch's mean, reduced by the user (padding rows would count)."""
+    return keras.ops.mean(keras.ops.square(keras.ops.reshape(y_true, (-1, 1)) - y_pred))
+
+
+@pytest.mark.parametrize("change", ["batchnorm", "dropout", "mean iou", "user loss", "user metric", "two outputs", "own train_step", "activity regularizer"])
+def test_a_last_batch_is_never_padded_where_padding_would_change_training(change):
+    """BatchNormalization's batch statistics, dropout's random draws, metrics that do not
+    follow masks (mean IoU), a user's loss or metric (they may reduce over rows), a second output (Keras
+    counts its loss by the batch's static size), a user's training step and activity
+    regularizers all see padding rows: those networks keep a program per last-batch size."""
+    from skann.engine import padded_loss_weighting
+
+    def dense(**kwargs):
+        return keras.layers.Dense(2, activation="softmax", **kwargs)
+
+    layers = [keras.Input((3,)), keras.layers.Dense(4)]
+    loss, metrics, cls = "sparse_categorical_crossentropy", [], keras.Sequential
+    if change == "batchnorm":
+        layers.append(keras.layers.BatchNormalization())
+    elif change == "dropout":
+        layers.append(keras.layers.Dropout(0.1))
+    elif change == "mean iou":
+        metrics = [keras.metrics.MeanIoU(num_classes=2, sparse_y_pred=False)]
+    elif change == "user loss":
+        loss = _user_loss
+    elif change == "user metric":
+        metrics = [_user_loss]
+    elif change == "own train_step":
+        cls = OwnStepModel
+    elif change == "activity regularizer":
+        layers.append(keras.layers.Dense(4, activity_regularizer="l2"))
+    if change == "two outputs":
+        inputs = keras.Input((3,))
+        hidden = keras.layers.Dense(4)(inputs)
+        model = keras.Model(inputs, [dense()(hidden), dense()(hidden)])
+        model.compile(loss=[loss, loss], optimizer="adam")
+    else:
+        model = cls(layers + [dense()])
+        model.compile(loss=loss, optimizer="adam", metrics=metrics)
+    x, y = np.zeros((4, 3), "float32"), np.zeros(4)
+    model.fit(x, (y, y) if change == "two outputs" else y, epochs=1, verbose=0)
+    assert padded_loss_weighting(model) is None
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), dense()])
+    plain.compile(loss=loss if change == "user loss" else "sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    plain.fit(x, y, epochs=1, verbose=0)
+    assert (padded_loss_weighting(plain) is None) == (change == "user loss")
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="XLA:CPU's slow convolution gradients inside loops concern JAX's CPU backend")
 def test_convolutional_networks_train_step_by_step_on_jax_cpu(monkeypatch):
     """jax-ml/jax#12868: inside a while loop, XLA:CPU runs convolution gradients tens of times

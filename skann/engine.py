@@ -560,8 +560,10 @@ class _TensorFlowPrograms(_Programs):
 def _use_compilation_cache_dir() -> None:
     """Keep XLA's executables in ``SKANN_COMPILATION_CACHE`` (a folder), when it is set, so
     that a new process loads them instead of compiling again (most of a first fit's cost:
-    tracing one epoch's program takes ~0.08 s, compiling it ~0.45 s for a small MLP). The
-    folder holds machine code: it must be yours, as any cache of executables."""
+    tracing one epoch's program takes ~0.08 s, compiling it ~0.4 s for a small MLP, and
+    Keras' initializers compile a random-number program of ~0.1 s per weight shape). Set when
+    this module is imported on JAX, before any network is built, so that those count too.
+    The folder holds machine code: it must be yours, as any cache of executables."""
     folder = os.environ.get("SKANN_COMPILATION_CACHE")
     if not folder:
         return
@@ -1018,3 +1020,7 @@ def _validation_batches(programs: _Programs, validation_data: tuple, batch_size:
     feed = mini_batches(x_val, y_val, rest[0] if rest else None, batch_size=batch_size, shuffle=False)
     data, bucket = _on_device(programs, feed)
     return (data, type(feed).batch, *feed.epoch(0, bucket))
+
+
+if keras.backend.backend() == "jax":
+    _use_compilation_cache_dir()

@@ -492,18 +492,20 @@ def _padded_train_step(model: keras.Model, weighting: str, state, data, real_row
 class _TensorFlowPrograms(_Programs):
     """``tf.function`` programs over the template's own variables (TensorFlow's training
     step updates variables in place, and Keras refuses its stateless optimizer update there):
-    a network's state is copied into the template, an epoch runs as one call (a ``tf.while``
-    loop over the batches, traced once per size of the last batch, for every data size), and
-    the state is copied back.
-    Fits of one architecture take turns on the template."""
+    an epoch is one call of a concrete function that copies a network's state (its
+    TensorFlow variables, passed in) into the template, runs a ``tf.while`` loop over the
+    batches (traced once per size of the last batch, for every data size) and copies the
+    state back. Fits of one architecture take turns on the template."""
 
     def __init__(self, template: keras.Model, nbytes: int):
         super().__init__(template, nbytes)
         self._functions: dict = {}
+        self._stand_ins = None
 
     @staticmethod
     def _variables(model) -> list:
-        return [v for group in _state_variables(model) for v in group]
+        """A network's state as TensorFlow's variables themselves (which ``.value`` gives)."""
+        return [v.value for group in _state_variables(model) for v in group]
 
     def _function(self, kind: str, batch, args):
         import tensorflow as tf
@@ -519,32 +521,46 @@ class _TensorFlowPrograms(_Programs):
         key = (kind, _program_name(batch), repr(specs))
         function = self._functions.get(key)
         if function is None:
+            template = self._variables(self.template)
+            n_state = len(template) - len(self.template.metrics_variables)
             step = self.template.train_step if kind == "train" else self.template.test_step
-            # Not XLA: TensorFlow's executor runs one trace for every data size (XLA compiles
-            # again for each size: 0.8 s per fold size, for 0.4x less time per step).
-            function = tf.function(
-                functools.partial(self._epoch_body, step, batch), input_signature=list(specs), jit_compile=False
+
+            def epoch(variables, zero_metrics, data, loop_rows, n_loop, last_rows):
+                for target, source in zip(template, [*variables[:n_state], *zero_metrics]):
+                    target.assign(source)
+                logs = self._epoch_body(step, batch, data, loop_rows, n_loop, last_rows)
+                if kind == "train":
+                    for source, target in zip(template, variables):
+                        target.assign(source)
+                return logs
+
+            if self._stand_ins is None:
+                self._stand_ins = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in template]
+            metric_specs = [tf.TensorSpec(v.shape, v.dtype) for v in template[n_state:]]
+            # A concrete function (a call skips tf.function's dispatch on its arguments),
+            # traced on stand-in variables: the network's variables are arguments, not
+            # captured. Not XLA: TensorFlow's executor runs one trace for every data size (XLA
+            # compiles again for each size: 0.8 s per fold size, for 0.4x less time per step).
+            function = tf.function(epoch, jit_compile=False).get_concrete_function(
+                self._stand_ins, metric_specs, *specs
             )
             self._functions[key] = function
         return key, function
 
     def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
-        return self._run("train", model, batch, (data, loop_rows, n_loop, last_rows), keep_state=True)
+        return self._run("train", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows))
 
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
-        return self._run("evaluate", model, batch, (data, loop_rows, n_loop, last_rows), keep_state=False)
+        return self._run("evaluate", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows))
 
-    def _run(self, kind: str, model, batch, args, keep_state: bool) -> dict:
-        """One call of the ``kind`` program on ``model``'s state, copied into the template
-        (metrics reset) and, with ``keep_state``, copied back."""
+    def _run(self, kind: str, model, zero_metrics, batch, args) -> dict:
+        """One call of the ``kind`` program on ``model``'s state (metrics from
+        ``zero_metrics``); training leaves the new state in ``model``."""
+        variables = self._variables(model)
         with self.lock:
-            _copy(self._variables(model), self._variables(self.template))
-            self.template.reset_metrics()
             key, function = self._function(kind, batch, args)
-            logs = function(*args)
+            logs = function(variables, list(zero_metrics), *args)
             self.seen.add(key)
-            if keep_state:
-                _copy(self._variables(self.template), self._variables(model))
         return _floats(logs)
 
     def _epoch_body(self, step, batch, data, loop_rows, n_loop, last_rows):
@@ -603,11 +619,6 @@ def _values(variables) -> list:
 def _assign(variables, values) -> None:
     for variable, value in zip(variables, values):
         variable.assign(value)
-
-
-def _copy(sources, targets) -> None:
-    for source, target in zip(sources, targets):
-        target.assign(source.value)
 
 
 def _shapes(*args) -> str:
@@ -998,7 +1009,8 @@ def _run_epochs(model, callbacks, epochs: int, initial_epoch: int, steps_per_epo
     )
     model.stop_training = False
     model.reset_metrics()
-    zero_metrics = _values(model.metrics_variables)
+    # Values, not TensorFlow's variables (which ``.value`` gives there): each epoch starts from them.
+    zero_metrics = [keras.ops.copy(v) for v in _values(model.metrics_variables)]
     logs: dict = {}
     callback_list.on_train_begin()
     for epoch in range(initial_epoch, epochs):

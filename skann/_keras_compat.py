@@ -159,22 +159,28 @@ def compiled_metric_functions(model: keras.Model) -> list:
     return [getattr(m, "_fn", m) if isinstance(m, keras.metrics.MeanMetricWrapper) else m for m in metrics]
 
 
-def stateless_update_metrics(model: keras.Model, metrics_values, loss, n_rows, x, y, y_pred, sample_weight, mask) -> list:
-    """``model``'s metric variables (given as ``metrics_values``) after one training batch
-    whose first ``n_rows`` rows are real, as Keras' JAX training step updates them, except
-    that the loss tracker counts ``n_rows`` (a traced number) where Keras counts the batch's
-    static size, and the compiled metrics see ``mask`` as ``y_pred``'s Keras mask (which
-    ``MeanMetricWrapper`` metrics apply with or without sample weights)."""
+def update_metrics(model: keras.Model, loss, n_rows, x, y, y_pred, sample_weight, mask) -> None:
+    """Update ``model``'s metrics after one training batch whose first ``n_rows`` rows are
+    real, as Keras' training step does, except that the loss tracker counts ``n_rows`` (a
+    traced number) where Keras counts the batch's static size, and the compiled metrics see
+    ``mask`` as ``y_pred``'s Keras mask (which ``MeanMetricWrapper`` metrics apply, with or
+    without sample weights)."""
     from keras.src.backend.common.masking import set_keras_mask
 
+    model._loss_tracker.update_state(loss, sample_weight=n_rows)
+    set_keras_mask(y_pred, mask)
+    try:
+        model.compute_metrics(x, y, y_pred, sample_weight)
+    finally:
+        set_keras_mask(y_pred, None)
+
+
+def stateless_update_metrics(model: keras.Model, metrics_values, *args) -> list:
+    """:func:`update_metrics` on the metric variables given as ``metrics_values`` (JAX's
+    stateless training): their new values."""
     mapping = list(zip(model.metrics_variables, metrics_values))
     with keras.StatelessScope(state_mapping=mapping) as scope:
-        model._loss_tracker.update_state(loss, sample_weight=n_rows)
-        set_keras_mask(y_pred, mask)
-        try:
-            model.compute_metrics(x, y, y_pred, sample_weight)
-        finally:
-            set_keras_mask(y_pred, None)
+        update_metrics(model, *args)
     updated = []
     for variable, value in mapping:
         new = scope.get_current_value(variable)

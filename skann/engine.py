@@ -45,7 +45,7 @@ import numpy as np
 from skann import _rows
 from skann._keras_compat import (
     adapted_constants, all_layers, build_training_state, compile_arguments, compiled_metric_functions, functional_graph, keras_trains_it,
-    stateless_metrics_result, stateless_update_metrics, tensorflow_unseen,
+    stateless_metrics_result, stateless_update_metrics, tensorflow_unseen, update_metrics,
 )
 
 __all__ = [
@@ -460,15 +460,10 @@ def _last_batch_padded(loop_rows, n_loop, last_rows) -> tuple:
     return rows, np.int32(int(n_loop) + 1), np.int32(len(last_rows))
 
 
-def _padded_train_step(model: keras.Model, weighting: str, state, data, real_rows):
-    """Keras' JAX training step on a batch whose rows past ``real_rows`` are padding: they weigh
-    0, the loss is weighted as the real rows alone give it (``weighting``, from
-    :func:`padded_loss_weighting`) and the loss tracker counts the real rows only."""
-    import jax
-
+def _padding_weights(model: keras.Model, weighting: str, x, sample_weight, real_rows) -> tuple:
+    """``(real, mask, loss_weight)`` of a padded batch: the number of real rows, 1 for real
+    rows and 0 for padding, and the weights that give the loss of the real rows alone."""
     ops = keras.ops
-    trainable, non_trainable, optimizer_values, metrics_values = state
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     size = keras.tree.flatten(x)[0].shape[0]
     dtype = model.dtype_policy.compute_dtype
     real = ops.cast(real_rows, dtype)
@@ -478,8 +473,20 @@ def _padded_train_step(model: keras.Model, weighting: str, state, data, real_row
     else:
         sample_weight = ops.cast(sample_weight, dtype)
         loss_weight = sample_weight * ops.reshape(mask, (size,) + (1,) * (len(sample_weight.shape) - 1))
-    if weighting == "mean":
+    if weighting == "mean":  # Keras divides by the rows given: real rows weigh rows / real rows
         loss_weight = loss_weight * (size / real)
+    return real, mask, loss_weight
+
+
+def _padded_train_step(model: keras.Model, weighting: str, state, data, real_rows):
+    """Keras' JAX training step on a batch whose rows past ``real_rows`` are padding: they weigh
+    0, the loss is weighted as the real rows alone give it (``weighting``, from
+    :func:`padded_loss_weighting`) and the loss tracker counts the real rows only."""
+    import jax
+
+    trainable, non_trainable, optimizer_values, metrics_values = state
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    real, mask, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
     gradient = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
     (_, (loss, y_pred, non_trainable, metrics_values)), grads = gradient(
         trainable, non_trainable, metrics_values, x, y, loss_weight, training=True, optimizer_variables=optimizer_values
@@ -487,6 +494,22 @@ def _padded_train_step(model: keras.Model, weighting: str, state, data, real_row
     trainable, optimizer_values = model.optimizer.stateless_apply(optimizer_values, grads, trainable)
     metrics_values = stateless_update_metrics(model, metrics_values, loss, real, x, y, y_pred, sample_weight, mask)
     return (trainable, non_trainable, optimizer_values, metrics_values)
+
+
+def _padded_train_step_in_place(model: keras.Model, weighting: str, data, real_rows) -> None:
+    """:func:`_padded_train_step` as Keras' TensorFlow training step runs: on the network's
+    variables, in place."""
+    import tensorflow as tf
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    real, mask, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=loss_weight, training=True)
+        scaled = model.optimizer.scale_loss(loss)
+    weights = model.trainable_weights
+    model.optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
+    update_metrics(model, loss, real, x, y, y_pred, sample_weight, mask)
 
 
 class _TensorFlowPrograms(_Programs):
@@ -515,25 +538,28 @@ class _TensorFlowPrograms(_Programs):
             return tf.TensorSpec((None,) + shape[1:] if shape else (), tf.as_dtype(a.dtype))
 
         data, loop_rows, n_loop, last_rows = args
-        # The last batch keeps its size in the trace (one trace per size, as in Model.fit):
-        # Keras weights the epoch's mean loss by each batch's static size.
-        specs = (*keras.tree.map_structure(spec, (data, loop_rows, n_loop)), tf.TensorSpec(last_rows.shape, tf.int32))
+        if kind == "train_padded":  # (data, rows, n_steps, n_last): one trace for every size
+            specs = (*keras.tree.map_structure(spec, (data, loop_rows, n_loop)), tf.TensorSpec((), tf.int32))
+        else:
+            # The last batch keeps its size in the trace (one trace per size, as in Model.fit):
+            # Keras weights the epoch's mean loss by each batch's static size.
+            specs = (*keras.tree.map_structure(spec, (data, loop_rows, n_loop)), tf.TensorSpec(last_rows.shape, tf.int32))
         key = (kind, _program_name(batch), repr(specs))
         function = self._functions.get(key)
         if function is None:
             template = self._variables(self.template)
             n_state = len(template) - len(self.template.metrics_variables)
-            step = self.template.train_step if kind == "train" else self.template.test_step
+            body = {"train": self._epoch_body, "evaluate": self._epoch_body, "train_padded": self._padded_epoch_body}[kind]
+            step = self.template.test_step if kind == "evaluate" else self.template.train_step
 
-            def epoch(variables, zero_metrics, data, loop_rows, n_loop, last_rows):
+            def epoch(variables, zero_metrics, *args):
                 for target, source in zip(template, [*variables[:n_state], *zero_metrics]):
                     target.assign(source)
-                logs = self._epoch_body(step, batch, data, loop_rows, n_loop, last_rows)
-                if kind == "train":
+                logs = body(step, batch, *args)
+                if kind != "evaluate":
                     for source, target in zip(template, variables):
                         target.assign(source)
                 return logs
-
             if self._stand_ins is None:
                 self._stand_ins = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in template]
             metric_specs = [tf.TensorSpec(v.shape, v.dtype) for v in template[n_state:]]
@@ -547,7 +573,13 @@ class _TensorFlowPrograms(_Programs):
             self._functions[key] = function
         return key, function
 
+    @staticmethod
+    def _padding(template: keras.Model) -> str | None:
+        return padded_loss_weighting(template)
+
     def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
+        if pad and self.padding is not None:
+            return self._run("train_padded", model, zero_metrics, batch, (data, *_last_batch_padded(loop_rows, n_loop, last_rows)))
         return self._run("train", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows))
 
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
@@ -571,6 +603,18 @@ class _TensorFlowPrograms(_Programs):
             for i in tf.range(n_loop):
                 step(batch(data, loop_rows[i], tf.gather))
             return step(batch(data, last_rows, tf.gather))
+
+    def _padded_epoch_body(self, step, batch, data, rows, n_steps, n_last):
+        """The steps of ``rows[:n_steps]``, the last of them ``n_last`` rows long and padded
+        (``step`` is unused: padding is served by skann's copy of Keras' step)."""
+        import tensorflow as tf
+
+        template, weighting, size = self.template, self.padding, rows.shape[1]
+        with self._constants_from(template.non_trainable_variables):
+            for i in tf.range(n_steps):
+                real_rows = tf.where(i == n_steps - 1, n_last, size)
+                _padded_train_step_in_place(template, weighting, batch(data, rows[i], tf.gather), real_rows)
+            return template.get_metrics_result()
 
 
 def _use_compilation_cache_dir() -> None:

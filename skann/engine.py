@@ -8,7 +8,10 @@ process-wide by *architecture* (the model's configuration with layer names taken
 variables' shapes, its compile settings without the learning rate; each program keeps one
 executable per shape of the data), so the next fit of the same architecture (a
 cross-validation fold, a grid candidate with another learning rate, a Hyperband continuation,
-a refit) does not trace or compile again.
+a refit) does not trace or compile again. Small data is padded to a bucket of rows, and an
+epoch's short last batch is padded to the batch size with rows of weight 0 wherever that
+trains exactly as the short batch (:func:`padded_loss_weighting`), so folds and the refit of
+different sizes share one program.
 
 Reuse is invisible: the programs are pure functions of the state passed in (weights,
 optimizer slots, metric totals, BatchNormalization statistics, dropout seeds), so every
@@ -44,8 +47,9 @@ import numpy as np
 
 from skann import _rows
 from skann._keras_compat import (
-    adapted_constants, all_layers, build_training_state, compile_arguments, compiled_metric_functions, functional_graph, keras_trains_it,
-    stateless_metrics_result, stateless_update_metrics, tensorflow_unseen, update_metrics,
+    adapted_constants, all_layers, build_training_state, compile_arguments, compiled_metric_functions,
+    functional_graph, keras_trains_it, stateless_metrics_result, stateless_update_metrics, tensorflow_unseen,
+    update_metrics,
 )
 
 __all__ = [
@@ -291,11 +295,7 @@ class _Programs:
         self.lock = threading.RLock()  # tracing touches the template: one trace at a time
         self.seen: set = set()
         # How a short last batch is padded to the batch size (None: it keeps its own size).
-        self.padding = self._padding(template)
-
-    @staticmethod
-    def _padding(template: keras.Model) -> str | None:
-        return None
+        self.padding = padded_loss_weighting(template)
 
     @contextlib.contextmanager
     def _constants_from(self, non_trainable_values):
@@ -381,10 +381,6 @@ class _JaxPrograms(_Programs):
     def _traced_test_step(self, state, batch):
         with self._constants_from(state[1]):
             return self.template.test_step(state, batch)
-
-    @staticmethod
-    def _padding(template: keras.Model) -> str | None:
-        return padded_loss_weighting(template)
 
     def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
         groups = _state_variables(model)
@@ -517,8 +513,8 @@ class _TensorFlowPrograms(_Programs):
     step updates variables in place, and Keras refuses its stateless optimizer update there):
     an epoch is one call of a concrete function that copies a network's state (its
     TensorFlow variables, passed in) into the template, runs a ``tf.while`` loop over the
-    batches (traced once per size of the last batch, for every data size) and copies the
-    state back. Fits of one architecture take turns on the template."""
+    batches (traced once for every data size, and once per size of the last batch where it
+    is not padded) and copies the state back. Fits of one architecture take turns on the template."""
 
     def __init__(self, template: keras.Model, nbytes: int):
         super().__init__(template, nbytes)
@@ -572,10 +568,6 @@ class _TensorFlowPrograms(_Programs):
             )
             self._functions[key] = function
         return key, function
-
-    @staticmethod
-    def _padding(template: keras.Model) -> str | None:
-        return padded_loss_weighting(template)
 
     def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
         if pad and self.padding is not None:

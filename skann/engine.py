@@ -55,6 +55,7 @@ from skann._keras_compat import (
 __all__ = [
     "CompiledCache", "Feed", "LazyMiniBatches", "MiniBatches", "SparseMiniBatches", "architecture_key",
     "by_batch_available", "compiled_cache", "fit_model", "fit_model_by_batch", "fused_loop_available", "mini_batches",
+    "padded_loss_weighting",
 ]
 
 # Rows per evaluation batch, in the fused loop and in skann's tf.data feed (it changes speed

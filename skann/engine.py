@@ -314,6 +314,21 @@ class _Programs:
             for layer, attribute, value in reversed(bound):
                 setattr(layer, attribute, value)
 
+    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
+        """One epoch of ``model`` on the steps ``loop_rows[:n_loop]`` then ``last_rows``: its logs;
+        the network's variables hold the new state after it. With ``pad`` (a feed whose steps
+        are batches of samples) and a network :func:`padded_loss_weighting` serves, the short
+        last batch runs in the loop, padded: one program for every size of it."""
+        if pad and self.padding is not None:
+            padded = _last_batch_padded(loop_rows, n_loop, last_rows)
+            return self._train("train_padded", model, zero_metrics, data, batch, *padded)
+        return self._train("train", model, zero_metrics, data, batch, loop_rows, n_loop, last_rows)
+
+    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last) -> dict:
+        """:meth:`train_epoch` with the ``kind`` of program ("train" or "train_padded", whose
+        last two arguments are the number of steps and the last one's real rows)."""
+        raise NotImplementedError
+
     def _traced_once(self, function, signature, *args):
         """``function(*args)``; the first call of a ``signature`` (a trace) holds the lock."""
         if signature in self.seen:
@@ -348,8 +363,10 @@ class _JaxPrograms(_Programs):
         _use_compilation_cache_dir()
         super().__init__(template, nbytes)
         # The batch function (how a step's data is taken from the rows) is part of the program.
-        self._train = jax.jit(self._traced_train_epoch, static_argnums=2)
-        self._train_padded = jax.jit(self._traced_train_padded_epoch, static_argnums=2)
+        self._training = {
+            "train": jax.jit(self._traced_train_epoch, static_argnums=2),
+            "train_padded": jax.jit(self._traced_train_padded_epoch, static_argnums=2),
+        }
         self._evaluate = jax.jit(self._traced_evaluate, static_argnums=2)
         # One step on a batch from the host (data read a batch at a time: files; convolutions
         # on XLA:CPU).
@@ -383,17 +400,11 @@ class _JaxPrograms(_Programs):
         with self._constants_from(state[1]):
             return self.template.test_step(state, batch)
 
-    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
+    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last) -> dict:
         groups = _state_variables(model)
         state = (*(_values(group) for group in groups[:3]), zero_metrics)
-        if pad and self.padding is not None:
-            # One program for every size of the last batch: it runs in the loop, padded.
-            args = (state, data, batch, *_last_batch_padded(loop_rows, n_loop, last_rows))
-            name = ("train_padded", _program_name(batch), _shapes(args[3:], data))
-            logs, state = self._traced_once(self._train_padded, name, *args)
-        else:
-            args = (state, data, batch, loop_rows, n_loop, last_rows)
-            logs, state = self._traced_once(self._train, ("train", _program_name(batch), _shapes(args[3:], data)), *args)
+        args = (state, data, batch, rows, n_steps, last)
+        logs, state = self._traced_once(self._training[kind], (kind, _program_name(batch), _shapes(args[3:], data)), *args)
         for variables, values in zip(groups, state):
             _assign(variables, values)
         return _floats(logs)
@@ -546,13 +557,16 @@ class _TensorFlowPrograms(_Programs):
         if function is None:
             template = self._variables(self.template)
             n_state = len(template) - len(self.template.metrics_variables)
-            body = {"train": self._epoch_body, "evaluate": self._epoch_body, "train_padded": self._padded_epoch_body}[kind]
-            step = self.template.test_step if kind == "evaluate" else self.template.train_step
+            if kind == "train_padded":
+                body = functools.partial(self._padded_epoch_body, batch)
+            else:
+                step = self.template.train_step if kind == "train" else self.template.test_step
+                body = functools.partial(self._epoch_body, step, batch)
 
             def epoch(variables, zero_metrics, *args):
                 for target, source in zip(template, [*variables[:n_state], *zero_metrics]):
                     target.assign(source)
-                logs = body(step, batch, *args)
+                logs = body(*args)
                 if kind != "evaluate":
                     for source, target in zip(template, variables):
                         target.assign(source)
@@ -570,10 +584,8 @@ class _TensorFlowPrograms(_Programs):
             self._functions[key] = function
         return key, function
 
-    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
-        if pad and self.padding is not None:
-            return self._run("train_padded", model, zero_metrics, batch, (data, *_last_batch_padded(loop_rows, n_loop, last_rows)))
-        return self._run("train", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows))
+    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last) -> dict:
+        return self._run(kind, model, zero_metrics, batch, (data, rows, n_steps, last))
 
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
         return self._run("evaluate", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows))
@@ -597,9 +609,9 @@ class _TensorFlowPrograms(_Programs):
                 step(batch(data, loop_rows[i], tf.gather))
             return step(batch(data, last_rows, tf.gather))
 
-    def _padded_epoch_body(self, step, batch, data, rows, n_steps, n_last):
+    def _padded_epoch_body(self, batch, data, rows, n_steps, n_last):
         """The steps of ``rows[:n_steps]``, the last of them ``n_last`` rows long and padded
-        (``step`` is unused: padding is served by skann's copy of Keras' step)."""
+        (through skann's copy of Keras' step, :func:`_padded_train_step_in_place`)."""
         import tensorflow as tf
 
         template, weighting, size = self.template, self.padding, rows.shape[1]

@@ -96,13 +96,19 @@ class DivergenceGuard(keras.callbacks.Callback):
         self.step_size = step_size
 
     def on_epoch_end(self, epoch, logs=None):
+        self.check_losses(epoch, logs)
+        if not all(np.isfinite(weight_value(v)).all() for v in self.model.trainable_variables):
+            raise self._error(epoch, "the weights overflowed")
+
+    def check_losses(self, epoch, logs=None) -> None:
+        """The check of :meth:`on_epoch_end` on the losses alone (skann's engine checks the
+        weights of epochs it runs several to a call in its program, and calls this when it
+        shows them to the callbacks)."""
         logs = logs or {}
         losses = {k: logs[k] for k in ("loss", "val_loss") if k in logs}
         bad = [k for k, v in losses.items() if not np.isfinite(v)]
         if bad:
             raise self._error(epoch, f"the {bad[0].replace('_', ' ')} became {losses[bad[0]]}")
-        if not all(np.isfinite(weight_value(v)).all() for v in self.model.trainable_variables):
-            raise self._error(epoch, "the weights overflowed")
 
     def _error(self, epoch: int, what: str) -> DivergenceError:
         return divergence_error(self.estimator, epoch, what, self.step_size or learning_rate_of(self.model))

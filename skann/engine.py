@@ -47,7 +47,7 @@ import numpy as np
 
 from skann import _rows
 from skann._keras_compat import (
-    adapted_constants, all_layers, build_training_state, compile_arguments, compiled_metric_functions,
+    adapted_constants, all_layers, build_training_state, build_training_state_from_shapes, compile_arguments, compiled_metric_functions,
     functional_graph, keras_trains_it, stateless_metrics_result, stateless_update_metrics, tensorflow_unseen,
     update_metrics,
 )
@@ -64,6 +64,11 @@ VALIDATION_BATCH = 1024
 # Data is padded with zero rows up to this size at most (padding lets the folds of a
 # cross-validation and the refit share a compiled program; big data compiles rarely).
 _PAD_LIMIT_BYTES = 64 * 2**20
+# One call of a training program runs up to this many epochs (their rows stacked, at most
+# _EPOCH_ROWS_BYTES) when the fit's callbacks only read each epoch's logs: a call, and copying
+# the state in and out, costs about as much as an epoch of a few hundred rows.
+_MAX_EPOCHS_PER_CALL = 32
+_EPOCH_ROWS_BYTES = 2**20
 
 
 # ``SKANN_FUSED_LOOP=0`` trains every network with ``keras.Model.fit`` (to compare, or to
@@ -121,6 +126,24 @@ def _convolutions_slow_in_loops() -> bool:
     import jax
 
     return jax.default_backend() == "cpu"
+
+
+@functools.cache
+def _jax_compiler_options() -> dict | None:
+    """XLA options for skann's programs: on the CPU, XLA's older fusion emitters, which
+    compile a small network's training program in half the time (0.36 s against 0.72 s for
+    the MLP of benchmarks/small_data.py, measured with JAX 0.10) and run it as fast, with the
+    same results to float rounding. Dropped where this XLA no longer knows the option."""
+    import jax
+
+    if jax.default_backend() != "cpu":
+        return None
+    options = {"xla_cpu_use_fusion_emitters": False}
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=options).lower(np.float32(0)).compile()
+    except Exception:
+        return None
+    return options
 
 
 # ---------------------------------------------------------------------- architecture key
@@ -314,20 +337,46 @@ class _Programs:
             for layer, attribute, value in reversed(bound):
                 setattr(layer, attribute, value)
 
-    def train_epoch(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows, pad: bool = False) -> dict:
-        """One epoch of ``model`` on the steps ``loop_rows[:n_loop]`` then ``last_rows``: its logs;
-        the network's variables hold the new state after it. With ``pad`` (a feed whose steps
-        are batches of samples) and a network :func:`padded_loss_weighting` serves, the short
-        last batch runs in the loop, padded: one program for every size of it."""
-        if pad and self.padding is not None:
-            padded = _last_batch_padded(loop_rows, n_loop, last_rows)
-            return self._train("train_padded", model, zero_metrics, data, batch, *padded)
-        return self._train("train", model, zero_metrics, data, batch, loop_rows, n_loop, last_rows)
+    def epochs_per_call(self, loop_rows) -> int:
+        """How many epochs one call of the training program can run, for epochs whose steps
+        take ``loop_rows`` (of :meth:`Feed.epoch`): their rows, stacked, stay under 1 MB."""
+        most = _EPOCH_ROWS_BYTES // max(1, np.asarray(loop_rows).nbytes)
+        return max(1, min(_MAX_EPOCHS_PER_CALL, 1 << max(0, int(most).bit_length() - 1)))
 
-    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last) -> dict:
-        """:meth:`train_epoch` with the ``kind`` of program ("train" or "train_padded", whose
-        last two arguments are the number of steps and the last one's real rows)."""
+    def train_epochs(self, model, zero_metrics, data, batch, epochs: list, pad: bool = False) -> tuple[list, bool]:
+        """Epochs of ``model``, each given by its steps ``(loop_rows, n_loop, last_rows)``
+        (:meth:`Feed.epoch`: ``loop_rows[:n_loop]`` then ``last_rows``), in one call of the
+        training program (at most :meth:`epochs_per_call` of them): the logs of each, and
+        whether every epoch ended with finite logs and weights. The network's variables hold
+        the state after the last. With ``pad`` (a feed whose steps are batches of samples) and
+        a network :func:`padded_loss_weighting` serves, the short last batch runs in the loop,
+        padded: one program for every size of it."""
+        kind = "train"
+        if pad and self.padding is not None:
+            kind, epochs = "train_padded", [_last_batch_padded(*steps) for steps in epochs]
+        cap = self.epochs_per_call(epochs[0][0])
+        if len(epochs) > cap or any(int(steps[1]) != int(epochs[0][1]) for steps in epochs):
+            raise ValueError(f"One call trains at most {cap} epochs, of one number of steps.")
+        rows = np.zeros((cap,) + np.shape(epochs[0][0]), np.int32)
+        last = np.zeros((cap,) + np.shape(epochs[0][2]), np.int32)
+        for i, (loop_rows, _, last_rows) in enumerate(epochs):
+            rows[i], last[i] = loop_rows, last_rows
+        logs, finite = self._train(kind, model, zero_metrics, data, batch, rows, epochs[0][1], last, np.int32(len(epochs)))
+        return [_floats({k: v[i] for k, v in logs.items()}) for i in range(len(epochs))], bool(np.all(finite[: len(epochs)]))
+
+    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs) -> tuple[dict, Any]:
+        """:meth:`train_epochs` with the ``kind`` of program ("train", or "train_padded" whose
+        ``last`` is each epoch's number of real rows in its last step) on epochs stacked in
+        ``rows`` and ``last`` (``n_epochs`` of them used): the logs of each (stacked NumPy
+        arrays) and whether each ended finite."""
         raise NotImplementedError
+
+    def snapshot(self, model) -> list:
+        """A copy of ``model``'s training state but its metrics (to :meth:`restore`)."""
+        return [keras.ops.copy(v) for group in _state_variables(model)[:3] for v in _values(group)]
+
+    def restore(self, model, snapshot: list) -> None:
+        _assign([v for group in _state_variables(model)[:3] for v in group], snapshot)
 
     def _traced_once(self, function, signature, *args):
         """``function(*args)``; the first call of a ``signature`` (a trace) holds the lock."""
@@ -363,15 +412,16 @@ class _JaxPrograms(_Programs):
         _use_compilation_cache_dir()
         super().__init__(template, nbytes)
         # The batch function (how a step's data is taken from the rows) is part of the program.
+        options = _jax_compiler_options()
         self._training = {
-            "train": jax.jit(self._traced_train_epoch, static_argnums=2),
-            "train_padded": jax.jit(self._traced_train_padded_epoch, static_argnums=2),
+            kind: jax.jit(functools.partial(self._traced_epochs, epoch), static_argnums=2, compiler_options=options)
+            for kind, epoch in (("train", self._traced_train_epoch), ("train_padded", self._traced_train_padded_epoch))
         }
-        self._evaluate = jax.jit(self._traced_evaluate, static_argnums=2)
+        self._evaluate = jax.jit(self._traced_evaluate, static_argnums=2, compiler_options=options)
         # One step on a batch from the host (data read a batch at a time: files; convolutions
         # on XLA:CPU).
-        self._train_step = jax.jit(self._traced_train_step)
-        self._test_step = jax.jit(self._traced_test_step)
+        self._train_step = jax.jit(self._traced_train_step, compiler_options=options)
+        self._test_step = jax.jit(self._traced_test_step, compiler_options=options)
 
     def train_batches(self, model, zero_metrics, batches) -> dict:
         """:meth:`train_epoch` on ``batches`` handed over from the host one at a time."""
@@ -400,14 +450,19 @@ class _JaxPrograms(_Programs):
         with self._constants_from(state[1]):
             return self.template.test_step(state, batch)
 
-    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last) -> dict:
+    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs) -> tuple[dict, Any]:
+        import jax
+
         groups = _state_variables(model)
         state = (*(_values(group) for group in groups[:3]), zero_metrics)
-        args = (state, data, batch, rows, n_steps, last)
+        args = (state, data, batch, rows, n_steps, last, n_epochs)
         logs, state = self._traced_once(self._training[kind], (kind, _program_name(batch), _shapes(args[3:], data)), *args)
         for variables, values in zip(groups, state):
             _assign(variables, values)
-        return _floats(logs)
+        return jax.device_get(logs)
+
+    def snapshot(self, model) -> list:
+        return [v for group in _state_variables(model)[:3] for v in _values(group)]  # JAX arrays never change
 
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
         state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
@@ -415,6 +470,29 @@ class _JaxPrograms(_Programs):
         return _floats(
             self._traced_once(self._evaluate, ("evaluate", _program_name(batch), _shapes(args[3:], data)), *args)
         )
+
+    def _traced_epochs(self, epoch, state, data, batch, rows, n_steps, last, n_epochs):
+        """``epoch(state, data, batch, rows[e], n_steps, last[e])`` for each ``e < n_epochs``,
+        each from the metrics of ``state``: ``((logs, finite), state)``, the logs of each
+        epoch stacked and whether each ended with finite logs and weights."""
+        import jax
+
+        zero_metrics = state[3]
+
+        def one(e, state):
+            return epoch((*state[:3], zero_metrics), data, batch, rows[e], n_steps, last[e])
+
+        stacked = jax.tree.map(lambda s: keras.ops.zeros((rows.shape[0],) + s.shape, s.dtype), jax.eval_shape(one, 0, state)[0])
+
+        def each_epoch(e, carry):
+            state, stacked, finite = carry
+            logs, state = one(e, state)
+            stacked = jax.tree.map(lambda b, v: b.at[e].set(v), stacked, logs)
+            return state, stacked, finite.at[e].set(_all_finite(logs, state[0]))
+
+        finite = keras.ops.zeros((rows.shape[0],), "bool")
+        state, stacked, finite = jax.lax.fori_loop(0, n_epochs, each_epoch, (state, stacked, finite))
+        return (stacked, finite), state
 
     def _traced_train_epoch(self, state, data, batch, loop_rows, n_loop, last_rows):
         return self._fused_steps(self.template.train_step, state, data, batch, loop_rows, n_loop, last_rows)
@@ -457,6 +535,14 @@ class _JaxPrograms(_Programs):
 
             state = jax.lax.fori_loop(0, n_loop, one_step, state)
             return step(state, batch(data, last_rows, take))
+
+
+def _all_finite(logs: dict, weights) -> Any:
+    """Whether every float in ``logs`` and ``weights`` is finite (in a program)."""
+    ops = keras.ops
+    values = [ops.convert_to_tensor(v) for v in keras.tree.flatten((logs, weights))]
+    values = [v for v in values if "float" in keras.backend.standardize_dtype(v.dtype)]
+    return ops.all(ops.stack([ops.all(ops.isfinite(v)) for v in values])) if values else ops.convert_to_tensor(True)
 
 
 def _last_batch_padded(loop_rows, n_loop, last_rows) -> tuple:
@@ -538,20 +624,26 @@ class _TensorFlowPrograms(_Programs):
         """A network's state as TensorFlow's variables themselves (which ``.value`` gives)."""
         return [v.value for group in _state_variables(model) for v in group]
 
+    def epochs_per_call(self, loop_rows) -> int:
+        # A network's own training step gives logs of its own making, known only once traced: one epoch a call.
+        return super().epochs_per_call(loop_rows) if keras_trains_it(self.template) else 1
+
     def _function(self, kind: str, batch, args):
         import tensorflow as tf
 
-        def spec(a):  # any number of rows: one trace for every data size of one last batch
+        def spec(a, rows_axes=1):  # any number of rows: one trace for every data size
             shape = tuple(a.shape)
-            return tf.TensorSpec((None,) + shape[1:] if shape else (), tf.as_dtype(a.dtype))
+            return tf.TensorSpec((None,) * rows_axes + shape[rows_axes:] if shape else (), tf.as_dtype(a.dtype))
 
-        data, loop_rows, n_loop, last_rows = args
-        if kind == "train_padded":  # (data, rows, n_steps, n_last): one trace for every size
-            specs = (*keras.tree.map_structure(spec, (data, loop_rows, n_loop)), tf.TensorSpec((), tf.int32))
-        else:
+        if kind == "evaluate":  # (data, loop_rows, n_loop, last_rows)
+            data, loop_rows, n_loop, last_rows = args
             # The last batch keeps its size in the trace (one trace per size, as in Model.fit):
             # Keras weights the epoch's mean loss by each batch's static size.
             specs = (*keras.tree.map_structure(spec, (data, loop_rows, n_loop)), tf.TensorSpec(last_rows.shape, tf.int32))
+        else:  # (data, rows, n_steps, last, n_epochs), epochs stacked on the first axis of rows and last
+            data, rows, n_steps, last, n_epochs = args
+            last_spec = spec(last) if kind == "train_padded" else tf.TensorSpec((None,) + last.shape[1:], tf.int32)
+            specs = (keras.tree.map_structure(spec, data), spec(rows, 2), spec(n_steps), last_spec, spec(n_epochs))
         key = (kind, _program_name(batch), repr(specs))
         function = self._functions.get(key)
         if function is None:
@@ -562,15 +654,17 @@ class _TensorFlowPrograms(_Programs):
             else:
                 step = self.template.train_step if kind == "train" else self.template.test_step
                 body = functools.partial(self._epoch_body, step, batch)
+            run = self._evaluation if kind == "evaluate" else self._epochs
 
-            def epoch(variables, zero_metrics, *args):
+            def call(variables, zero_metrics, *args):
                 for target, source in zip(template, [*variables[:n_state], *zero_metrics]):
                     target.assign(source)
-                logs = body(*args)
+                out = run(body, template[n_state:], zero_metrics, *args)
                 if kind != "evaluate":
                     for source, target in zip(template, variables):
                         target.assign(source)
-                return logs
+                return out
+
             if self._stand_ins is None:
                 self._stand_ins = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in template]
             metric_specs = [tf.TensorSpec(v.shape, v.dtype) for v in template[n_state:]]
@@ -578,27 +672,55 @@ class _TensorFlowPrograms(_Programs):
             # traced on stand-in variables: the network's variables are arguments, not
             # captured. Not XLA: TensorFlow's executor runs one trace for every data size (XLA
             # compiles again for each size: 0.8 s per fold size, for 0.4x less time per step).
-            function = tf.function(epoch, jit_compile=False).get_concrete_function(
-                self._stand_ins, metric_specs, *specs
-            )
+            function = tf.function(call, jit_compile=False).get_concrete_function(self._stand_ins, metric_specs, *specs)
             self._functions[key] = function
         return key, function
 
-    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last) -> dict:
-        return self._run(kind, model, zero_metrics, batch, (data, rows, n_steps, last))
+    @staticmethod
+    def _evaluation(body, metrics, zero_metrics, data, loop_rows, n_loop, last_rows):
+        return body(data, loop_rows, n_loop, last_rows)
+
+    def _epochs(self, body, metrics, zero_metrics, data, rows, n_steps, last, n_epochs):
+        """``body`` for each epoch ``e < n_epochs`` on ``rows[e]`` and ``last[e]``, each from
+        zero metrics: ``(logs, finite)``, the logs of each epoch stacked and whether each
+        ended with finite logs and weights (in the program)."""
+        import tensorflow as tf
+
+        template = self.template
+        if not keras_trains_it(template):  # one epoch; its logs are those of the network's own step
+            logs = body(data, rows[0], n_steps, last[0])
+            logs = {k: tf.convert_to_tensor(v)[None] for k, v in logs.items()}
+            return logs, _all_finite(logs, template.trainable_variables)[None]
+        # Keras' own step: an epoch's logs are the metrics' results, whatever the body returns.
+        like = template.get_metrics_result()
+        names = list(like)
+        stacks = [tf.TensorArray(like[k].dtype, size=tf.shape(rows)[0], element_shape=like[k].shape) for k in names]
+        finite = tf.TensorArray(tf.bool, size=tf.shape(rows)[0])
+        for e in tf.range(n_epochs):
+            for target, source in zip(metrics, zero_metrics):
+                target.assign(source)
+            body(data, rows[e], n_steps, last[e])
+            logs = template.get_metrics_result()
+            stacks = [stack.write(e, logs[k]) for stack, k in zip(stacks, names)]
+            finite = finite.write(e, _all_finite(logs, template.trainable_variables))
+        return {k: stack.stack() for k, stack in zip(names, stacks)}, finite.stack()
+
+    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs) -> tuple[dict, Any]:
+        logs, finite = self._run(kind, model, zero_metrics, batch, (data, rows, n_steps, last, n_epochs))
+        return {k: np.asarray(v) for k, v in logs.items()}, np.asarray(finite)
 
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
-        return self._run("evaluate", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows))
+        return _floats(self._run("evaluate", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows)))
 
-    def _run(self, kind: str, model, zero_metrics, batch, args) -> dict:
+    def _run(self, kind: str, model, zero_metrics, batch, args):
         """One call of the ``kind`` program on ``model``'s state (metrics from
         ``zero_metrics``); training leaves the new state in ``model``."""
         variables = self._variables(model)
         with self.lock:
             key, function = self._function(kind, batch, args)
-            logs = function(variables, list(zero_metrics), *args)
+            out = function(variables, list(zero_metrics), *args)
             self.seen.add(key)
-        return _floats(logs)
+        return out
 
     def _epoch_body(self, step, batch, data, loop_rows, n_loop, last_rows):
         import tensorflow as tf
@@ -995,8 +1117,7 @@ def fit_model(
     here).
     """
     first = feed.first_batch()
-    build_training_state(model, first)
-    programs = compiled_cache.programs_for(model, first)
+    programs = _programs_with_training_state(model, first)
     if programs is None:
         return None
     data, bucket = _on_device(programs, feed)
@@ -1007,11 +1128,36 @@ def fit_model(
         def evaluate(zero_metrics):
             return programs.evaluate(model, zero_metrics, *validation)
 
-    def train_epoch(epoch, zero_metrics):
-        steps = feed.epoch(epoch, bucket)
-        return programs.train_epoch(model, zero_metrics, data, type(feed).batch, *steps, pad=feed.pads_last_batch)
+    first_steps = feed.epoch(initial_epoch, bucket)
+    chunk = 1
+    if evaluate is None and all(replays_epochs(cb) for cb in callbacks):
+        chunk = programs.epochs_per_call(first_steps[0])
 
-    return _run_epochs(model, callbacks, epochs, initial_epoch, feed.steps_per_epoch, train_epoch, evaluate)
+    def train_epochs(first, n, zero_metrics):
+        steps = [first_steps if epoch == initial_epoch else feed.epoch(epoch, bucket) for epoch in range(first, first + n)]
+        return programs.train_epochs(model, zero_metrics, data, type(feed).batch, steps, pad=feed.pads_last_batch)
+
+    return _run_epochs(
+        model, callbacks, epochs, initial_epoch, feed.steps_per_epoch, train_epochs, evaluate, chunk=chunk,
+        programs=programs,
+    )
+
+
+def _programs_with_training_state(model: keras.Model, batch: tuple) -> _Programs | None:
+    """The cached programs for ``model``'s architecture (None: not cacheable), its training
+    state built: from shapes alone where its architecture's template shows that Keras' own
+    loss and metrics make it (:func:`padded_loss_weighting`), else by Keras' tracing."""
+    programs = compiled_cache.programs_for(model, batch) if model.built else None
+    if programs is not None and programs.padding is not None and build_training_state_from_shapes(model, batch):
+        if _state_shapes(model) == _state_shapes(programs.template):
+            return programs
+        return None  # cannot happen for the networks padded: Model.fit trains it, its state built by Keras
+    build_training_state(model, batch)
+    return programs if programs is not None else compiled_cache.programs_for(model, batch)
+
+
+def _state_shapes(model: keras.Model) -> list:
+    return [(tuple(v.shape), str(v.dtype)) for group in _state_variables(model) for v in group]
 
 
 def fit_model_by_batch(
@@ -1041,17 +1187,36 @@ def fit_model_by_batch(
         def evaluate(zero_metrics):
             return programs.evaluate_batches(model, zero_metrics, (validation_batches[i] for i in range(len(validation_batches))))
 
-    def train_epoch(epoch, zero_metrics):
-        start = (epoch - initial_epoch) * steps_per_epoch
-        return programs.train_batches(model, zero_metrics, (batches[i] for i in range(start, start + steps_per_epoch)))
+    def train_epochs(first, n, zero_metrics):
+        start = (first - initial_epoch) * steps_per_epoch
+        logs = programs.train_batches(model, zero_metrics, (batches[i] for i in range(start, start + steps_per_epoch)))
+        return [logs], True
 
-    return _run_epochs(model, callbacks, epochs, initial_epoch, steps_per_epoch, train_epoch, evaluate)
+    return _run_epochs(model, callbacks, epochs, initial_epoch, steps_per_epoch, train_epochs, evaluate)
 
 
-def _run_epochs(model, callbacks, epochs: int, initial_epoch: int, steps_per_epoch: int, train_epoch, evaluate) -> dict:
-    """The epochs of a fit as ``Model.fit`` runs them for its callbacks: ``train_epoch(epoch,
-    zero_metrics)`` and ``evaluate(zero_metrics)`` (or None) give each epoch's logs; returns
-    the history of this call."""
+def replays_epochs(callback: keras.callbacks.Callback) -> bool:
+    """Whether ``callback`` lets the engine run several epochs in one call and replay them to
+    it afterwards: it only reads each epoch's logs at its end, and, for skann's
+    :class:`~skann.callbacks.DivergenceGuard`, that the weights are finite (the program
+    checks that at every epoch; a run of epochs that did not stay finite runs again an
+    epoch at a time, so the guard stops at the same epoch as ever)."""
+    from skann.callbacks import DivergenceGuard
+
+    return type(callback) in (keras.callbacks.History, DivergenceGuard)
+
+
+def _run_epochs(
+    model, callbacks, epochs: int, initial_epoch: int, steps_per_epoch: int, train_epochs, evaluate, *, chunk: int = 1,
+    programs: _Programs | None = None,
+) -> dict:
+    """The epochs of a fit as ``Model.fit`` runs them for its callbacks: ``train_epochs(first,
+    n, zero_metrics)`` trains epochs ``first`` to ``first + n - 1`` (n is ``chunk`` at most)
+    and gives ``(logs of each, whether all ended finite)``, ``evaluate(zero_metrics)`` (or
+    None) the validation logs of an epoch; returns the history of this call. With ``chunk``
+    above 1 (only callbacks that :func:`replays_epochs`, no validation), epochs run ``chunk``
+    at a time and the callbacks see each afterwards; a run that did not stay finite starts
+    again from its first epoch's state (``programs`` copies it), an epoch at a time."""
     callback_list = keras.callbacks.CallbackList(
         list(callbacks), add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs,
         steps=steps_per_epoch,
@@ -1062,14 +1227,37 @@ def _run_epochs(model, callbacks, epochs: int, initial_epoch: int, steps_per_epo
     zero_metrics = [keras.ops.copy(v) for v in _values(model.metrics_variables)]
     logs: dict = {}
     callback_list.on_train_begin()
-    for epoch in range(initial_epoch, epochs):
+
+    def one_epoch(epoch):
         callback_list.on_epoch_begin(epoch)
-        logs = train_epoch(epoch, zero_metrics)
+        (logs,), _ = train_epochs(epoch, 1, zero_metrics)
         if evaluate is not None:
             logs.update({"val_" + k: v for k, v in evaluate(zero_metrics).items()})
         callback_list.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
+        return logs
+
+    epoch = initial_epoch
+    while epoch < epochs and not model.stop_training:
+        n = min(chunk, epochs - epoch)
+        if n == 1:
+            logs = one_epoch(epoch)
+            epoch += 1
+            continue
+        start = programs.snapshot(model)
+        run, finite = train_epochs(epoch, n, zero_metrics)
+        if finite:
+            for epoch, logs in enumerate(run, epoch):
+                callback_list.on_epoch_begin(epoch)
+                for callback in callback_list.callbacks:  # the weights were finite at every epoch's end
+                    checks_losses = getattr(callback, "check_losses", None)
+                    (checks_losses or callback.on_epoch_end)(epoch, logs)
+        else:
+            programs.restore(model, start)
+            for epoch in range(epoch, epoch + n):
+                logs = one_epoch(epoch)
+                if model.stop_training:
+                    break
+        epoch += 1
     callback_list.on_train_end(logs)
     return dict(model.history.history)
 

@@ -11,7 +11,11 @@ cross-validation fold, a grid candidate with another learning rate, a Hyperband 
 a refit) does not trace or compile again. Small data is padded to a bucket of rows, and an
 epoch's short last batch is padded to the batch size with rows of weight 0 wherever that
 trains exactly as the short batch (:func:`padded_loss_weighting`), so folds and the refit of
-different sizes share one program.
+different sizes share one program. Where the fit's callbacks only read each epoch's logs
+(:func:`replays_epochs`: Keras' history, skann's divergence guard) and there is no validation
+data, one call runs up to 32 epochs and the callbacks see them afterwards, each with its own
+logs (a run of epochs that did not stay finite runs again an epoch at a time, so the guard stops
+where it always would).
 
 Reuse is invisible: the programs are pure functions of the state passed in (weights,
 optimizer slots, metric totals, BatchNormalization statistics, dropout seeds), so every

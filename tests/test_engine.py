@@ -508,3 +508,105 @@ def test_convolutional_networks_train_step_by_step_on_jax_cpu(monkeypatch):
         np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(stepwise.history_["val_loss"], keras_loop.history_["val_loss"], rtol=1e-5)
     np.testing.assert_allclose(stepwise.history_["loss"], keras_loop.history_["loss"], rtol=1e-5)
+
+
+def _counting_epochs_per_call(monkeypatch) -> list[int]:
+    """The number of epochs of each call of a training program, recorded."""
+    import skann.engine
+
+    calls: list[int] = []
+    train_epochs = skann.engine._Programs.train_epochs
+
+    def counting(self, model, zero_metrics, data, batch, epochs, pad=False):
+        calls.append(len(epochs))
+        return train_epochs(self, model, zero_metrics, data, batch, epochs, pad)
+
+    monkeypatch.setattr(skann.engine._Programs, "train_epochs", counting)
+    return calls
+
+
+def _mlp_classifier(**kwargs):
+    settings = dict(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"], epochs=40, batch_size=32, random_state=0)
+    return KerasClassifier(seeded_mlp, **{**settings, **kwargs})
+
+
+@fused_only
+@pytest.mark.parametrize("make", [_mlp_classifier, _classifier], ids=["padded mlp", "batchnorm and dropout"])
+def test_several_epochs_in_one_call_train_as_one_epoch_a_call(monkeypatch, make):
+    """Where the callbacks only read each epoch's logs (skann's divergence guard and Keras'
+    history), up to 32 epochs run in one call of the program and are shown to the callbacks
+    afterwards: the weights, optimizer slots, dropout seeds and every epoch's logs are those of
+    one epoch a call."""
+    import skann.engine
+
+    X, y = _data(0, n=300)
+    calls = _counting_epochs_per_call(monkeypatch)
+    several = make(epochs=40).fit(X, y)
+    assert calls == [32, 8]
+    calls.clear()
+    monkeypatch.setattr(skann.engine, "_MAX_EPOCHS_PER_CALL", 1)
+    one_at_a_time = make(epochs=40).fit(X, y)
+    assert calls == [1] * 40
+    _assert_same_state(several, one_at_a_time)
+    assert several.history_ == one_at_a_time.history_
+    assert len(several.history_["loss"]) == 40
+
+
+@fused_only
+def test_a_callback_that_reads_the_weights_sees_every_epoch_end(monkeypatch):
+    calls = _counting_epochs_per_call(monkeypatch)
+    X, y = _data(0, n=300)
+    first_weights = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: first_weights.append(keras.ops.convert_to_numpy(est.model_.weights[0]).copy())
+    )
+    est = _mlp_classifier(epochs=5, callbacks=[record])
+    est.fit(X, y)
+    assert calls == [1] * 5
+    assert len(first_weights) == 5
+    assert all(not np.array_equal(a, b) for a, b in zip(first_weights, first_weights[1:]))  # each epoch's own weights
+    np.testing.assert_array_equal(first_weights[-1], keras.ops.convert_to_numpy(est.model_.weights[0]))
+
+
+def _linear_regressor(meta):
+    return keras.Sequential([keras.Input((meta["n_features_in_"],)), keras.layers.Dense(1, kernel_initializer="zeros")])
+
+
+@fused_only
+def test_a_run_of_epochs_that_diverges_stops_at_the_epoch_one_epoch_a_call_stops_at(monkeypatch):
+    """Full-batch gradient descent with too large a step grows the weights geometrically: the
+    divergence guard stops the fit at the same (later than first) epoch and with the same
+    message whether epochs run 32 to a call or one at a time, and the estimator is left
+    unfitted."""
+    import skann.engine
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from skann import DivergenceError
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(64, 4)).astype(np.float32)
+    y = X.sum(axis=1)
+
+    def diverging():
+        return KerasRegressor(
+            _linear_regressor, loss="mse", optimizer="sgd", optimizer__learning_rate=2.5, epochs=200, batch_size=64,
+            shuffle=False, random_state=0,
+        )
+
+    calls = _counting_epochs_per_call(monkeypatch)
+    messages = []
+    for per_call in (32, 1):
+        monkeypatch.setattr(skann.engine, "_MAX_EPOCHS_PER_CALL", per_call)
+        est = diverging()
+        with pytest.raises(DivergenceError) as error:
+            est.fit(X, y)
+        messages.append(str(error.value))
+        with pytest.raises(NotFittedError):
+            check_is_fitted(est)
+    assert messages[0] == messages[1]
+    epoch = int(messages[0].split("diverged at epoch ")[1].split(":")[0])
+    assert 1 < epoch <= 32, messages[0]
+    # 32 epochs in one call, not all finite: the same epochs again one at a time up to the
+    # guard's stop; then one at a time throughout.
+    assert calls == [32] + [1] * epoch + [1] * epoch

@@ -51,15 +51,15 @@ import numpy as np
 
 from skann import _rows
 from skann._keras_compat import (
-    adapted_constants, all_layers, build_training_state, build_training_state_from_shapes, compile_arguments, compiled_metric_functions,
-    functional_graph, keras_trains_it, stateless_metrics_result, stateless_update_metrics, tensorflow_unseen,
-    update_metrics,
+    adapted_constants, all_layers, build_training_state, build_training_state_from_shapes, compile_arguments,
+    compiled_metric_functions, functional_graph, keras_trains_it, stateless_metrics_result, stateless_update_metrics,
+    tensorflow_unseen, update_metrics,
 )
 
 __all__ = [
     "CompiledCache", "Feed", "LazyMiniBatches", "MiniBatches", "SparseMiniBatches", "architecture_key",
     "by_batch_available", "compiled_cache", "fit_model", "fit_model_by_batch", "fused_loop_available", "mini_batches",
-    "padded_loss_weighting",
+    "padded_loss_weighting", "replays_epochs",
 ]
 
 # Rows per evaluation batch, in the fused loop and in skann's tf.data feed (it changes speed
@@ -486,7 +486,8 @@ class _JaxPrograms(_Programs):
         def one(e, state):
             return epoch((*state[:3], zero_metrics), data, batch, rows[e], n_steps, last[e])
 
-        stacked = jax.tree.map(lambda s: keras.ops.zeros((rows.shape[0],) + s.shape, s.dtype), jax.eval_shape(one, 0, state)[0])
+        logs_like = jax.eval_shape(one, 0, state)[0]  # traced, not compiled: the structure of an epoch's logs
+        stacked = jax.tree.map(lambda s: keras.ops.zeros((rows.shape[0],) + s.shape, s.dtype), logs_like)
 
         def each_epoch(e, carry):
             state, stacked, finite = carry
@@ -1138,7 +1139,7 @@ def fit_model(
         chunk = programs.epochs_per_call(first_steps[0])
 
     def train_epochs(first, n, zero_metrics):
-        steps = [first_steps if epoch == initial_epoch else feed.epoch(epoch, bucket) for epoch in range(first, first + n)]
+        steps = [first_steps if e == initial_epoch else feed.epoch(e, bucket) for e in range(first, first + n)]
         return programs.train_epochs(model, zero_metrics, data, type(feed).batch, steps, pad=feed.pads_last_batch)
 
     return _run_epochs(

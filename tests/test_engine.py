@@ -526,7 +526,10 @@ def _counting_epochs_per_call(monkeypatch) -> list[int]:
 
 
 def _mlp_classifier(**kwargs):
-    settings = dict(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"], epochs=40, batch_size=32, random_state=0)
+    settings = dict(
+        loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"], epochs=40, batch_size=32,
+        random_state=0,
+    )
     return KerasClassifier(seeded_mlp, **{**settings, **kwargs})
 
 

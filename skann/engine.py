@@ -566,7 +566,7 @@ def _padding_weights(model: keras.Model, weighting: str, x, sample_weight, real_
     size = keras.tree.flatten(x)[0].shape[0]
     dtype = model.dtype_policy.compute_dtype
     real = ops.cast(real_rows, dtype)
-    mask = ops.cast(ops.arange(size) < real_rows, dtype)
+    mask = ops.cast(ops.arange(size, dtype="int32") < ops.cast(real_rows, "int32"), dtype)  # (int64 under float64)
     if sample_weight is None:
         loss_weight = mask
     else:

@@ -1417,10 +1417,12 @@ class BaseWrapper(BaseEstimator):
             args = route_params(params, "predict", pass_filter=self._predict_kwargs, strict=True)
             args = {k: v for k, v in args.items() if not k.startswith("callbacks")}
             args.update(kwargs)
-            _all_samples_per_batch(args, ("batch_size",), X)
             if row_data.by_rows(X):
+                _all_samples_per_batch(args, ("batch_size",), X)
                 return self._forward(X, lambda rows: self.model_.predict(x=rows, callbacks=callbacks, **args))
-            return self.model_.predict(x=self.encode_features(X), callbacks=callbacks, **args)
+            x = self.encode_features(X)
+            _all_samples_per_batch(args, ("batch_size",), x)  # the network's input, as fit checks it
+            return self.model_.predict(x=x, callbacks=callbacks, **args)
         return self._forward(X)
 
     def _forward(self, X, forward=None):

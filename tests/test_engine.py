@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV
 from skann import HousingMLPRegressor, KerasClassifier, KerasRegressor
 from skann.engine import CompiledCache, architecture_key, compiled_cache
 
-from .conftest import BACKEND, REPO
+from .conftest import BACKEND, REPO, requires_float64
 
 fused_only = pytest.mark.skipif(
     BACKEND not in ("jax", "tensorflow"), reason=f"the fused loop runs on JAX and TensorFlow; the backend here is {BACKEND}"
@@ -613,3 +613,36 @@ def test_a_run_of_epochs_that_diverges_stops_at_the_epoch_one_epoch_a_call_stops
     # 32 epochs in one call, not all finite: the same epochs again one at a time up to the
     # guard's stop; then one at a time throughout.
     assert calls == [32] + [1] * epoch + [1] * epoch
+
+
+@fused_only
+@requires_float64
+def test_a_padded_fit_trains_in_float64_as_keras_fit_does(monkeypatch):
+    """Under Keras' float64 floatx (integers default to int64 there) the padded last batch
+    trains as Keras' own loop does, in float64."""
+    import skann.engine
+
+    X, y = _data(0, n=150)  # a last batch of 22 rows, padded
+    floatx = keras.backend.floatx()
+    keras.backend.set_floatx("float64")
+    try:
+        def make():
+            return KerasClassifier(
+                seeded_mlp, loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"],
+                epochs=3, batch_size=32, shuffle=False, random_state=0,
+            )
+
+        compiled_cache.clear()
+        fused = make().fit(X.astype(np.float64), y)
+        (programs,) = compiled_cache._entries.values()
+        assert programs.padding == "mean"
+        monkeypatch.setattr(skann.engine, "FUSED_LOOP", False)
+        keras_loop = make().fit(X.astype(np.float64), y)
+    finally:
+        keras.backend.set_floatx(floatx)
+    for a, b in zip(_state(fused), _state(keras_loop)):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert fused.model_.weights[0].dtype == "float64"
+    for key in fused.history_:
+        np.testing.assert_allclose(fused.history_[key], keras_loop.history_[key], rtol=1e-10)

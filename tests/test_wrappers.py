@@ -534,3 +534,26 @@ def test_validation_scoring_records_scikit_learn_scores_per_epoch(blobs, housing
         KerasClassifier(mlp, **CLF, validation_scoring="accuracy").fit(X, y)
     with pytest.raises(ValueError, match="not a valid scoring value"):
         KerasClassifier(mlp, **CLF, validation_scoring="acuracy").fit(X_train, y_train, validation_data=(X_val, y_val))
+
+
+def _one_input_regressor(meta):
+    inputs = keras.Input((meta["n_features_in_"],))
+    return keras.Model(inputs, keras.layers.Dense(1)(inputs))
+
+
+def test_a_batch_size_of_minus_one_needs_the_network_input_to_have_a_shape():
+    """``predict__batch_size=-1`` (SciKeras' "all rows in one batch") counts the rows of what
+    the network is given: a feature encoder that makes a list of inputs is refused clearly."""
+
+    class ListInput(KerasRegressor):
+        @property
+        def feature_encoder(self):
+            return FunctionTransformer(lambda x: [x])
+
+    X = np.random.RandomState(0).normal(size=(40, 1)).astype(np.float32)
+    y = X[:, 0]
+    est = ListInput(_one_input_regressor, loss="mse", epochs=1, predict__batch_size=-1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="requires that `X` implement `shape`"):
+        est.predict(X)
+    plain = KerasRegressor(_one_input_regressor, loss="mse", epochs=1, predict__batch_size=-1, random_state=0).fit(X, y)
+    np.testing.assert_allclose(plain.predict(X), plain.set_params(predict__batch_size=7).predict(X), rtol=1e-6)

@@ -408,7 +408,8 @@ class _Programs:
 class _JaxPrograms(_Programs):
     """``jax.jit`` programs that take the state (weights, optimizer slots, metric totals,
     non-trainable variables) as arguments and return it: Keras' stateless ``train_step``
-    inside ``jax.lax.fori_loop``. One compiled executable per shape of the data."""
+    inside ``jax.lax.fori_loop`` over the batches, inside one over the epochs of a call. One
+    compiled executable per shape of the data."""
 
     def __init__(self, template: keras.Model, nbytes: int):
         import jax
@@ -614,8 +615,8 @@ def _padded_train_step_in_place(model: keras.Model, weighting: str, data, real_r
 class _TensorFlowPrograms(_Programs):
     """``tf.function`` programs over the template's own variables (TensorFlow's training
     step updates variables in place, and Keras refuses its stateless optimizer update there):
-    an epoch is one call of a concrete function that copies a network's state (its
-    TensorFlow variables, passed in) into the template, runs a ``tf.while`` loop over the
+    one call of a concrete function copies a network's state (its TensorFlow variables,
+    passed in) into the template, runs ``tf.while`` loops over the epochs given and their
     batches (traced once for every data size, and once per size of the last batch where it
     is not padded) and copies the state back. Fits of one architecture take turns on the template."""
 
@@ -676,7 +677,8 @@ class _TensorFlowPrograms(_Programs):
             # A concrete function (a call skips tf.function's dispatch on its arguments),
             # traced on stand-in variables: the network's variables are arguments, not
             # captured. Not XLA: TensorFlow's executor runs one trace for every data size (XLA
-            # compiles again for each size: 0.8 s per fold size, for 0.4x less time per step).
+            # compiles again for each size: 0.8 s per fold size, for 0.4x less time per step;
+            # on the padded program, one size per bucket, a cold search took 3x longer).
             function = tf.function(call, jit_compile=False).get_concrete_function(self._stand_ins, metric_specs, *specs)
             self._functions[key] = function
         return key, function

@@ -314,8 +314,8 @@ def _clone_for_programs(model: keras.Model, batch: tuple) -> keras.Model | None:
 # ---------------------------------------------------------------------- programs
 class _Programs:
     """A private template network of one architecture and the compiled training and evaluation
-    programs traced with it; each backend's subclass runs an epoch of any network of that
-    architecture through them (:meth:`train_epoch`, :meth:`evaluate`)."""
+    programs traced with it; each backend's subclass runs epochs of any network of that
+    architecture through them (:meth:`train_epochs`, :meth:`evaluate`)."""
 
     def __init__(self, template: keras.Model, nbytes: int):
         self.template = template
@@ -377,10 +377,10 @@ class _Programs:
 
     def snapshot(self, model) -> list:
         """A copy of ``model``'s training state but its metrics (to :meth:`restore`)."""
-        return [keras.ops.copy(v) for group in _state_variables(model)[:3] for v in _values(group)]
+        return [keras.ops.copy(v) for v in _values(_trained_variables(model))]
 
     def restore(self, model, snapshot: list) -> None:
-        _assign([v for group in _state_variables(model)[:3] for v in group], snapshot)
+        _assign(_trained_variables(model), snapshot)
 
     def _traced_once(self, function, signature, *args):
         """``function(*args)``; the first call of a ``signature`` (a trace) holds the lock."""
@@ -429,7 +429,8 @@ class _JaxPrograms(_Programs):
         self._test_step = jax.jit(self._traced_test_step, compiler_options=options)
 
     def train_batches(self, model, zero_metrics, batches) -> dict:
-        """:meth:`train_epoch` on ``batches`` handed over from the host one at a time."""
+        """One epoch, as :meth:`train_epochs` runs it, on ``batches`` handed over from the host one
+        at a time: its logs."""
         groups = _state_variables(model)
         state = (*(_values(group) for group in groups[:3]), zero_metrics)
         for batch in batches:
@@ -467,7 +468,7 @@ class _JaxPrograms(_Programs):
         return jax.device_get(logs)
 
     def snapshot(self, model) -> list:
-        return [v for group in _state_variables(model)[:3] for v in _values(group)]  # JAX arrays never change
+        return _values(_trained_variables(model))  # JAX arrays never change: no copy
 
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
         state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
@@ -777,6 +778,12 @@ def _state_variables(model: keras.Model) -> tuple:
     non-trainable (BatchNormalization statistics, seed generators ...), optimizer and metric
     variables."""
     return (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables, model.metrics_variables)
+
+
+def _trained_variables(model: keras.Model) -> list:
+    """The variables of :func:`_state_variables` but the metrics' (what an epoch's training
+    changes for good: the metrics start every epoch from zero)."""
+    return [v for group in _state_variables(model)[:3] for v in group]
 
 
 def network_variables(model: keras.Model) -> list:

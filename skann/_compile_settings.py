@@ -3,6 +3,7 @@ instances; loss and metric names checked early (Keras would fail mid-fit) and sp
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import keras
@@ -24,13 +25,7 @@ def make_optimizer(optimizer, arguments: dict) -> keras.optimizers.Optimizer:
 
 def optimizer_class(optimizer) -> type:
     if isinstance(optimizer, str):
-        try:
-            return type(keras.optimizers.get(optimizer))
-        except ValueError:
-            raise ValueError(
-                f"Could not interpret optimizer {optimizer!r}; use a Keras optimizer name such as "
-                "'sgd', 'adam', 'rmsprop', 'nadam', 'adamw', or a keras.optimizers.Optimizer."
-            ) from None
+        return _optimizer_class_of_name(optimizer)
     if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):
         return optimizer
     if isinstance(optimizer, keras.optimizers.Optimizer):
@@ -38,6 +33,18 @@ def optimizer_class(optimizer) -> type:
     raise ValueError(
         f"optimizer must be a name, a keras.optimizers.Optimizer class or instance; got {optimizer!r}."
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _optimizer_class_of_name(name: str) -> type:
+    # Keras finds a name's class only by making an instance (and its variables): once per name.
+    try:
+        return type(keras.optimizers.get(name))
+    except ValueError:
+        raise ValueError(
+            f"Could not interpret optimizer {name!r}; use a Keras optimizer name such as "
+            "'sgd', 'adam', 'rmsprop', 'nadam', 'adamw', or a keras.optimizers.Optimizer."
+        ) from None
 
 
 def history_key(key: str) -> str:

@@ -23,6 +23,7 @@ from skann._safe_reading import (
     checked_members, parse_json, read_member,
 )
 from skann._text import one_line
+from skann._tf_compat import reusable_variable_kernels
 
 __all__ = [
     "check_keras_objects", "is_keras_model", "keras_object_config", "load_keras_file", "model_from_bytes",
@@ -66,7 +67,8 @@ def load_keras_file(path: Path, *, safe_mode: bool, max_bytes: int | None, max_p
         if safe_mode:
             _check_keras_archive(path, max_bytes, max_params)
         custom = {} if safe_mode else _importable_classes(path)
-        return keras.saving.load_model(path, compile=True, safe_mode=safe_mode, custom_objects=custom)
+        with reusable_variable_kernels():
+            return keras.saving.load_model(path, compile=True, safe_mode=safe_mode, custom_objects=custom)
     except Exception as exc:
         message = _unregistered(exc)
         if message is None:

@@ -52,6 +52,7 @@ from skann._targets import ClassifierLabelEncoder, RegressorTargetEncoder, Targe
 from skann._compile_settings import class_of_name, history_key, loss_name, make_optimizer, resolve_names
 from skann._pickling import PackedKerasModel, PackedKerasObject, pack_keras_objects, unpack_keras_objects
 from skann._seeding import seeded
+from skann._tf_compat import reusable_variable_kernels
 from skann._keras_archive import model_from_bytes, model_to_bytes
 
 # Pickles written before these moved name them here.
@@ -758,7 +759,7 @@ class BaseWrapper(BaseEstimator):
         _refuse_missing(X)
         before = dict(vars(self))
         try:
-            with seeded(self._seed):
+            with seeded(self._seed), reusable_variable_kernels():
                 self._check_params()
                 X, _ = self._initialize(X, y, copy_model=False)
                 self._adapt_model(self.encode_features(X))
@@ -930,7 +931,8 @@ class BaseWrapper(BaseEstimator):
         before = dict(vars(self))
         saved_variables = _snapshot_variables(self.model_) if continue_training else None
         try:
-            self._fit(X, y, sample_weight, kwargs, continue_training, epochs, classes)
+            with reusable_variable_kernels():
+                self._fit(X, y, sample_weight, kwargs, continue_training, epochs, classes)
         except BaseException:
             vars(self).clear()
             vars(self).update(before)

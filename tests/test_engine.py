@@ -648,3 +648,28 @@ def test_a_padded_fit_trains_in_float64_as_keras_fit_does(monkeypatch):
     assert fused.model_.weights[0].dtype == "float64"
     for key in fused.history_:
         np.testing.assert_allclose(fused.history_[key], keras_loop.history_[key], rtol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's cache of eager kernels, keyed on a variable's label")
+def test_every_fit_labels_its_variables_alike_and_other_variables_keep_tensorflows_labels():
+    """TensorFlow keys its eager kernel cache on a variable handle's label: networks of one
+    architecture must label theirs alike (no cache miss per variable per fit), while
+    variables made outside skann keep TensorFlow's own labels."""
+    import re
+
+    from skann.engine import network_variables
+
+    def labels(model):
+        handles = [repr(v.value.handle) for v in network_variables(model)]
+        return [re.search(r'ResourceHandle\(name="(.*)/\d+"', h).group(1) for h in handles]
+
+    X, y = _data(0)
+    first, second = _classifier(epochs=1).fit(X, y), _classifier(epochs=1).fit(X, y)
+    paths = [v.path for v in network_variables(second.model_)]
+    assert [v.path for v in network_variables(first.model_)] != paths  # Keras' counters differ ...
+    assert labels(first.model_) == labels(second.model_)  # ... the labels do not
+    assert "sequential/dense/kernel" in labels(second.model_)
+    assert "adam/sequential_dense_kernel_momentum" in labels(second.model_)
+    outside = keras.layers.Dense(2, name="dense_77")
+    outside.build((None, 3))
+    assert re.search(r'name="(.*)/\d+"', repr(outside.kernel.value.handle)).group(1) == "dense_77/kernel"

@@ -24,6 +24,13 @@ tensorflow_only = pytest.mark.skipif(
     reason=f"TensorFlow's execution of Keras' fit loop (multi-step execution, tf.function traces); the backend here is {BACKEND}",
 )
 
+# A test whose work does not depend on this process's backend (its subprocesses choose their
+# own, or it never trains) does the same work in each backend's run of the README's test
+# command: it runs in the JAX run only.
+backend_independent = pytest.mark.skipif(
+    BACKEND != "jax", reason="does the same work whatever this process's backend: it runs in the JAX run"
+)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -19,7 +19,7 @@ import skann
 from skann.cli import main
 from skann.datasets import CALIFORNIA_FEATURE_NAMES, FASHION_CLASS_NAMES, load_book_split
 
-from .conftest import BACKEND, REPO
+from .conftest import BACKEND, REPO, backend_independent
 from .test_plot import assert_png
 
 COMMANDS = ["demo", "fit", "evaluate", "predict", "search", "info"]
@@ -406,6 +406,7 @@ def test_search_epoch_options_need_an_epoch_search():
     assert result.exit_code == 2 and "not both" in result.output
 
 
+@backend_independent
 def test_backend_option_chooses_keras_backend_for_the_command(tmp_path):
     pytest.importorskip("jax")
     path = tmp_path / "housing.skann"

@@ -7,9 +7,10 @@ import re
 import subprocess
 import sys
 
-from .conftest import REPO
+from .conftest import REPO, backend_independent
 
 
+@backend_independent
 def test_mkdocs_builds_strict(tmp_path):
     site = tmp_path / "site"
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")

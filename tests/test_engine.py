@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV
 from skann import HousingMLPRegressor, KerasClassifier, KerasRegressor
 from skann.engine import CompiledCache, architecture_key, compiled_cache
 
-from .conftest import BACKEND, REPO, requires_float64
+from .conftest import BACKEND, REPO, backend_independent, requires_float64
 
 fused_only = pytest.mark.skipif(
     BACKEND not in ("jax", "tensorflow"), reason=f"the fused loop runs on JAX and TensorFlow; the backend here is {BACKEND}"
@@ -259,6 +259,7 @@ def _run(code: str, backend: str) -> str:
     return result.stdout
 
 
+@backend_independent
 def test_import_and_fit_on_jax_never_import_tensorflow(tmp_path):
     pytest.importorskip("jax")
     out = _run(
@@ -314,6 +315,7 @@ def test_a_new_process_loads_every_compilation_from_the_disk_cache(tmp_path):
     assert second.get("cache_misses", 0) == 0
 
 
+@backend_independent
 @pytest.mark.parametrize("writer,reader", [("jax", "tensorflow"), ("tensorflow", "jax")])
 def test_a_file_saved_under_one_backend_predicts_the_same_under_another(tmp_path, writer, reader):
     pytest.importorskip("jax")

@@ -205,12 +205,14 @@ class OneVsRestSteps(engine.Feed):
     (:func:`sgd_shuffle_permutation`), compounding from the first epoch of the fit;
     samples held out for early stopping stay in the order, skipped.
 
-    The fused loop serves it on JAX; on the other backends it is a tf.data pipeline
-    (:meth:`dataset`) for Keras' loop with multi-step execution (TensorFlow runs a fused
-    loop's tiny steps ~0.3 ms each, several times slower).
+    The fused loop serves it on JAX and TensorFlow (compiled once per architecture; on
+    TensorFlow faster than Keras' multi-step loop fed by :meth:`dataset`, which traced its
+    step at every fit: an iris fit 0.28 s instead of 0.81 s, 20,000 Fashion images x 2
+    epochs 6.2-7.0 s instead of 7.5-11.5 s); on PyTorch it is that tf.data pipeline for
+    Keras' loop.
     """
 
-    fused_backends = frozenset({"jax"})
+    fused_backends = frozenset({"jax", "tensorflow"})
 
     def __init__(self, X, codes, unit_weight, train_mask, shuffle_seeds, first_epoch: int = 0):
         self.arrays = (X, codes, unit_weight)
@@ -565,7 +567,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         return feed
 
     def _keras_fit_data(self, X, y, args: dict, feed: engine.Feed) -> dict:
-        # Keras' loop (TensorFlow, PyTorch): the schedule as a tf.data pipeline.
+        # Keras' loop (PyTorch): the schedule as a tf.data pipeline.
         n_train = feed.steps_per_epoch
         # One iterator for the whole fit: each execution of steps ends within an epoch.
         self._apply_steps_per_execution(

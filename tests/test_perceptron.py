@@ -139,9 +139,33 @@ def test_float32_learning_matches_sklearn_on_every_backend():
         ours.partial_fit(X.astype(np.float32), y, classes=[0, 1, 2, 3])
         ref.partial_fit(X.astype(np.float32), y, classes=[0, 1, 2, 3])
     np.testing.assert_array_equal(ours.coef_, ref.coef_)
-    if BACKEND == "jax":  # trained by the engine's fused loop, not Keras' own
+    if BACKEND in ("jax", "tensorflow"):  # trained by the engine's fused loop, not Keras' own
         programs = [name for entry in compiled_cache._entries.values() for name in map(str, entry.seen)]
         assert programs and all("OneVsRestSteps" in name for name in programs)
+
+
+@requires_float64
+def test_keras_loop_trains_the_schedule_as_the_fused_loop_does():
+    """A per-batch callback sends the perceptron through Keras' own loop (its schedule as a
+    tf.data pipeline), not the fused loop: scikit-learn's weights all the same."""
+    import keras
+
+    class CountBatches(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+
+    iris = load_iris()
+    counter = CountBatches()
+    params = dict(random_state=0, max_iter=4, tol=None)
+    ours = PerceptronBaseline(callbacks=[counter], **params).fit(iris.data, iris.target)
+    ref = Perceptron(**params).fit(iris.data, iris.target)
+    assert counter.batches == 4 * len(iris.data)  # one step per sample and epoch, each seen
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-12, atol=1e-12)
 
 
 def test_one_vs_rest_orders_skip_the_held_out_samples():

@@ -148,18 +148,10 @@ def test_float32_learning_matches_sklearn_on_every_backend():
 def test_keras_loop_trains_the_schedule_as_the_fused_loop_does():
     """A per-batch callback sends the perceptron through Keras' own loop (its schedule as a
     tf.data pipeline), not the fused loop: scikit-learn's weights all the same."""
-    import keras
-
-    class CountBatches(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.batches = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.batches += 1
+    from .test_fast_paths import BatchCounter
 
     iris = load_iris()
-    counter = CountBatches()
+    counter = BatchCounter()
     params = dict(random_state=0, max_iter=4, tol=None)
     ours = PerceptronBaseline(callbacks=[counter], **params).fit(iris.data, iris.target)
     ref = Perceptron(**params).fit(iris.data, iris.target)

@@ -53,13 +53,7 @@ def test_sparse_through_keras_loop_equals_dense(data):
     """A callback acting on every batch sends the fit through ``Model.fit`` (densified batches
     from a PyDataset there); unshuffled, it sees the batches the dense input gives."""
 
-    class EveryBatch(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.batches = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.batches += 1
+    from .test_fast_paths import BatchCounter as EveryBatch
 
     X, y = data
     fits = []

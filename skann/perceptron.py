@@ -206,10 +206,9 @@ class OneVsRestSteps(engine.Feed):
     samples held out for early stopping stay in the order, skipped.
 
     The fused loop serves it on JAX and TensorFlow (compiled once per architecture; on
-    TensorFlow faster than Keras' multi-step loop fed by :meth:`dataset`, which traced its
-    step at every fit: an iris fit 0.28 s instead of 0.81 s, 20,000 Fashion images x 2
-    epochs 6.2-7.0 s instead of 7.5-11.5 s); on PyTorch it is that tf.data pipeline for
-    Keras' loop.
+    TensorFlow faster than Keras' multi-step loop fed by :meth:`dataset`, whose step Keras
+    traces at every fit: see docs/backends.md); Keras' loop (PyTorch, per-batch callbacks,
+    ``verbose``) trains on that tf.data pipeline.
     """
 
     fused_backends = frozenset({"jax", "tensorflow"})
@@ -567,7 +566,7 @@ class PerceptronBaseline(BookNetwork, KerasClassifier):
         return feed
 
     def _keras_fit_data(self, X, y, args: dict, feed: engine.Feed) -> dict:
-        # Keras' loop (PyTorch): the schedule as a tf.data pipeline.
+        # Keras' loop (PyTorch; per-batch callbacks, verbose): the schedule as a tf.data pipeline.
         n_train = feed.steps_per_epoch
         # One iterator for the whole fit: each execution of steps ends within an epoch.
         self._apply_steps_per_execution(

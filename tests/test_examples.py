@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .conftest import REPO
+from .conftest import BACKEND, REPO
 
 EXAMPLES = {
     "perceptron_iris_xor.py": ([], ["training accuracy 1.00", "perceptron accuracy", "MLP with one hidden layer accuracy 1.00"]),
@@ -44,10 +44,21 @@ EXAMPLES = {
 # in the default run too (tests/test_search.py, tests/test_dask.py).
 LONG = {"halving_housing.py", "dask_search.py", "search_fashion.py"}
 
-
-@pytest.mark.parametrize(
-    "script", [pytest.param(name, marks=pytest.mark.long) if name in LONG else name for name in sorted(EXAMPLES)]
+# Every example runs in the JAX run; the TensorFlow run (a fresh process each, ~5 s of
+# TensorFlow's import alone, its test time at the budget's edge) runs those whose path differs
+# there (TensorBoard and Keras reloads, convolutions and image files, sparse input) and leaves
+# the others to the estimators' own tests on TensorFlow.
+TENSORFLOW_TOO = {"callbacks.py", "cnn_on_image_files.py", "custom_cnn.py", "text_tfidf.py"}
+jax_run_only = pytest.mark.skipif(
+    BACKEND != "jax", reason="runs in the JAX run; the estimators it shows are tested on this backend by their own tests"
 )
+
+
+def _marks(name: str) -> list:
+    return ([pytest.mark.long] if name in LONG else []) + ([] if name in TENSORFLOW_TOO else [jax_run_only])
+
+
+@pytest.mark.parametrize("script", [pytest.param(name, marks=_marks(name)) for name in sorted(EXAMPLES)])
 def test_example_runs(script, tmp_path):
     args, expected = EXAMPLES[script]
     temp = tmp_path / "temp"  # the example's temporary directory: it must leave nothing there

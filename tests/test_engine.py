@@ -661,9 +661,11 @@ def test_every_fit_labels_its_variables_alike_and_other_variables_keep_tensorflo
 
     from skann.engine import network_variables
 
+    def label(variable):  # TensorFlow shows it in the handle's repr: name="<label>/<uid>"
+        return re.search(r'ResourceHandle\(name="(.*)/\d+"', repr(variable.value.handle)).group(1)
+
     def labels(model):
-        handles = [repr(v.value.handle) for v in network_variables(model)]
-        return [re.search(r'ResourceHandle\(name="(.*)/\d+"', h).group(1) for h in handles]
+        return [label(v) for v in network_variables(model)]
 
     X, y = _data(0)
     first, second = _classifier(epochs=1).fit(X, y), _classifier(epochs=1).fit(X, y)
@@ -674,7 +676,7 @@ def test_every_fit_labels_its_variables_alike_and_other_variables_keep_tensorflo
     assert "adam/sequential_dense_kernel_momentum" in labels(second.model_)
     outside = keras.layers.Dense(2, name="dense_77")
     outside.build((None, 3))
-    assert re.search(r'name="(.*)/\d+"', repr(outside.kernel.value.handle)).group(1) == "dense_77/kernel"
+    assert label(outside.kernel) == "dense_77/kernel"
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's cache of eager kernels, keyed on a variable's label")

@@ -186,20 +186,32 @@ def compiled_metric_functions(model: keras.Model) -> list:
     return [getattr(m, "_fn", m) if isinstance(m, keras.metrics.MeanMetricWrapper) else m for m in metrics]
 
 
-def update_metrics(model: keras.Model, loss, n_rows, x, y, y_pred, sample_weight, mask) -> None:
-    """Update ``model``'s metrics after one training batch whose first ``n_rows`` rows are
-    real, as Keras' training step does, except that the loss tracker counts ``n_rows`` (a
-    traced number) where Keras counts the batch's static size, and the compiled metrics see
-    ``mask`` as ``y_pred``'s Keras mask (which ``MeanMetricWrapper`` metrics apply, with or
-    without sample weights)."""
-    from keras.src.backend.common.masking import set_keras_mask
+def output_loss_trackers(model: keras.Model) -> list:
+    """The metrics in which Keras tracks each output's loss, for a network of several outputs
+    (none for one): each counts a batch by its static number of rows (``shape[0]``)."""
+    compiled = getattr(model, "_compile_loss", None)
+    return [] if compiled is None else list(compiled.metrics)
 
+
+def update_metrics(model: keras.Model, loss, n_rows, x, y, y_pred, mask, masked_weights) -> None:
+    """Update ``model``'s metrics after one batch whose first ``n_rows`` rows are real, as
+    Keras' training and test steps do, except that the loss tracker counts ``n_rows`` (a traced
+    number) where Keras counts the batch's static size, and the compiled metrics are given
+    ``mask`` (1 for real rows, 0 for padding) as their sample weights, the weighted metrics
+    ``masked_weights`` (the batch's sample weights times ``mask``). Keras gives unweighted
+    metrics no weights at all: with weights of one they average the same values, and padding
+    rows count nowhere."""
     model._loss_tracker.update_state(loss, sample_weight=n_rows)
-    set_keras_mask(y_pred, mask)
-    try:
-        model.compute_metrics(x, y, y_pred, sample_weight)
-    finally:
-        set_keras_mask(y_pred, None)
+    compiled = model._compile_metrics
+    if compiled is None:
+        return
+    if not compiled.built:
+        compiled.build(y, y_pred)
+    y, y_pred = compiled._flatten_y(y), compiled._flatten_y(y_pred)
+    for metrics, weights in ((compiled._flat_metrics, mask), (compiled._flat_weighted_metrics, masked_weights)):
+        for metric, y_t, y_p in zip(metrics, y, y_pred):
+            if metric:
+                metric.update_state(y_t, y_p, sample_weight=weights)
 
 
 def stateless_update_metrics(model: keras.Model, metrics_values, *args) -> list:

@@ -52,8 +52,8 @@ import numpy as np
 from skann import _rows
 from skann._keras_compat import (
     adapted_constants, all_layers, build_training_state, build_training_state_from_shapes, compile_arguments,
-    compiled_metric_functions, functional_graph, keras_trains_it, stateless_metrics_result, stateless_update_metrics,
-    tensorflow_unseen, update_metrics,
+    compiled_metric_functions, functional_graph, keras_trains_it, output_loss_trackers, stateless_metrics_result,
+    stateless_update_metrics, tensorflow_unseen, update_metrics,
 )
 
 __all__ = [
@@ -284,10 +284,11 @@ def padded_loss_weighting(model: keras.Model) -> str | None:
     if loss is None or isinstance(loss, (list, tuple, dict)) or not _keras_made(loss):
         return None
     reduction = getattr(loss, "reduction", "sum_over_batch_size")
-    # Keras' averaged metrics (accuracy, mae, ...) follow a mask on the predictions; others
-    # (AUC, precision ...) would count the padding rows when compiled as unweighted metrics.
+    # The padded step weighs every metric's rows by the mask: exact for Keras' averaged metrics
+    # (accuracy, mae, root mean squared error, ...: weighted means), not promised for others
+    # (AUC, precision, mean IoU ...) or a user's.
     for metric in compiled_metric_functions(model):
-        if isinstance(metric, keras.metrics.Metric) or not _keras_made(metric):
+        if not _keras_made(metric) or (isinstance(metric, keras.metrics.Metric) and not isinstance(metric, keras.metrics.Mean)):
             return None
     return _PADDED_LOSS_WEIGHTING.get(reduction)
 
@@ -324,6 +325,9 @@ class _Programs:
         self.seen: set = set()
         # How a short last batch is padded to the batch size (None: it keeps its own size).
         self.padding = padded_loss_weighting(template)
+        # Whether validation data is evaluated in padded batches too, so that every size of it
+        # in a bucket shares one program (where a program's shapes are fixed: JAX).
+        self.pads_evaluation = False
 
     @contextlib.contextmanager
     def _constants_from(self, non_trainable_values):
@@ -365,14 +369,15 @@ class _Programs:
         last = np.zeros((cap,) + np.shape(epochs[0][2]), np.int32)
         for i, (loop_rows, _, last_rows) in enumerate(epochs):
             rows[i], last[i] = loop_rows, last_rows
-        logs, finite = self._train(kind, model, zero_metrics, data, batch, rows, epochs[0][1], last, np.int32(len(epochs)))
+        logs, finite = self._train(kind, model, zero_metrics, data, batch, rows, epochs[0][1], last, np.int32(len(epochs)), pad)
         return [_floats({k: v[i] for k, v in logs.items()}) for i in range(len(epochs))], bool(np.all(finite[: len(epochs)]))
 
-    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs) -> tuple[dict, Any]:
+    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs, samples) -> tuple[dict, Any]:
         """:meth:`train_epochs` with the ``kind`` of program ("train", or "train_padded" whose
         ``last`` is each epoch's number of real rows in its last step) on epochs stacked in
         ``rows`` and ``last`` (``n_epochs`` of them used): the logs of each (stacked NumPy
-        arrays) and whether each ended finite."""
+        arrays) and whether each ended finite. ``samples``: a step's rows are a batch of
+        samples (any number of them makes a step)."""
         raise NotImplementedError
 
     def snapshot(self, model) -> list:
@@ -416,6 +421,7 @@ class _JaxPrograms(_Programs):
 
         _use_compilation_cache_dir()
         super().__init__(template, nbytes)
+        self.pads_evaluation = self.padding is not None
         # The batch function (how a step's data is taken from the rows) is part of the program.
         options = _jax_compiler_options()
         self._training = {
@@ -423,6 +429,7 @@ class _JaxPrograms(_Programs):
             for kind, epoch in (("train", self._traced_train_epoch), ("train_padded", self._traced_train_padded_epoch))
         }
         self._evaluate = jax.jit(self._traced_evaluate, static_argnums=2, compiler_options=options)
+        self._evaluate_padded = jax.jit(self._traced_evaluate_padded, static_argnums=2, compiler_options=options)
         # One step on a batch from the host (data read a batch at a time: files; convolutions
         # on XLA:CPU).
         self._train_step = jax.jit(self._traced_train_step, compiler_options=options)
@@ -456,7 +463,7 @@ class _JaxPrograms(_Programs):
         with self._constants_from(state[1]):
             return self.template.test_step(state, batch)
 
-    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs) -> tuple[dict, Any]:
+    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs, samples) -> tuple[dict, Any]:
         import jax
 
         groups = _state_variables(model)
@@ -472,10 +479,11 @@ class _JaxPrograms(_Programs):
 
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
         state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
-        args = (state, data, batch, loop_rows, n_loop, last_rows)
-        return _floats(
-            self._traced_once(self._evaluate, ("evaluate", _program_name(batch), _shapes(args[3:], data)), *args)
-        )
+        kind, function, steps = "evaluate", self._evaluate, (loop_rows, n_loop, last_rows)
+        if self.pads_evaluation:
+            kind, function, steps = "evaluate_padded", self._evaluate_padded, _last_batch_padded(*steps)
+        args = (state, data, batch, *steps)
+        return _floats(self._traced_once(function, (kind, _program_name(batch), _shapes(args[3:], data)), *args))
 
     def _traced_epochs(self, epoch, state, data, batch, rows, n_steps, last, n_epochs):
         """``epoch(state, data, batch, rows[e], n_steps, last[e])`` for each ``e < n_epochs``,
@@ -526,6 +534,24 @@ class _JaxPrograms(_Programs):
         logs, _ = self._fused_steps(self.template.test_step, state, data, batch, loop_rows, n_loop, last_rows)
         return logs
 
+    def _traced_evaluate_padded(self, state, data, batch, rows, n_steps, n_last):
+        """The test steps of ``rows[:n_steps]``, the last of them ``n_last`` rows long and padded."""
+        import jax
+
+        template, weighting, size = self.template, self.padding, rows.shape[1]
+
+        def take(a, rows):
+            return a[rows]
+
+        with self._constants_from(state[1]):
+
+            def one_step(i, state):
+                real_rows = keras.ops.where(i == n_steps - 1, n_last, size)
+                return _padded_test_step(template, weighting, state, batch(data, rows[i], take), real_rows)
+
+            state = jax.lax.fori_loop(0, n_steps, one_step, state)
+            return stateless_metrics_result(template, state[2])
+
     def _fused_steps(self, step, state, data, batch, loop_rows, n_loop, last_rows):
         """``step`` over the rows of every batch but the last, then the last batch, whose logs
         (the metrics accumulated over the epoch) are returned with the final state."""
@@ -562,21 +588,23 @@ def _last_batch_padded(loop_rows, n_loop, last_rows) -> tuple:
 
 
 def _padding_weights(model: keras.Model, weighting: str, x, sample_weight, real_rows) -> tuple:
-    """``(real, mask, loss_weight)`` of a padded batch: the number of real rows, 1 for real
-    rows and 0 for padding, and the weights that give the loss of the real rows alone."""
+    """``(real, mask, masked_weights, loss_weight)`` of a padded batch: the number of real
+    rows, 1 for real rows and 0 for padding, the sample weights times that (the mask where
+    there are none), and the weights that give the loss of the real rows alone."""
     ops = keras.ops
     size = keras.tree.flatten(x)[0].shape[0]
     dtype = model.dtype_policy.compute_dtype
     real = ops.cast(real_rows, dtype)
     mask = ops.cast(ops.arange(size, dtype="int32") < ops.cast(real_rows, "int32"), dtype)  # (int64 under float64)
     if sample_weight is None:
-        loss_weight = mask
+        masked_weights = mask
     else:
         sample_weight = ops.cast(sample_weight, dtype)
-        loss_weight = sample_weight * ops.reshape(mask, (size,) + (1,) * (len(sample_weight.shape) - 1))
+        masked_weights = sample_weight * ops.reshape(mask, (size,) + (1,) * (len(sample_weight.shape) - 1))
+    loss_weight = masked_weights
     if weighting == "mean":  # Keras divides by the rows given: real rows weigh rows / real rows
-        loss_weight = loss_weight * (size / real)
-    return real, mask, loss_weight
+        loss_weight = masked_weights * (size / real)
+    return real, mask, masked_weights, loss_weight
 
 
 def _padded_train_step(model: keras.Model, weighting: str, state, data, real_rows):
@@ -587,14 +615,27 @@ def _padded_train_step(model: keras.Model, weighting: str, state, data, real_row
 
     trainable, non_trainable, optimizer_values, metrics_values = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    real, mask, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
+    real, mask, masked_weights, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
     gradient = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
     (_, (loss, y_pred, non_trainable, metrics_values)), grads = gradient(
         trainable, non_trainable, metrics_values, x, y, loss_weight, training=True, optimizer_variables=optimizer_values
     )
     trainable, optimizer_values = model.optimizer.stateless_apply(optimizer_values, grads, trainable)
-    metrics_values = stateless_update_metrics(model, metrics_values, loss, real, x, y, y_pred, sample_weight, mask)
+    metrics_values = stateless_update_metrics(model, metrics_values, loss, real, x, y, y_pred, mask, masked_weights)
     return (trainable, non_trainable, optimizer_values, metrics_values)
+
+
+def _padded_test_step(model: keras.Model, weighting: str, state, data, real_rows):
+    """Keras' JAX test step on a batch whose rows past ``real_rows`` are padding, weighted as
+    :func:`_padded_train_step` weighs them."""
+    trainable, non_trainable, metrics_values = state
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    real, mask, masked_weights, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
+    _, (loss, y_pred, non_trainable, metrics_values) = model.compute_loss_and_updates(
+        trainable, non_trainable, metrics_values, x, y, loss_weight, training=False
+    )
+    metrics_values = stateless_update_metrics(model, metrics_values, loss, real, x, y, y_pred, mask, masked_weights)
+    return (trainable, non_trainable, metrics_values)
 
 
 def _padded_train_step_in_place(model: keras.Model, weighting: str, data, real_rows) -> None:
@@ -603,14 +644,14 @@ def _padded_train_step_in_place(model: keras.Model, weighting: str, data, real_r
     import tensorflow as tf
 
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    real, mask, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
+    real, mask, masked_weights, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
     with tf.GradientTape() as tape:
         y_pred = model(x, training=True)
         loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=loss_weight, training=True)
         scaled = model.optimizer.scale_loss(loss)
     weights = model.trainable_weights
     model.optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
-    update_metrics(model, loss, real, x, y, y_pred, sample_weight, mask)
+    update_metrics(model, loss, real, x, y, y_pred, mask, masked_weights)
 
 
 class _TensorFlowPrograms(_Programs):
@@ -635,22 +676,29 @@ class _TensorFlowPrograms(_Programs):
         # A network's own training step gives logs of its own making, known only once traced: one epoch a call.
         return super().epochs_per_call(loop_rows) if keras_trains_it(self.template) else 1
 
-    def _function(self, kind: str, batch, args):
+    def _function(self, kind: str, batch, args, samples: bool):
         import tensorflow as tf
 
         def spec(a, rows_axes=1):  # any number of rows: one trace for every data size
             shape = tuple(a.shape)
             return tf.TensorSpec((None,) * rows_axes + shape[rows_axes:] if shape else (), tf.as_dtype(a.dtype))
 
+        # A batch of samples has an unknown number of rows in the trace, as Model.fit's tf.data
+        # batches have (one trace for every size of the last batch), where Keras' step weighs
+        # it by its rows at run time. A network of several outputs keeps its batches' sizes:
+        # Keras' tracker of each output's loss counts a batch's static size (once, if unknown).
+        static = not samples or bool(output_loss_trackers(self.template))
+        batches = spec if static else functools.partial(spec, rows_axes=2)
         if kind == "evaluate":  # (data, loop_rows, n_loop, last_rows)
             data, loop_rows, n_loop, last_rows = args
-            # The last batch keeps its size in the trace (one trace per size, as in Model.fit):
-            # Keras weights the epoch's mean loss by each batch's static size.
-            specs = (*keras.tree.map_structure(spec, (data, loop_rows, n_loop)), tf.TensorSpec(last_rows.shape, tf.int32))
+            last_spec = tf.TensorSpec(last_rows.shape, tf.int32) if static else spec(last_rows)
+            specs = (keras.tree.map_structure(spec, data), batches(loop_rows), spec(n_loop), last_spec)
         else:  # (data, rows, n_steps, last, n_epochs), epochs stacked on the first axis of rows and last
             data, rows, n_steps, last, n_epochs = args
-            last_spec = spec(last) if kind == "train_padded" else tf.TensorSpec((None,) + last.shape[1:], tf.int32)
-            specs = (keras.tree.map_structure(spec, data), spec(rows, 2), spec(n_steps), last_spec, spec(n_epochs))
+            padded = kind == "train_padded"  # (its batches keep their size: padding weighs rows by it)
+            last_spec = spec(last) if padded else batches(last)
+            rows_spec = spec(rows, 2 if static or padded else 3)
+            specs = (keras.tree.map_structure(spec, data), rows_spec, spec(n_steps), last_spec, spec(n_epochs))
         key = (kind, _program_name(batch), repr(specs))
         function = self._functions.get(key)
         if function is None:
@@ -713,19 +761,19 @@ class _TensorFlowPrograms(_Programs):
             finite = finite.write(e, _all_finite(logs, template.trainable_variables))
         return {k: stack.stack() for k, stack in zip(names, stacks)}, finite.stack()
 
-    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs) -> tuple[dict, Any]:
-        logs, finite = self._run(kind, model, zero_metrics, batch, (data, rows, n_steps, last, n_epochs))
+    def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs, samples) -> tuple[dict, Any]:
+        logs, finite = self._run(kind, model, zero_metrics, batch, (data, rows, n_steps, last, n_epochs), samples)
         return {k: np.asarray(v) for k, v in logs.items()}, np.asarray(finite)
 
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
-        return _floats(self._run("evaluate", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows)))
+        return _floats(self._run("evaluate", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows), True))
 
-    def _run(self, kind: str, model, zero_metrics, batch, args):
+    def _run(self, kind: str, model, zero_metrics, batch, args, samples: bool):
         """One call of the ``kind`` program on ``model``'s state (metrics from
         ``zero_metrics``); training leaves the new state in ``model``."""
         variables = self._variables(model)
         with self.lock:
-            key, function = self._function(kind, batch, args)
+            key, function = self._function(kind, batch, args, samples)
             out = function(variables, list(zero_metrics), *args)
             self.seen.add(key)
         return out
@@ -952,10 +1000,11 @@ class Feed:
         The Keras backends on which this feed trains in the fused loop (elsewhere the
         estimator trains with ``Model.fit``).
     pads_last_batch : bool
-        Whether a short last step may be padded to the others' size with rows of weight 0
-        (its rows are a batch of samples; the engine pads only networks it trains exactly
-        so), so that every size of it shares one compiled program. The rows of
-        :meth:`epoch` then have room for the last step.
+        Whether a step's rows are a batch of samples, so that a short last step may be padded
+        to the others' size with rows of weight 0 (the engine pads only networks it trains
+        exactly so) or, on TensorFlow, traced with an unknown number of rows: every size of
+        it shares one compiled program. The rows of :meth:`epoch` then have room for the
+        last step, and :meth:`batch` must not need its number of rows as a Python int.
     """
 
     arrays: tuple = ()
@@ -1064,7 +1113,7 @@ class SparseMiniBatches(MiniBatches):
     def batch(data, rows, take):
         ((starts, lengths), *targets), (values, columns, slots, width) = data
         ops = keras.ops
-        n, n_columns = rows.shape[0], width.shape[1]
+        n, n_columns = ops.shape(rows)[0], width.shape[1]  # (n: unknown in a TensorFlow trace)
         starts, lengths = take(starts, rows), take(lengths, rows)
         ends = ops.cumsum(lengths)
         # Slot s holds the (s - begin)-th stored value of the batch row it falls in.
@@ -1277,11 +1326,18 @@ def _run_epochs(
 
 
 def _validation_batches(programs: _Programs, validation_data: tuple, batch_size: int):
+    """``(data, batch, loop_rows, n_loop, last_rows)`` of the validation data for
+    :meth:`_Programs.evaluate`: on the device, padded to its bucket of rows."""
     x_val, y_val, *rest = validation_data
+    weights = rest[0] if rest else None
     n = _rows.n_rows(x_val)
-    batch_size = _rows.chunk_rows(x_val, min(batch_size, n))
-    feed = mini_batches(x_val, y_val, rest[0] if rest else None, batch_size=batch_size, shuffle=False)
+    feed = mini_batches(x_val, y_val, weights, batch_size=_rows.chunk_rows(x_val, min(batch_size, n)), shuffle=False)
     data, bucket = _on_device(programs, feed)
+    if programs.pads_evaluation and bucket > n:
+        # Batches of the bucket's size at most, the last padded: one program for every size
+        # of validation data in the bucket.
+        size = _rows.chunk_rows(x_val, min(batch_size, bucket))
+        feed = mini_batches(x_val, y_val, weights, batch_size=size, shuffle=False)
     return (data, type(feed).batch, *feed.epoch(0, bucket))
 
 

@@ -384,6 +384,13 @@ _PADDED_SETTINGS = {
         _regression_mlp, loss=keras.losses.MeanSquaredError(reduction="sum"), optimizer="sgd",
         optimizer__learning_rate=1e-3, metrics=["mae"], epochs=3, batch_size=32, shuffle=False, random_state=0,
     ),
+    # Keras' RootMeanSquaredError is a Mean of squared errors, not a MeanMetricWrapper
+    # (HousingMLPRegressor's metric): it averages with the padding mask as its weights.
+    "regressor, mean loss, RMSE metric instances both ways": lambda: KerasRegressor(
+        _regression_mlp, loss="mse", optimizer="adam", metrics=[keras.metrics.RootMeanSquaredError()],
+        compile__weighted_metrics=[keras.metrics.RootMeanSquaredError(name="weighted_rmse")],
+        epochs=3, batch_size=32, shuffle=False, random_state=0,
+    ),
 }
 
 
@@ -394,7 +401,9 @@ def test_a_short_last_batch_trains_padded_exactly_as_keras_fit(monkeypatch, sett
     """Fold sizes and the refit share one program: the short last batch is padded to the
     batch size with rows of weight 0 (unshuffled: Keras' loop on TensorFlow is fed by tf.data,
     which shuffles otherwise). The weights, optimizer slots and every logged metric
-    are those of Keras' own loop on the same batches (the loss tracker counts real rows)."""
+    are those of Keras' own loop on the same batches (the loss tracker counts real rows).
+    Validation data of every size shares one program too: padded on JAX, of any number of
+    rows in TensorFlow's trace."""
     import skann.engine
 
     X, y = _data(0, n=300)
@@ -402,19 +411,87 @@ def test_a_short_last_batch_trains_padded_exactly_as_keras_fit(monkeypatch, sett
         y = X[:, 0] - 2 * X[:, 1]
     weights = np.random.RandomState(1).uniform(0.5, 2.0, len(y)) if with_weights else None
     make = _PADDED_SETTINGS[setting]
+    sizes = ((200, 37), (203, 40), (256, 44), (250, 30))
+
+    def fit(n, n_val):
+        val_weights = () if weights is None else (weights[-n_val:],)
+        return make().fit(
+            X[:n], y[:n], sample_weight=None if weights is None else weights[:n],
+            validation_data=(X[-n_val:], y[-n_val:], *val_weights),
+        )
+
     compiled_cache.clear()
-    fused = [make().fit(X[:n], y[:n], sample_weight=None if weights is None else weights[:n]) for n in (200, 203, 256, 250)]
+    fused = [fit(*size) for size in sizes]
     (programs,) = compiled_cache._entries.values()
     assert programs.padding == ("mask" if "summed" in setting else "mean")
-    assert [name for name, *_ in programs.seen] == ["train_padded"]  # one program for the four sizes
+    evaluation = "evaluate_padded" if BACKEND == "jax" else "evaluate"
+    # One program for the four sizes of training data, one for the four of validation data.
+    assert sorted(name for name, *_ in programs.seen) == [evaluation, "train_padded"]
     monkeypatch.setattr(skann.engine, "FUSED_LOOP", False)
-    for n, est in zip((200, 203, 256, 250), fused):
-        keras_loop = make().fit(X[:n], y[:n], sample_weight=None if weights is None else weights[:n])
+    for size, est in zip(sizes, fused):
+        keras_loop = fit(*size)
         for a, b in zip(_state(est), _state(keras_loop)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         assert est.history_.keys() == keras_loop.history_.keys()
+        assert any(key.startswith("val_") for key in est.history_)
         for key in est.history_:
             np.testing.assert_allclose(est.history_[key], keras_loop.history_[key], rtol=1e-5)
+
+
+def _batchnorm_mlp(meta):
+    """BatchNormalization: its batch statistics would see padding rows, so it is not padded."""
+    return keras.Sequential([
+        keras.Input((meta["n_features_in_"],)),
+        keras.layers.Dense(8, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(1)),
+        keras.layers.BatchNormalization(),
+        keras.layers.Dense(meta["n_classes_"], activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(2)),
+    ])
+
+
+@fused_only
+def test_a_network_not_padded_trains_as_keras_fit_with_one_program_per_size_on_jax_only(monkeypatch):
+    """A network the engine does not pad keeps its short last batch as it is. On TensorFlow a
+    batch's number of rows is unknown in the trace (as in Model.fit's): one program serves
+    every size of the last batch. JAX compiles one per size. Either way, the state and
+    logs of Keras' own loop on the same batches."""
+    import skann.engine
+
+    X, y = _data(0, n=300)
+    sizes = ((200, 37), (203, 40), (250, 30))
+
+    def fit(n, n_val):
+        return KerasClassifier(
+            _batchnorm_mlp, loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"],
+            epochs=2, batch_size=32, shuffle=False, random_state=0,
+        ).fit(X[:n], y[:n], validation_data=(X[-n_val:], y[-n_val:]))
+
+    compiled_cache.clear()
+    fused = [fit(*size) for size in sizes]
+    (programs,) = compiled_cache._entries.values()
+    assert programs.padding is None
+    kinds = sorted(name for name, *_ in programs.seen)
+    assert kinds == (["evaluate", "train"] if BACKEND == "tensorflow" else ["evaluate"] * 3 + ["train"] * 3)
+    monkeypatch.setattr(skann.engine, "FUSED_LOOP", False)
+    for size, est in zip(sizes, fused):
+        keras_loop = fit(*size)
+        for a, b in zip(_state(est), _state(keras_loop)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        for key in est.history_:
+            np.testing.assert_allclose(est.history_[key], keras_loop.history_[key], rtol=1e-5)
+
+
+@fused_only
+def test_each_output_loss_of_a_two_output_network_is_weighted_by_rows():
+    """Keras tracks each output's loss of a network of several outputs by a batch's static
+    number of rows; the engine keeps its batches' sizes for such a network on TensorFlow, so
+    that (as on JAX) the logged total loss is the loss-weighted sum of the outputs' losses."""
+    from skann import WideDeepRegressor
+
+    X, y = _data(0, n=203, features=8)
+    reg = WideDeepRegressor(epochs=2, early_stopping=False, shuffle=False, random_state=0).fit(X, y.astype("float32"))
+    history = reg.history_
+    combined = 0.9 * np.array(history["output_loss"]) + 0.1 * np.array(history["aux_output_loss"])
+    np.testing.assert_allclose(history["loss"], combined, rtol=1e-5)
 
 
 class OwnStepModel(keras.Sequential):

@@ -9,9 +9,10 @@ variables' shapes, its compile settings without the learning rate; each program 
 executable per shape of the data), so the next fit of the same architecture (a
 cross-validation fold, a grid candidate with another learning rate, a Hyperband continuation,
 a refit) does not trace or compile again. Small data is padded to a bucket of rows, and an
-epoch's short last batch is padded to the batch size with rows of weight 0 wherever that
-trains exactly as the short batch (:func:`padded_loss_weighting`), so folds and the refit of
-different sizes share one program. Where the fit's callbacks only read each epoch's logs
+epoch's short last batch (and validation data's) is padded to the batch size with rows of
+weight 0 wherever that trains exactly as the short batch (:func:`padded_loss_weighting`), so
+folds and the refit of different sizes share one program; on TensorFlow, other networks'
+batches have an unknown number of rows in the trace, as in ``Model.fit``, to the same end. Where the fit's callbacks only read each epoch's logs
 (:func:`replays_epochs`: Keras' history, skann's divergence guard) and there is no validation
 data, one call runs up to 32 epochs and the callbacks see them afterwards, each with its own
 logs (a run of epochs that did not stay finite runs again an epoch at a time, so the guard stops
@@ -44,7 +45,7 @@ import inspect
 import json
 import os
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -266,12 +267,12 @@ def padded_loss_weighting(model: keras.Model) -> str | None:
     on it is exactly training on the batch alone (``"mean"`` or ``"mask"``), or None when that
     cannot be promised and the last batch keeps its own size (and program).
 
-    Padding is exact for a Sequential or functional network of one output made of row-wise,
-    deterministic Keras layers (no BatchNormalization, dropout or noise, no activity
-    regularizer), trained by Keras' own step with a Keras loss and Keras metrics: rows of
-    weight 0 change no gradient, no metric and no statistic there.
+    Padding is exact for a Sequential or functional network made of row-wise, deterministic
+    Keras layers (no BatchNormalization, dropout or noise, no activity regularizer), trained
+    by Keras' own step with Keras losses (of one reduction, for every output) and Keras'
+    averaged metrics: rows of weight 0 change no gradient, no metric and no statistic there.
     """
-    if functional_graph(model) is None or not keras_trains_it(model) or len(model.outputs) != 1:
+    if functional_graph(model) is None or not keras_trains_it(model):
         return None
     if str(model.dtype_policy.name).startswith("mixed"):
         return None
@@ -280,17 +281,19 @@ def padded_loss_weighting(model: keras.Model) -> str | None:
             return None
         if getattr(layer, "mask_zero", False):
             return None
-    loss = compile_arguments(model).get("loss")
-    if loss is None or isinstance(loss, (list, tuple, dict)) or not _keras_made(loss):
+    losses = keras.tree.flatten(compile_arguments(model).get("loss"))  # one, or one an output
+    if not losses or not all(loss is not None and _keras_made(loss) for loss in losses):
         return None
-    reduction = getattr(loss, "reduction", "sum_over_batch_size")
+    reductions = {getattr(loss, "reduction", "sum_over_batch_size") for loss in losses}
+    if len(reductions) != 1:
+        return None
     # The padded step weighs every metric's rows by the mask: exact for Keras' averaged metrics
     # (accuracy, mae, root mean squared error, ...: weighted means), not promised for others
     # (AUC, precision, mean IoU ...) or a user's.
     for metric in compiled_metric_functions(model):
         if not _keras_made(metric) or (isinstance(metric, keras.metrics.Metric) and not isinstance(metric, keras.metrics.Mean)):
             return None
-    return _PADDED_LOSS_WEIGHTING.get(reduction)
+    return _PADDED_LOSS_WEIGHTING.get(reductions.pop())
 
 
 def _clone_for_programs(model: keras.Model, batch: tuple) -> keras.Model | None:
@@ -372,6 +375,18 @@ class _Programs:
         logs, finite = self._train(kind, model, zero_metrics, data, batch, rows, epochs[0][1], last, np.int32(len(epochs)), pad)
         return [_floats({k: v[i] for k, v in logs.items()}) for i in range(len(epochs))], bool(np.all(finite[: len(epochs)]))
 
+    def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
+        """The logs of ``model`` evaluated on the validation steps ``loop_rows[:n_loop]`` then
+        ``last_rows`` (of :meth:`Feed.epoch`), the last padded where :attr:`pads_evaluation`."""
+        if self.pads_evaluation:
+            return _floats(self._evaluate("evaluate_padded", model, zero_metrics, data, batch, _last_batch_padded(loop_rows, n_loop, last_rows)))
+        return _floats(self._evaluate("evaluate", model, zero_metrics, data, batch, (loop_rows, n_loop, last_rows)))
+
+    def _evaluate(self, kind: str, model, zero_metrics, data, batch, steps: tuple) -> dict:
+        """:meth:`evaluate` with the ``kind`` of program ("evaluate", or "evaluate_padded"
+        whose ``steps`` are ``(rows, n_steps, n_last)``)."""
+        raise NotImplementedError
+
     def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs, samples) -> tuple[dict, Any]:
         """:meth:`train_epochs` with the ``kind`` of program ("train", or "train_padded" whose
         ``last`` is each epoch's number of real rows in its last step) on epochs stacked in
@@ -428,8 +443,10 @@ class _JaxPrograms(_Programs):
             kind: jax.jit(functools.partial(self._traced_epochs, epoch), static_argnums=2, compiler_options=options)
             for kind, epoch in (("train", self._traced_train_epoch), ("train_padded", self._traced_train_padded_epoch))
         }
-        self._evaluate = jax.jit(self._traced_evaluate, static_argnums=2, compiler_options=options)
-        self._evaluate_padded = jax.jit(self._traced_evaluate_padded, static_argnums=2, compiler_options=options)
+        self._evaluation = {
+            kind: jax.jit(evaluate, static_argnums=2, compiler_options=options)
+            for kind, evaluate in (("evaluate", self._traced_evaluate), ("evaluate_padded", self._traced_evaluate_padded))
+        }
         # One step on a batch from the host (data read a batch at a time: files; convolutions
         # on XLA:CPU).
         self._train_step = jax.jit(self._traced_train_step, compiler_options=options)
@@ -477,13 +494,10 @@ class _JaxPrograms(_Programs):
     def snapshot(self, model) -> list:
         return _values(_trained_variables(model))  # JAX arrays never change: no copy
 
-    def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
+    def _evaluate(self, kind: str, model, zero_metrics, data, batch, steps: tuple) -> dict:
         state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
-        kind, function, steps = "evaluate", self._evaluate, (loop_rows, n_loop, last_rows)
-        if self.pads_evaluation:
-            kind, function, steps = "evaluate_padded", self._evaluate_padded, _last_batch_padded(*steps)
         args = (state, data, batch, *steps)
-        return _floats(self._traced_once(function, (kind, _program_name(batch), _shapes(args[3:], data)), *args))
+        return self._traced_once(self._evaluation[kind], (kind, _program_name(batch), _shapes(steps, data)), *args)
 
     def _traced_epochs(self, epoch, state, data, batch, rows, n_steps, last, n_epochs):
         """``epoch(state, data, batch, rows[e], n_steps, last[e])`` for each ``e < n_epochs``,
@@ -587,10 +601,19 @@ def _last_batch_padded(loop_rows, n_loop, last_rows) -> tuple:
     return rows, np.int32(int(n_loop) + 1), np.int32(len(last_rows))
 
 
-def _padding_weights(model: keras.Model, weighting: str, x, sample_weight, real_rows) -> tuple:
-    """``(real, mask, masked_weights, loss_weight)`` of a padded batch: the number of real
-    rows, 1 for real rows and 0 for padding, the sample weights times that (the mask where
-    there are none), and the weights that give the loss of the real rows alone."""
+class _Padding(NamedTuple):
+    """The weights of a batch whose rows past ``real`` are padding."""
+
+    real: Any  # the number of real rows
+    share: Any  # real rows / rows given
+    mask: Any  # 1 for a real row, 0 for padding
+    masked_weights: Any  # the sample weights times the mask (the mask where there are none)
+    loss_weight: Any  # the weights that give the loss of the real rows alone
+
+
+def _padding_weights(model: keras.Model, weighting: str, x, sample_weight, real_rows) -> _Padding:
+    """How a batch padded past ``real_rows`` is weighted (``weighting``, from
+    :func:`padded_loss_weighting`)."""
     ops = keras.ops
     size = keras.tree.flatten(x)[0].shape[0]
     dtype = model.dtype_policy.compute_dtype
@@ -604,24 +627,62 @@ def _padding_weights(model: keras.Model, weighting: str, x, sample_weight, real_
     loss_weight = masked_weights
     if weighting == "mean":  # Keras divides by the rows given: real rows weigh rows / real rows
         loss_weight = masked_weights * (size / real)
-    return real, mask, masked_weights, loss_weight
+    return _Padding(real, real / size, mask, masked_weights, loss_weight)
+
+
+def _output_loss_positions(model: keras.Model) -> list[tuple[int, int]]:
+    """Where the total and the count of each output's loss tracker are in ``model.metrics_variables``."""
+    position = {id(v): i for i, v in enumerate(model.metrics_variables)}
+    return [(position[id(t.total)], position[id(t.count)]) for t in output_loss_trackers(model)]
+
+
+def _counted_by_real_rows(positions, before, after, padding: _Padding) -> dict:
+    """``{position: value}`` of the output loss trackers at ``positions`` after a padded batch,
+    counting its real rows where Keras counted all (``before``, ``after``: the metric values
+    around Keras' loss): each adds the output's loss times the real rows, and those rows."""
+    ops = keras.ops
+    padded = padding.share < 1  # (a full batch keeps Keras' values, bit for bit)
+    new = {}
+    for total, count in positions:
+        share = ops.cast(padding.share, after[total].dtype)
+        new[total] = ops.where(padded, before[total] + (after[total] - before[total]) * share, after[total])
+        new[count] = ops.where(padded, before[count] + ops.cast(padding.real, after[count].dtype), after[count])
+    return new
+
+
+def _stateless_loss(model, padding: _Padding, trainable, non_trainable, metrics_values, x, y, **kwargs):
+    """Keras' JAX loss of a padded batch and its updates, as ``compute_loss_and_updates`` (given
+    ``kwargs``) gives them: ``(loss, (unscaled loss, y_pred, non-trainable values, metric
+    values))``, the output loss trackers counting real rows."""
+    loss, (unscaled, y_pred, non_trainable, updated) = model.compute_loss_and_updates(
+        trainable, non_trainable, metrics_values, x, y, padding.loss_weight, **kwargs
+    )
+    positions = _output_loss_positions(model)
+    if positions:
+        updated = list(updated)
+        for i, value in _counted_by_real_rows(positions, metrics_values, updated, padding).items():
+            updated[i] = value
+    return loss, (unscaled, y_pred, non_trainable, updated)
 
 
 def _padded_train_step(model: keras.Model, weighting: str, state, data, real_rows):
     """Keras' JAX training step on a batch whose rows past ``real_rows`` are padding: they weigh
     0, the loss is weighted as the real rows alone give it (``weighting``, from
-    :func:`padded_loss_weighting`) and the loss tracker counts the real rows only."""
+    :func:`padded_loss_weighting`) and the loss trackers count the real rows only."""
     import jax
 
     trainable, non_trainable, optimizer_values, metrics_values = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    real, mask, masked_weights, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
-    gradient = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
-    (_, (loss, y_pred, non_trainable, metrics_values)), grads = gradient(
-        trainable, non_trainable, metrics_values, x, y, loss_weight, training=True, optimizer_variables=optimizer_values
+    padding = _padding_weights(model, weighting, x, sample_weight, real_rows)
+
+    gradient = jax.value_and_grad(functools.partial(_stateless_loss, model, padding), has_aux=True)
+    (_, (unscaled, y_pred, non_trainable, metrics_values)), grads = gradient(
+        trainable, non_trainable, metrics_values, x, y, training=True, optimizer_variables=optimizer_values
     )
     trainable, optimizer_values = model.optimizer.stateless_apply(optimizer_values, grads, trainable)
-    metrics_values = stateless_update_metrics(model, metrics_values, loss, real, x, y, y_pred, mask, masked_weights)
+    metrics_values = stateless_update_metrics(
+        model, metrics_values, unscaled, padding.real, x, y, y_pred, padding.mask, padding.masked_weights
+    )
     return (trainable, non_trainable, optimizer_values, metrics_values)
 
 
@@ -630,12 +691,30 @@ def _padded_test_step(model: keras.Model, weighting: str, state, data, real_rows
     :func:`_padded_train_step` weighs them."""
     trainable, non_trainable, metrics_values = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    real, mask, masked_weights, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
-    _, (loss, y_pred, non_trainable, metrics_values) = model.compute_loss_and_updates(
-        trainable, non_trainable, metrics_values, x, y, loss_weight, training=False
+    padding = _padding_weights(model, weighting, x, sample_weight, real_rows)
+    _, (unscaled, y_pred, non_trainable, metrics_values) = _stateless_loss(
+        model, padding, trainable, non_trainable, metrics_values, x, y, training=False
     )
-    metrics_values = stateless_update_metrics(model, metrics_values, loss, real, x, y, y_pred, mask, masked_weights)
+    metrics_values = stateless_update_metrics(
+        model, metrics_values, unscaled, padding.real, x, y, y_pred, padding.mask, padding.masked_weights
+    )
     return (trainable, non_trainable, metrics_values)
+
+
+def _loss_in_place(model: keras.Model, padding: _Padding, x, y, y_pred, training: bool):
+    """Keras' TensorFlow loss of a padded batch (on the network's variables), the output loss
+    trackers counting real rows."""
+    import tensorflow as tf
+
+    positions = _output_loss_positions(model)
+    variables = model.metrics_variables
+    read = {i: tf.identity(variables[i].value) for pair in positions for i in pair}  # read now, not when used
+    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=padding.loss_weight, training=training)
+    if positions:
+        after = {i: tf.identity(variables[i].value) for i in read}
+        for i, value in _counted_by_real_rows(positions, read, after, padding).items():
+            variables[i].assign(value)
+    return loss
 
 
 def _padded_train_step_in_place(model: keras.Model, weighting: str, data, real_rows) -> None:
@@ -644,14 +723,23 @@ def _padded_train_step_in_place(model: keras.Model, weighting: str, data, real_r
     import tensorflow as tf
 
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    real, mask, masked_weights, loss_weight = _padding_weights(model, weighting, x, sample_weight, real_rows)
+    padding = _padding_weights(model, weighting, x, sample_weight, real_rows)
     with tf.GradientTape() as tape:
         y_pred = model(x, training=True)
-        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=loss_weight, training=True)
+        loss = _loss_in_place(model, padding, x, y, y_pred, True)
         scaled = model.optimizer.scale_loss(loss)
     weights = model.trainable_weights
     model.optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
-    update_metrics(model, loss, real, x, y, y_pred, mask, masked_weights)
+    update_metrics(model, loss, padding.real, x, y, y_pred, padding.mask, padding.masked_weights)
+
+
+def _padded_test_step_in_place(model: keras.Model, weighting: str, data, real_rows) -> None:
+    """:func:`_padded_test_step` as Keras' TensorFlow test step runs: on the network's variables."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    padding = _padding_weights(model, weighting, x, sample_weight, real_rows)
+    y_pred = model(x, training=False)
+    loss = _loss_in_place(model, padding, x, y, y_pred, False)
+    update_metrics(model, loss, padding.real, x, y, y_pred, padding.mask, padding.masked_weights)
 
 
 class _TensorFlowPrograms(_Programs):
@@ -664,6 +752,9 @@ class _TensorFlowPrograms(_Programs):
 
     def __init__(self, template: keras.Model, nbytes: int):
         super().__init__(template, nbytes)
+        # Validation batches have any number of rows in a trace, except for a network of several
+        # outputs (whose batches keep their sizes): pad those.
+        self.pads_evaluation = self.padding is not None and bool(output_loss_trackers(template))
         self._functions: dict = {}
         self._stand_ins = None
 
@@ -693,6 +784,9 @@ class _TensorFlowPrograms(_Programs):
             data, loop_rows, n_loop, last_rows = args
             last_spec = tf.TensorSpec(last_rows.shape, tf.int32) if static else spec(last_rows)
             specs = (keras.tree.map_structure(spec, data), batches(loop_rows), spec(n_loop), last_spec)
+        elif kind == "evaluate_padded":  # (data, rows, n_steps, n_last): batches of one size
+            data, rows, n_steps, n_last = args
+            specs = (keras.tree.map_structure(spec, data), spec(rows), spec(n_steps), spec(n_last))
         else:  # (data, rows, n_steps, last, n_epochs), epochs stacked on the first axis of rows and last
             data, rows, n_steps, last, n_epochs = args
             padded = kind == "train_padded"  # (its batches keep their size: padding weighs rows by it)
@@ -705,17 +799,20 @@ class _TensorFlowPrograms(_Programs):
             template = self._variables(self.template)
             n_state = len(template) - len(self.template.metrics_variables)
             if kind == "train_padded":
-                body = functools.partial(self._padded_epoch_body, batch)
+                body = functools.partial(self._padded_epoch_body, _padded_train_step_in_place, batch)
+            elif kind == "evaluate_padded":
+                body = functools.partial(self._padded_epoch_body, _padded_test_step_in_place, batch)
             else:
                 step = self.template.train_step if kind == "train" else self.template.test_step
                 body = functools.partial(self._epoch_body, step, batch)
-            run = self._evaluation if kind == "evaluate" else self._epochs
+            evaluation = kind.startswith("evaluate")
+            run = self._evaluation if evaluation else self._epochs
 
             def call(variables, zero_metrics, *args):
                 for target, source in zip(template, [*variables[:n_state], *zero_metrics]):
                     target.assign(source)
                 out = run(body, template[n_state:], zero_metrics, *args)
-                if kind != "evaluate":
+                if not evaluation:
                     for source, target in zip(template, variables):
                         target.assign(source)
                 return out
@@ -765,8 +862,8 @@ class _TensorFlowPrograms(_Programs):
         logs, finite = self._run(kind, model, zero_metrics, batch, (data, rows, n_steps, last, n_epochs), samples)
         return {k: np.asarray(v) for k, v in logs.items()}, np.asarray(finite)
 
-    def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
-        return _floats(self._run("evaluate", model, zero_metrics, batch, (data, loop_rows, n_loop, last_rows), True))
+    def _evaluate(self, kind: str, model, zero_metrics, data, batch, steps: tuple) -> dict:
+        return self._run(kind, model, zero_metrics, batch, (data, *steps), True)
 
     def _run(self, kind: str, model, zero_metrics, batch, args, samples: bool):
         """One call of the ``kind`` program on ``model``'s state (metrics from
@@ -787,16 +884,17 @@ class _TensorFlowPrograms(_Programs):
                 step(batch(data, loop_rows[i], tf.gather))
             return step(batch(data, last_rows, tf.gather))
 
-    def _padded_epoch_body(self, batch, data, rows, n_steps, n_last):
+    def _padded_epoch_body(self, step, batch, data, rows, n_steps, n_last):
         """The steps of ``rows[:n_steps]``, the last of them ``n_last`` rows long and padded
-        (through skann's copy of Keras' step, :func:`_padded_train_step_in_place`)."""
+        (``step``: skann's copy of Keras' training or test step, :func:`_padded_train_step_in_place`
+        or :func:`_padded_test_step_in_place`)."""
         import tensorflow as tf
 
         template, weighting, size = self.template, self.padding, rows.shape[1]
         with self._constants_from(template.non_trainable_variables):
             for i in tf.range(n_steps):
                 real_rows = tf.where(i == n_steps - 1, n_last, size)
-                _padded_train_step_in_place(template, weighting, batch(data, rows[i], tf.gather), real_rows)
+                step(template, weighting, batch(data, rows[i], tf.gather), real_rows)
             return template.get_metrics_result()
 
 

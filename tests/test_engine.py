@@ -438,6 +438,50 @@ def test_a_short_last_batch_trains_padded_exactly_as_keras_fit(monkeypatch, sett
             np.testing.assert_allclose(est.history_[key], keras_loop.history_[key], rtol=1e-5)
 
 
+@fused_only
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_a_two_output_network_trains_padded_as_keras_fit(monkeypatch, with_weights):
+    """The book's Wide & Deep network (two inputs, a main and an auxiliary output, each with
+    its loss and RMSE): its short last batches and validation data are padded too, one
+    program for every size, and each output's loss tracker counts real rows only. The state
+    and logs of Keras' own loop (whose per-output losses on TensorFlow are means of batch
+    means, Keras' tf.data batches having no static size: there the engine's are checked to
+    add up to the total loss instead)."""
+    import skann.engine
+    from skann import WideDeepRegressor
+
+    X, _ = _data(0, n=300, features=8)
+    y = (X[:, 0] - 2 * X[:, 3]).astype("float32")
+    weights = np.random.RandomState(1).uniform(0.5, 2.0, len(y)) if with_weights else None
+    sizes = ((200, 37), (203, 40), (250, 30))
+
+    def fit(n, n_val):
+        val_weights = () if weights is None else (weights[-n_val:],)
+        return WideDeepRegressor(epochs=2, early_stopping=False, shuffle=False, random_state=0).fit(
+            X[:n], y[:n], sample_weight=None if weights is None else weights[:n],
+            validation_data=(X[-n_val:], y[-n_val:], *val_weights),
+        )
+
+    compiled_cache.clear()
+    fused = [fit(*size) for size in sizes]
+    (programs,) = compiled_cache._entries.values()
+    assert programs.padding == "mean"
+    assert sorted(name for name, *_ in programs.seen) == ["evaluate_padded", "train_padded"]
+    monkeypatch.setattr(skann.engine, "FUSED_LOOP", False)
+    per_output = {"output_loss", "aux_output_loss"}
+    for size, est in zip(sizes, fused):
+        keras_loop = fit(*size)
+        for a, b in zip(_state(est), _state(keras_loop)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert est.history_.keys() == keras_loop.history_.keys()
+        for key in est.history_:
+            if BACKEND == "tensorflow" and key in per_output:
+                continue
+            np.testing.assert_allclose(est.history_[key], keras_loop.history_[key], rtol=1e-5)
+        combined = 0.9 * np.array(est.history_["output_loss"]) + 0.1 * np.array(est.history_["aux_output_loss"])
+        np.testing.assert_allclose(est.history_["loss"], combined, rtol=1e-5)
+
+
 def _batchnorm_mlp(meta):
     """BatchNormalization: its batch statistics would see padding rows, so it is not padded."""
     return keras.Sequential([
@@ -480,20 +524,6 @@ def test_a_network_not_padded_trains_as_keras_fit_with_one_program_per_size_on_j
             np.testing.assert_allclose(est.history_[key], keras_loop.history_[key], rtol=1e-5)
 
 
-@fused_only
-def test_each_output_loss_of_a_two_output_network_is_weighted_by_rows():
-    """Keras tracks each output's loss of a network of several outputs by a batch's static
-    number of rows; the engine keeps its batches' sizes for such a network on TensorFlow, so
-    that (as on JAX) the logged total loss is the loss-weighted sum of the outputs' losses."""
-    from skann import WideDeepRegressor
-
-    X, y = _data(0, n=203, features=8)
-    reg = WideDeepRegressor(epochs=2, early_stopping=False, shuffle=False, random_state=0).fit(X, y.astype("float32"))
-    history = reg.history_
-    combined = 0.9 * np.array(history["output_loss"]) + 0.1 * np.array(history["aux_output_loss"])
-    np.testing.assert_allclose(history["loss"], combined, rtol=1e-5)
-
-
 class OwnStepModel(keras.Sequential):
     def train_step(self, *args, **kwargs):
         return super().train_step(*args, **kwargs)
@@ -504,12 +534,13 @@ def _user_loss(y_true, y_pred):
     return keras.ops.mean(keras.ops.square(keras.ops.reshape(y_true, (-1, 1)) - y_pred))
 
 
-@pytest.mark.parametrize("change", ["batchnorm", "dropout", "mean iou", "user loss", "user metric", "two outputs", "own train_step", "activity regularizer"])
+@pytest.mark.parametrize("change", ["batchnorm", "dropout", "mean iou", "user loss", "user metric", "two reductions", "own train_step", "activity regularizer"])
 def test_a_last_batch_is_never_padded_where_padding_would_change_training(change):
-    """BatchNormalization's batch statistics, dropout's random draws, metrics that do not
-    follow masks (mean IoU), a user's loss or metric (they may reduce over rows), a second output (Keras
-    counts its loss by the batch's static size), a user's training step and activity
-    regularizers all see padding rows: those networks keep a program per last-batch size."""
+    """BatchNormalization's batch statistics, dropout's random draws, metrics that are not
+    weighted means (mean IoU), a user's loss or metric (they may reduce over rows), a user's
+    training step and activity regularizers all see padding rows, and outputs whose losses
+    reduce differently (a mean and a sum) cannot share the padding rows' weights: those
+    networks keep a program per last-batch size."""
     from skann.engine import padded_loss_weighting
 
     def dense(**kwargs):
@@ -531,16 +562,16 @@ def test_a_last_batch_is_never_padded_where_padding_would_change_training(change
         cls = OwnStepModel
     elif change == "activity regularizer":
         layers.append(keras.layers.Dense(4, activity_regularizer="l2"))
-    if change == "two outputs":
+    if change == "two reductions":
         inputs = keras.Input((3,))
         hidden = keras.layers.Dense(4)(inputs)
         model = keras.Model(inputs, [dense()(hidden), dense()(hidden)])
-        model.compile(loss=[loss, loss], optimizer="adam")
+        model.compile(loss=[loss, keras.losses.SparseCategoricalCrossentropy(reduction="sum")], optimizer="adam")
     else:
         model = cls(layers + [dense()])
         model.compile(loss=loss, optimizer="adam", metrics=metrics)
     x, y = np.zeros((4, 3), "float32"), np.zeros(4)
-    model.fit(x, (y, y) if change == "two outputs" else y, epochs=1, verbose=0)
+    model.fit(x, (y, y) if change == "two reductions" else y, epochs=1, verbose=0)
     assert padded_loss_weighting(model) is None
     plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), dense()])
     plain.compile(loss=loss if change == "user loss" else "sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])

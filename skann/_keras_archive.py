@@ -22,6 +22,7 @@ from skann._safe_reading import (
     MAX_BYTES, MAX_CONFIG_INT, MAX_JSON_BYTES, MAX_PARAMS, SkannFileError, UnsafeFileError, UnsafeObjectError,
     checked_members, parse_json, read_member,
 )
+from skann._keras_compat import shared_initializer_programs
 from skann._text import one_line
 from skann._tf_compat import reusable_variable_kernels
 
@@ -67,7 +68,7 @@ def load_keras_file(path: Path, *, safe_mode: bool, max_bytes: int | None, max_p
         if safe_mode:
             _check_keras_archive(path, max_bytes, max_params)
         custom = {} if safe_mode else _importable_classes(path)
-        with reusable_variable_kernels():
+        with reusable_variable_kernels(), shared_initializer_programs():
             return keras.saving.load_model(path, compile=True, safe_mode=safe_mode, custom_objects=custom)
     except Exception as exc:
         message = _unregistered(exc)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import sys
+import threading
 
 import keras
 
@@ -231,3 +234,84 @@ def stateless_metrics_result(model: keras.Model, metrics_values) -> dict:
     """What ``model.get_metrics_result()`` gives for the metric variables ``metrics_values``."""
     with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, metrics_values))):
         return model.get_metrics_result()
+
+
+_INITIALIZING = threading.local()
+_INSTALL = threading.Lock()
+_RANDOM_DRAWS = ("uniform", "normal", "truncated_normal")
+
+
+@contextlib.contextmanager
+def shared_initializer_programs():
+    """While skann builds, loads and trains networks (JAX only), Keras' initializers compile
+    one program per bucket of sizes instead of one per weight shape, with the same values.
+
+    On JAX, Keras' random initializers call ``jax.random`` functions compiled for each shape
+    (~0.15-0.2 s of XLA compilation for each new kernel shape here: a third of a first small
+    fit), and ``zeros`` compiles per shape too (~0.02 s). Under this scope a random draw of
+    ``n`` values draws a flat array of the next power of two (at least 1,024) and keeps its
+    first ``n``: with JAX's partitionable threefry (its default since 0.5), the bits of a value
+    depend only on the key and the value's position, so these are exactly the values of the
+    draw of that shape (a test checks it bitwise). Zeros come from NumPy. Keys being traced,
+    a distribution set, or a JAX whose threefry is not partitionable: Keras' own calls.
+    """
+    if keras.backend.backend() != "jax" or not _install_initializer_buckets():
+        yield
+        return
+    _INITIALIZING.depth = getattr(_INITIALIZING, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _INITIALIZING.depth -= 1
+
+
+def _initializing() -> bool:
+    return bool(getattr(_INITIALIZING, "depth", 0)) and keras.distribution.distribution() is None
+
+
+def _install_initializer_buckets() -> bool:
+    """Wrap Keras' JAX random draws and its ``Zeros`` initializer once (they read the depth set
+    above); False where JAX's threefry is not partitionable (then nothing changes)."""
+    import jax
+    from keras.src.backend.jax import random as jax_random
+    from keras.src.initializers import constant_initializers
+
+    if not jax.config.jax_threefry_partitionable:
+        return False
+    with _INSTALL:
+        if getattr(jax_random.uniform, "_skann_buckets", False):
+            return True
+        for name in _RANDOM_DRAWS:
+            setattr(jax_random, name, _bucketed_draw(getattr(jax_random, name), jax_random.jax_draw_seed))
+        zeros = constant_initializers.Zeros.__call__
+
+        @functools.wraps(zeros)
+        def numpy_zeros(self, shape, dtype=None):
+            if not _initializing():
+                return zeros(self, shape, dtype=dtype)
+            import numpy as np
+
+            return jax.device_put(np.zeros(shape, dtype=keras.backend.standardize_dtype(dtype)))
+
+        constant_initializers.Zeros.__call__ = numpy_zeros
+    return True
+
+
+def _bucketed_draw(draw, draw_seed):
+    """``draw`` (one of Keras' JAX random functions) of a flat bucket of sizes, cut to shape."""
+    import jax
+    import numpy as np
+
+    @functools.wraps(draw)
+    def bucketed(shape, *args, seed=None, **kwargs):
+        if not _initializing():
+            return draw(shape, *args, seed=seed, **kwargs)
+        key = draw_seed(seed)  # (a seed generator advances once, as in Keras' call)
+        n = math.prod(shape)
+        if isinstance(key, jax.core.Tracer) or n == 0:
+            return draw(shape, *args, seed=key, **kwargs)
+        flat = draw((max(1024, 1 << (n - 1).bit_length()),), *args, seed=key, **kwargs)
+        return jax.device_put(np.asarray(flat)[:n].reshape(shape))
+
+    bucketed._skann_buckets = True
+    return bucketed

@@ -41,7 +41,7 @@ from skann import engine
 from skann._backend import tensorflow
 from skann._sklearn_compat import Interval, Options, StrOptions, check_sample_weight
 from skann._inference import numpy_forward
-from skann._keras_compat import build_training_state, compile_arguments, tensorflow_unseen
+from skann._keras_compat import build_training_state, compile_arguments, shared_initializer_programs, tensorflow_unseen
 from skann.callbacks import (  # noqa: F401 (DivergenceError: importable from its old home)
     PREDICT_HOOKS, DivergenceError, DivergenceGuard, HoldOutEarlyStopping, HoldOutScoring, TensorBoardRun,
     needs_every_batch, new_run_dir, overrides_hooks,
@@ -759,7 +759,7 @@ class BaseWrapper(BaseEstimator):
         _refuse_missing(X)
         before = dict(vars(self))
         try:
-            with seeded(self._seed), reusable_variable_kernels():
+            with seeded(self._seed), reusable_variable_kernels(), shared_initializer_programs():
                 self._check_params()
                 X, _ = self._initialize(X, y, copy_model=False)
                 self._adapt_model(self.encode_features(X))
@@ -931,7 +931,7 @@ class BaseWrapper(BaseEstimator):
         before = dict(vars(self))
         saved_variables = _snapshot_variables(self.model_) if continue_training else None
         try:
-            with reusable_variable_kernels():
+            with reusable_variable_kernels(), shared_initializer_programs():
                 self._fit(X, y, sample_weight, kwargs, continue_training, epochs, classes)
         except BaseException:
             vars(self).clear()

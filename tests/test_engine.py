@@ -7,6 +7,7 @@ estimators trained through the same programs before.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -825,3 +826,49 @@ def test_many_fits_in_one_process_do_not_grow_its_memory():
     )
     grown = json.loads(out.strip().splitlines()[-1])["grown_mb"]
     assert grown < 20, f"{grown:.1f} MB more after 80 fits"
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="Keras' initializers compile a program per weight shape on JAX only")
+def test_initializers_compile_once_per_bucket_of_sizes_with_keras_values(caplog):
+    """While skann builds a network, Keras' random initializers draw a flat bucket of sizes and
+    keep the first values (JAX's partitionable threefry: a value's bits depend on its position
+    only), and zeros come from NumPy: bitwise the values of Keras' own calls, with one
+    compilation of the random draw for three kernel shapes instead of three."""
+    import logging
+
+    import jax
+
+    from skann._keras_compat import shared_initializer_programs
+
+    shapes = [(13, 32), (32, 16), (16, 3), (7,), (2, 3, 5, 4)]
+    initializers = [
+        keras.initializers.GlorotUniform, keras.initializers.GlorotNormal, keras.initializers.HeNormal,
+        keras.initializers.RandomNormal, keras.initializers.RandomUniform, keras.initializers.TruncatedNormal,
+        keras.initializers.LecunUniform,
+    ]
+
+    def draw_all():
+        values = [keras.ops.convert_to_numpy(make(seed=3)(shape)) for make in initializers for shape in shapes]
+        generator = keras.random.SeedGenerator(5)  # a layer's seed generator: advanced once a draw
+        values += [keras.ops.convert_to_numpy(keras.random.normal(shape, seed=generator)) for shape in shapes]
+        values += [keras.ops.convert_to_numpy(keras.initializers.Zeros()(shape, dtype)) for shape in shapes for dtype in ("float32", "int32")]
+        return values
+
+    outside = draw_all()
+    with shared_initializer_programs():
+        inside = draw_all()
+    assert len(inside) == len(outside)
+    for a, b in zip(inside, outside):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+
+    def uniform_compilations(within: bool) -> int:
+        jax.clear_caches()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING), jax.log_compiles(True), (shared_initializer_programs() if within else contextlib.nullcontext()):
+            for shape in [(13, 32), (32, 16), (16, 3)]:
+                keras.initializers.GlorotUniform(seed=1)(shape)
+        return sum("XLA compilation of jit(_uniform)" in record.getMessage() for record in caplog.records)
+
+    assert uniform_compilations(within=False) == 3
+    assert uniform_compilations(within=True) == 1

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 import warnings
+
+from benchmarks.harness import clear_compiled
 
 ROWS, FOLDS, EPOCHS = 2003, 5, 20
 GRID = [1e-3, 3e-3]
@@ -44,18 +43,6 @@ def _search(estimator, grid: dict, X, y) -> tuple[float, float, int]:
     seconds = time.perf_counter() - start
     programs = sum(len(entry.seen) for entry in compiled_cache._entries.values())
     return seconds, float(search.best_score_), programs
-
-
-def _clear_compiled() -> None:
-    import keras
-
-    from skann.engine import compiled_cache
-
-    compiled_cache.clear()
-    if keras.backend.backend() == "jax":
-        import jax
-
-        jax.clear_caches()
 
 
 def worker(repeats: int) -> dict:
@@ -90,7 +77,7 @@ def worker(repeats: int) -> dict:
 
     def run(name, estimator, grid, padded=True):
         def once():
-            _clear_compiled()
+            clear_compiled()
             if not padded:
                 skann.engine._Programs.__init__ = unpadded_init
             try:
@@ -143,22 +130,9 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.repeats)))
         return
-    from benchmarks.harness import machine_description
+    from benchmarks.harness import backend_workers, machine_description
 
-    results = []
-    for backend in args.backends.split(","):
-        env = {**os.environ, "KERAS_BACKEND": backend}
-        env.pop("SKANN_COMPILATION_CACHE", None)
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.book_regressors", "--worker", "--repeats", str(args.repeats)],
-            capture_output=True, text=True, env=env, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    results = backend_workers("benchmarks.book_regressors", args.backends.split(","), ["--repeats", str(args.repeats)], args.json)
     print(machine_description() + "\n")
     print(report(results))
 

@@ -7,6 +7,7 @@ alike; results are medians, and the comparison is a ratio measured in the same r
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -120,6 +121,41 @@ def cli(run: Callable[..., str], doc: str, **defaults: int | None) -> None:
     args = parser.parse_args()
     print(machine_description() + "\n")
     print(run(**vars(args)))
+
+
+def clear_compiled() -> None:
+    """Drop skann's compiled programs (and JAX's own caches): the next fit compiles as in a new
+    process without SKANN_COMPILATION_CACHE."""
+    import keras
+
+    from skann.engine import compiled_cache
+
+    compiled_cache.clear()
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.clear_caches()
+
+
+def backend_workers(module: str, backends: list[str], args: list[str], json_path: str | None = None) -> list[dict]:
+    """Run ``python -m <module> --worker <args>`` once per Keras backend (a process has one
+    backend), each without a compilation cache on disk: the JSON each prints last (also
+    written to ``json_path``, when given)."""
+    results = []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for backend in backends:
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        env.pop("SKANN_COMPILATION_CACHE", None)  # cold means nothing compiled before, on disk either
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "--worker", *args], capture_output=True, text=True, env=env, cwd=root,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=1)
+    return results
 
 
 def machine_description() -> str:

@@ -30,6 +30,8 @@ import warnings
 
 import numpy as np
 
+from benchmarks.harness import clear_compiled
+
 GRID = {"learning_rate": [3e-4, 1e-3, 3e-3, 1e-2]}
 EPOCHS, BATCH, HIDDEN, FOLDS = 50, 32, (32, 16), 5
 
@@ -86,20 +88,6 @@ def _search(make, X, y):
     return time.perf_counter() - start, search
 
 
-def _clear_compiled() -> None:
-    """Drop skann's compiled programs (and JAX's own caches): the next fit compiles as in a new
-    process without SKANN_COMPILATION_CACHE."""
-    import keras
-
-    from skann.engine import compiled_cache
-
-    compiled_cache.clear()
-    if keras.backend.backend() == "jax":
-        import jax
-
-        jax.clear_caches()
-
-
 def hyperband_against_the_same_candidates(name: str, max_epochs: int = 27, factor: int = 3) -> dict:
     """One Hyperband bracket (survivors continue training) against training the same
     candidates for ``max_epochs`` each (what a random search over them trains), 3-fold CV;
@@ -135,7 +123,7 @@ def hyperband_against_the_same_candidates(name: str, max_epochs: int = 27, facto
     for kind in ("cold", "warm"):
         for label, run in (("hyperband", hyperband), ("every candidate", every_candidate)):
             if kind == "cold":
-                _clear_compiled()
+                clear_compiled()
             seconds, search = _timed_search(run)
             out[f"{label} {kind}"] = seconds
             out[f"best {label}"] = float(search.best_score_)
@@ -183,7 +171,7 @@ def worker(datasets: list[str], repeats: int) -> dict:
         for _ in range(repeats):
             seconds, sk = _search(_sklearn_pipeline, X, y)
             times["sklearn"].append(seconds)
-            _clear_compiled()
+            clear_compiled()
             seconds, ours = _search(_skann_pipeline, X, y)
             times["skann cold"].append(seconds)
             seconds, ours = _search(_skann_pipeline, X, y)
@@ -276,23 +264,9 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(datasets, args.repeats)))
         return
-    from benchmarks.harness import machine_description
+    from benchmarks.harness import backend_workers, machine_description
 
-    results = []
-    for backend in args.backends.split(","):
-        env = {**os.environ, "KERAS_BACKEND": backend}
-        env.pop("SKANN_COMPILATION_CACHE", None)  # cold means nothing compiled before, on disk either
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.small_data", "--worker", "--repeats", str(args.repeats),
-             "--datasets", args.datasets],
-            capture_output=True, text=True, env=env, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    results = backend_workers("benchmarks.small_data", args.backends.split(","), ["--repeats", str(args.repeats), "--datasets", args.datasets], args.json)
     print(machine_description() + "\n")
     print(report(results))
 

@@ -10,6 +10,8 @@ import threading
 
 import keras
 
+from skann._scopes import ThreadScope
+
 
 def build_training_state(model: keras.Model, batch: tuple) -> None:
     """Create the optimizer's, the compiled loss's and the metrics' variables before training.
@@ -236,12 +238,11 @@ def stateless_metrics_result(model: keras.Model, metrics_values) -> dict:
         return model.get_metrics_result()
 
 
-_INITIALIZING = threading.local()
+_INITIALIZING = ThreadScope()
 _INSTALL = threading.Lock()
 _RANDOM_DRAWS = ("uniform", "normal", "truncated_normal")
 
 
-@contextlib.contextmanager
 def shared_initializer_programs():
     """While skann builds, loads and trains networks (JAX only), Keras' initializers compile
     one program per bucket of sizes instead of one per weight shape, with the same values.
@@ -256,17 +257,12 @@ def shared_initializer_programs():
     a distribution set, or a JAX whose threefry is not partitionable: Keras' own calls.
     """
     if keras.backend.backend() != "jax" or not _install_initializer_buckets():
-        yield
-        return
-    _INITIALIZING.depth = getattr(_INITIALIZING, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _INITIALIZING.depth -= 1
+        return contextlib.nullcontext()
+    return _INITIALIZING
 
 
 def _initializing() -> bool:
-    return bool(getattr(_INITIALIZING, "depth", 0)) and keras.distribution.distribution() is None
+    return _INITIALIZING.active and keras.distribution.distribution() is None
 
 
 def _install_initializer_buckets() -> bool:

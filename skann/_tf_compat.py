@@ -13,6 +13,8 @@ import threading
 
 import keras
 
+from skann._scopes import ThreadScope
+
 
 def raw_variable_reader():
     """TensorFlow's raw variable read (one op, no tape or autocast bookkeeping, ~9 µs), or
@@ -28,11 +30,10 @@ def raw_variable_reader():
 
 # Keras' counters in names: "sequential_3/dense_9/kernel", "adam_7/sequential_3_dense_9_kernel_momentum".
 _COUNTERS = re.compile(r"_\d+(?=$|[/_])")
-_NAMING = threading.local()
+_NAMING = ThreadScope()
 _INSTALL = threading.Lock()
 
 
-@contextlib.contextmanager
 def reusable_variable_kernels():
     """While skann builds, loads and trains networks (TensorFlow only), a new variable's handle
     op is labelled with its name less Keras' counters (``sequential/dense/kernel``).
@@ -45,13 +46,8 @@ def reusable_variable_kernels():
     variables made outside these calls (or in other threads) keep TensorFlow's label.
     """
     if keras.backend.backend() != "tensorflow" or not _install_label_rewrite():
-        yield
-        return
-    _NAMING.depth = getattr(_NAMING, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _NAMING.depth -= 1
+        return contextlib.nullcontext()
+    return _NAMING
 
 
 def _install_label_rewrite() -> bool:
@@ -71,7 +67,7 @@ def _install_label_rewrite() -> bool:
 
         @functools.wraps(make)
         def handle(shape, dtype, shared_name, name, graph_mode, *args, **kwargs):
-            if not graph_mode and isinstance(name, str) and getattr(_NAMING, "depth", 0):
+            if not graph_mode and isinstance(name, str) and _NAMING.active:
                 name = _COUNTERS.sub("", name)
             return make(shape, dtype, shared_name, name, graph_mode, *args, **kwargs)
 

@@ -527,29 +527,20 @@ class _JaxPrograms(_Programs):
         return self._fused_steps(self.template.train_step, state, data, batch, loop_rows, n_loop, last_rows)
 
     def _traced_train_padded_epoch(self, state, data, batch, rows, n_steps, n_last):
-        """The steps of ``rows[:n_steps]``, the last of them ``n_last`` rows long and padded."""
-        import jax
-
-        template, weighting, size = self.template, self.padding, rows.shape[1]
-
-        def take(a, rows):
-            return a[rows]
-
-        with self._constants_from(state[1]):
-
-            def one_step(i, state):
-                real_rows = keras.ops.where(i == n_steps - 1, n_last, size)
-                return _padded_train_step(template, weighting, state, batch(data, rows[i], take), real_rows)
-
-            state = jax.lax.fori_loop(0, n_steps, one_step, state)
-            return stateless_metrics_result(template, state[3]), state
+        state = self._padded_steps(_padded_train_step, state, data, batch, rows, n_steps, n_last)
+        return stateless_metrics_result(self.template, state[3]), state
 
     def _traced_evaluate(self, state, data, batch, loop_rows, n_loop, last_rows):
         logs, _ = self._fused_steps(self.template.test_step, state, data, batch, loop_rows, n_loop, last_rows)
         return logs
 
     def _traced_evaluate_padded(self, state, data, batch, rows, n_steps, n_last):
-        """The test steps of ``rows[:n_steps]``, the last of them ``n_last`` rows long and padded."""
+        state = self._padded_steps(_padded_test_step, state, data, batch, rows, n_steps, n_last)
+        return stateless_metrics_result(self.template, state[2])
+
+    def _padded_steps(self, step, state, data, batch, rows, n_steps, n_last):
+        """``step`` (:func:`_padded_train_step` or :func:`_padded_test_step`) over the rows of
+        ``rows[:n_steps]``, the last of them ``n_last`` rows long and padded: the final state."""
         import jax
 
         template, weighting, size = self.template, self.padding, rows.shape[1]
@@ -561,10 +552,9 @@ class _JaxPrograms(_Programs):
 
             def one_step(i, state):
                 real_rows = keras.ops.where(i == n_steps - 1, n_last, size)
-                return _padded_test_step(template, weighting, state, batch(data, rows[i], take), real_rows)
+                return step(template, weighting, state, batch(data, rows[i], take), real_rows)
 
-            state = jax.lax.fori_loop(0, n_steps, one_step, state)
-            return stateless_metrics_result(template, state[2])
+            return jax.lax.fori_loop(0, n_steps, one_step, state)
 
     def _fused_steps(self, step, state, data, batch, loop_rows, n_loop, last_rows):
         """``step`` over the rows of every batch but the last, then the last batch, whose logs

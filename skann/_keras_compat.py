@@ -250,7 +250,7 @@ def shared_initializer_programs():
     On JAX, Keras' random initializers call ``jax.random`` functions compiled for each shape
     (~0.15-0.2 s of XLA compilation for each new kernel shape here: a third of a first small
     fit), and ``zeros`` compiles per shape too (~0.02 s). Under this scope a random draw of
-    ``n`` values draws a flat array of the next power of two (at least 1,024) and keeps its
+    ``n`` values draws a flat array of a bucket of sizes (:func:`_draw_size`) and keeps its
     first ``n``: with JAX's partitionable threefry (its default since 0.5), the bits of a value
     depend only on the key and the value's position, so these are exactly the values of the
     draw of that shape (a test checks it bitwise). Zeros come from NumPy. Keys being traced,
@@ -293,6 +293,16 @@ def _install_initializer_buckets() -> bool:
     return True
 
 
+def _draw_size(n: int) -> int:
+    """The size of the flat draw that serves ``n`` values: a power of four from 4,096 up to 2**20
+    (a small network's weights, its widths varied by a search, mostly share one program), then
+    a power of two (at most twice the values drawn)."""
+    size = 4096
+    while size < n:
+        size *= 4 if size < 1 << 20 else 2
+    return size
+
+
 def _bucketed_draw(draw, draw_seed):
     """``draw`` (one of Keras' JAX random functions) of a flat bucket of sizes, cut to shape."""
     import jax
@@ -306,7 +316,7 @@ def _bucketed_draw(draw, draw_seed):
         n = math.prod(shape)
         if isinstance(key, jax.core.Tracer) or n == 0:
             return draw(shape, *args, seed=key, **kwargs)
-        flat = draw((max(1024, 1 << (n - 1).bit_length()),), *args, seed=key, **kwargs)
+        flat = draw((_draw_size(n),), *args, seed=key, **kwargs)
         return jax.device_put(np.asarray(flat)[:n].reshape(shape))
 
     bucketed._skann_buckets = True

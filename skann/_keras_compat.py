@@ -266,13 +266,20 @@ def _initializing() -> bool:
 
 
 def _install_initializer_buckets() -> bool:
-    """Wrap Keras' JAX random draws and its ``Zeros`` initializer once (they read the depth set
-    above); False where JAX's threefry is not partitionable (then nothing changes)."""
+    """Wrap Keras' JAX random draws and its ``Zeros`` initializer once (they act inside the
+    scope above); False where JAX's threefry is not partitionable or this Keras lays them out
+    otherwise (then nothing changes)."""
     import jax
-    from keras.src.backend.jax import random as jax_random
-    from keras.src.initializers import constant_initializers
 
-    if not jax.config.jax_threefry_partitionable:
+    try:
+        from keras.src.backend.jax import random as jax_random
+        from keras.src.initializers import constant_initializers
+    except ImportError:  # pragma: no cover - another Keras layout
+        return False
+    names = (*_RANDOM_DRAWS, "jax_draw_seed")
+    if not all(hasattr(jax_random, name) for name in names) or not hasattr(constant_initializers, "Zeros"):
+        return False  # pragma: no cover - another Keras
+    if not getattr(jax.config, "jax_threefry_partitionable", False):
         return False
     with _INSTALL:
         if getattr(jax_random.uniform, "_skann_buckets", False):

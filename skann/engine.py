@@ -12,10 +12,10 @@ a refit) does not trace or compile again. Small data is padded to a bucket of ro
 epoch's short last batch (and validation data's) is padded to the batch size with rows of
 weight 0 wherever that trains exactly as the short batch (:func:`padded_loss_weighting`), so
 folds and the refit of different sizes share one program; on TensorFlow, other networks'
-batches have an unknown number of rows in the trace, as in ``Model.fit``, to the same end. Where the fit's callbacks only read each epoch's logs
-(:func:`replays_epochs`: Keras' history, skann's divergence guard) and there is no validation
-data, one call runs up to 32 epochs and the callbacks see them afterwards, each with its own
-logs (a run of epochs that did not stay finite runs again an epoch at a time, so the guard stops
+batches have an unknown number of rows in the trace, as in ``Model.fit``, to the same end.
+Where the fit's callbacks only read each epoch's logs (:func:`replays_epochs`: Keras'
+history, skann's divergence guard) and there is no validation data, one call runs up to 32
+epochs and the callbacks see them afterwards, each with its own logs (a run of epochs that did not stay finite runs again an epoch at a time, so the guard stops
 where it always would).
 
 Reuse is invisible: the programs are pure functions of the state passed in (weights,
@@ -378,9 +378,10 @@ class _Programs:
     def evaluate(self, model, zero_metrics, data, batch, loop_rows, n_loop, last_rows) -> dict:
         """The logs of ``model`` evaluated on the validation steps ``loop_rows[:n_loop]`` then
         ``last_rows`` (of :meth:`Feed.epoch`), the last padded where :attr:`pads_evaluation`."""
+        kind, steps = "evaluate", (loop_rows, n_loop, last_rows)
         if self.pads_evaluation:
-            return _floats(self._evaluate("evaluate_padded", model, zero_metrics, data, batch, _last_batch_padded(loop_rows, n_loop, last_rows)))
-        return _floats(self._evaluate("evaluate", model, zero_metrics, data, batch, (loop_rows, n_loop, last_rows)))
+            kind, steps = "evaluate_padded", _last_batch_padded(*steps)
+        return _floats(self._evaluate(kind, model, zero_metrics, data, batch, steps))
 
     def _evaluate(self, kind: str, model, zero_metrics, data, batch, steps: tuple) -> dict:
         """:meth:`evaluate` with the ``kind`` of program ("evaluate", or "evaluate_padded"

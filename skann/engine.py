@@ -25,7 +25,7 @@ the first, compiling fit. The cache holds a private clone of the first model of 
 architecture (never a user's network) and is bounded in bytes (``SKANN_ENGINE_CACHE_MB``,
 default 512): least recently used architectures are dropped first.
 
-On JAX, data read from the host a batch at a time (a :class:`skann.SliceDataset`) and networks
+Data read from the host a batch at a time (a :class:`skann.SliceDataset`) and, on JAX, networks
 with convolutions on the CPU (which XLA runs slowly inside loops) train step by step through
 one cached step program per architecture instead (:func:`fit_model_by_batch`).
 
@@ -98,9 +98,9 @@ def fused_loop_available(
 
 
 def by_batch_available(model: keras.Model, callbacks: list, *, verbose, run_eagerly: bool = False) -> bool:
-    """Whether :func:`fit_model_by_batch` can serve the fit (JAX; the settings
+    """Whether :func:`fit_model_by_batch` can serve the fit (the settings
     :func:`fused_loop_available` needs, convolutions allowed)."""
-    return keras.backend.backend() == "jax" and _engine_serves(model, callbacks, verbose=verbose, run_eagerly=run_eagerly)
+    return _engine_serves(model, callbacks, verbose=verbose, run_eagerly=run_eagerly)
 
 
 def _engine_serves(model: keras.Model, callbacks: list, *, verbose, run_eagerly: bool) -> bool:
@@ -820,6 +820,58 @@ class _TensorFlowPrograms(_Programs):
             self._functions[key] = function
         return key, function
 
+    def train_batches(self, model, zero_metrics, batches) -> dict:
+        """One epoch on ``batches`` handed over from the host one at a time (as
+        :meth:`_JaxPrograms.train_batches`): the network's state is copied into the template,
+        each batch runs the template's cached training step, and the state is copied back."""
+        with self.lock:
+            self._load(model, zero_metrics)
+            logs = self._run_steps("train_step", batches)
+            for source, target in zip(self._variables(self.template), self._variables(model)):
+                target.assign(source)
+        return _floats(logs)
+
+    def evaluate_batches(self, model, zero_metrics, batches) -> dict:
+        """:meth:`evaluate` on ``batches`` handed over from the host one at a time."""
+        with self.lock:
+            self._load(model, zero_metrics)
+            return _floats(self._run_steps("test_step", batches))
+
+    def _load(self, model, zero_metrics) -> None:
+        """Copy ``model``'s state (metrics from ``zero_metrics``) into the template."""
+        template = self._variables(self.template)
+        n_state = len(template) - len(self.template.metrics_variables)
+        for target, source in zip(template, [*self._variables(model)[:n_state], *zero_metrics]):
+            target.assign(source)
+
+    def _run_steps(self, kind: str, batches) -> dict:
+        """The template's ``kind`` step ("train_step" or "test_step") on each batch: the last
+        logs. A step's program is traced once per structure of batch, any number of rows (a
+        network of several outputs: once per batch size, see :meth:`_function`)."""
+        import tensorflow as tf
+
+        static = bool(output_loss_trackers(self.template))
+        logs = {}
+        for batch in batches:
+            batch = tuple(batch)
+            specs = keras.tree.map_structure(
+                lambda a: tf.TensorSpec(np.shape(a) if static else (None,) + np.shape(a)[1:], tf.as_dtype(np.asarray(a).dtype)),
+                batch,
+            )
+            key = (kind, repr(specs))
+            function = self._functions.get(key)
+            if function is None:
+                step = getattr(self.template, kind)
+
+                def call(batch):
+                    with self._constants_from(self.template.non_trainable_variables):
+                        return step(batch)
+
+                function = self._functions[key] = tf.function(call, jit_compile=False).get_concrete_function(specs)
+            logs = function(batch)
+            self.seen.add(key)
+        return logs
+
     @staticmethod
     def _evaluation(body, metrics, zero_metrics, data, loop_rows, n_loop, last_rows):
         return body(data, loop_rows, n_loop, last_rows)
@@ -1322,7 +1374,7 @@ def fit_model_by_batch(
     validation_batches=None,
     callbacks: list = (),
 ) -> dict[str, list[float]] | None:
-    """:func:`fit_model` for data read from the host a batch at a time (JAX only): ``batches[i]``
+    """:func:`fit_model` for data read from the host a batch at a time: ``batches[i]``
     is the i-th batch of the fit (epoch ``initial_epoch + i // steps_per_epoch``), and
     ``validation_batches`` (a sequence) is evaluated at every epoch's end. One step's program
     per architecture and batch shape, cached as the fused loop's are, so a new fit of the same
@@ -1331,7 +1383,7 @@ def fit_model_by_batch(
     first = tuple(batches[0])
     build_training_state(model, first)
     programs = compiled_cache.programs_for(model, first)
-    if programs is None or not hasattr(programs, "train_batches"):
+    if programs is None:
         return None
     evaluate = None
     if validation_batches is not None:

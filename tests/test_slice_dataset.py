@@ -99,6 +99,26 @@ def test_partial_fit_warm_start_and_validation_data(digits):
     assert reg.predict(Unloadable(X[:5])).shape == (5,)
 
 
+def test_fits_read_by_batch_share_one_step_program_per_architecture(digits):
+    """Data read a batch at a time trains through the engine's cached step programs on every
+    backend (not a Model.fit that traces anew at each fit): a fit of the same architecture on
+    other rows traces nothing; on TensorFlow, whose steps take any number of rows, neither does
+    one with another number of rows (JAX compiles once per shape of batch)."""
+    from skann.engine import compiled_cache
+
+    X, y = digits
+    compiled_cache.clear()
+    _clf(epochs=2).fit(Unloadable(X[:1000]), y[:1000], validation_data=(Unloadable(X[1000:1300]), y[1000:1300]))
+    (programs,) = compiled_cache._entries.values()
+    traced = set(programs.seen)
+    assert sorted({kind for kind, *_ in traced}) == ["test_step", "train_step"]
+    _clf(epochs=2, random_state=1).fit(Unloadable(X[500:1500]), y[500:1500], validation_data=(Unloadable(X[:300]), y[:300]))
+    assert programs.seen == traced and len(compiled_cache) == 1
+    if keras.backend.backend() == "tensorflow":
+        _clf(epochs=2).fit(Unloadable(X[:1001]), y[:1001], validation_data=(Unloadable(X[1000:1299]), y[1000:1299]))
+        assert programs.seen == traced and len(programs.seen) == 2
+
+
 def test_searches_split_it_by_index(digits):
     X, y = digits
     data = Unloadable(X)

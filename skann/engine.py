@@ -816,7 +816,9 @@ class _TensorFlowPrograms(_Programs):
             # captured. Not XLA: TensorFlow's executor runs one trace for every data size (XLA
             # compiles again for each size: 0.8 s per fold size, for 0.4x less time per step;
             # on the padded program, one size per bucket, a cold search took 3x longer).
-            function = tf.function(call, jit_compile=False).get_concrete_function(self._stand_ins, metric_specs, *specs)
+            function = tf.function(call, jit_compile=False, autograph=False).get_concrete_function(
+                self._stand_ins, metric_specs, *specs
+            )
             self._functions[key] = function
         return key, function
 
@@ -867,7 +869,8 @@ class _TensorFlowPrograms(_Programs):
                     with self._constants_from(self.template.non_trainable_variables):
                         return step(batch)
 
-                function = self._functions[key] = tf.function(call, jit_compile=False).get_concrete_function(specs)
+                function = tf.function(call, jit_compile=False, autograph=False).get_concrete_function(specs)
+                self._functions[key] = function
             logs = function(batch)
             self.seen.add(key)
         return logs
@@ -892,13 +895,16 @@ class _TensorFlowPrograms(_Programs):
         names = list(like)
         stacks = [tf.TensorArray(like[k].dtype, size=tf.shape(rows)[0], element_shape=like[k].shape) for k in names]
         finite = tf.TensorArray(tf.bool, size=tf.shape(rows)[0])
-        for e in tf.range(n_epochs):
+
+        def epoch(e, stacks, finite):
             for target, source in zip(metrics, zero_metrics):
                 target.assign(source)
             body(data, rows[e], n_steps, last[e])
             logs = template.get_metrics_result()
             stacks = [stack.write(e, logs[k]) for stack, k in zip(stacks, names)]
-            finite = finite.write(e, _all_finite(logs, template.trainable_variables))
+            return e + 1, stacks, finite.write(e, _all_finite(logs, template.trainable_variables))
+
+        _, stacks, finite = tf.while_loop(lambda e, *_: e < n_epochs, epoch, (tf.constant(0, n_epochs.dtype), stacks, finite))
         return {k: stack.stack() for k, stack in zip(names, stacks)}, finite.stack()
 
     def _train(self, kind: str, model, zero_metrics, data, batch, rows, n_steps, last, n_epochs, samples) -> tuple[dict, Any]:
@@ -923,8 +929,7 @@ class _TensorFlowPrograms(_Programs):
 
         template = self.template
         with self._constants_from(template.non_trainable_variables):
-            for i in tf.range(n_loop):
-                step(batch(data, loop_rows[i], tf.gather))
+            _steps(n_loop, lambda i: step(batch(data, loop_rows[i], tf.gather)))
             return step(batch(data, last_rows, tf.gather))
 
     def _padded_epoch_body(self, step, batch, data, rows, n_steps, n_last):
@@ -935,10 +940,21 @@ class _TensorFlowPrograms(_Programs):
 
         template, weighting, size = self.template, self.padding, rows.shape[1]
         with self._constants_from(template.non_trainable_variables):
-            for i in tf.range(n_steps):
-                real_rows = tf.where(i == n_steps - 1, n_last, size)
-                step(template, weighting, batch(data, rows[i], tf.gather), real_rows)
+            _steps(n_steps, lambda i: step(template, weighting, batch(data, rows[i], tf.gather), tf.where(i == n_steps - 1, n_last, size)))
             return template.get_metrics_result()
+
+
+def _steps(n, step) -> None:
+    """``step(i)`` for ``i`` in ``range(n)``, in a TensorFlow trace: a ``tf.while_loop`` written
+    out, because skann's programs are traced without AutoGraph (as ``Model.fit`` traces Keras'
+    steps: converting them took most of a small network's 1.5 s trace)."""
+    import tensorflow as tf
+
+    def one(i):
+        step(i)
+        return (i + 1,)
+
+    tf.while_loop(lambda i: i < n, one, (tf.constant(0, n.dtype),))
 
 
 def _use_compilation_cache_dir() -> None:

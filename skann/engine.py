@@ -739,7 +739,9 @@ class _TensorFlowPrograms(_Programs):
     one call of a concrete function copies a network's state (its TensorFlow variables,
     passed in) into the template, runs ``tf.while`` loops over the epochs given and their
     batches (traced once for every data size, and once per size of the last batch where it
-    is not padded) and copies the state back. Fits of one architecture take turns on the template."""
+    is not padded) and copies the state back; data handed over a batch at a time runs the
+    template's own step, traced once (:meth:`train_batches`). Traced without AutoGraph, as
+    ``Model.fit`` traces Keras' steps. Fits of one architecture take turns on the template."""
 
     def __init__(self, template: keras.Model, nbytes: int):
         super().__init__(template, nbytes)

@@ -85,21 +85,45 @@ def test_housing_book_settings(housing_split):
 
 
 def test_wide_deep_book_settings_and_default(housing_split):
+    """Over three seeds, against the book's Keras code over the same seeds: the two do not
+    share their initial weights or sample order, and one seed's RMSE moves by about 0.02 with
+    those alone (seed 42 on JAX: skann 0.5939, the book's code 0.5814), so one seed against
+    one seed was a coin toss at a tolerance of 0.01. Measured 2026-12-06, seeds 42, 0, 1: JAX
+    skann 0.5939, 0.5681, 0.5690, the book's code 0.5814, 0.5817, 0.5685; TensorFlow skann
+    0.5671, 0.5849, 0.5704, the book's code 0.5666, 0.5736, 0.5773.
+
+    The defaults (early stopping on the validation loss, patience 20) reach 0.5364 on
+    TensorFlow (seed 42, 100 epochs) but **not 0.57 on JAX**: 0.5761, 0.5524, 0.5966 (seeds 42,
+    0, 1; stopped after 46, 60, 28 epochs). The validation loss of this split jumps between
+    epochs on both backends (0.3 to 1.6 on TensorFlow, 0.33 to 5.1 on JAX, while the training
+    loss falls smoothly; the same figures as a prediction of the validation rows): early
+    stopping then keeps an early epoch. Open; this test fails on JAX until it is resolved."""
     X_train, X_valid, X_test, y_train, y_valid, y_test = housing_split
-    book = WideDeepRegressor(epochs=20, early_stopping=False, aux_weight=0.1, random_state=42)
-    book.fit(X_train, y_train, validation_data=(X_valid, y_valid))
-    book_rmse = root_mean_squared_error(y_test, book.predict(X_test))
+    seeds = (42, 0, 1)
+
+    def test_rmse(**settings):
+        return [
+            root_mean_squared_error(y_test, WideDeepRegressor(**settings, random_state=seed).fit(
+                X_train, y_train, validation_data=(X_valid, y_valid)).predict(X_test))
+            for seed in seeds
+        ]
+
+    book = test_rmse(epochs=20, early_stopping=False, aux_weight=0.1)
+    sub = test_rmse(epochs=20, early_stopping=False, aux_weight=0.1, api="subclass")
+    raw = [wide_deep_rmse(X_train, X_valid, X_test, y_train, y_valid, y_test, seed=seed) for seed in seeds]
     default = WideDeepRegressor(random_state=42).fit(X_train, y_train, validation_data=(X_valid, y_valid))
     default_rmse = root_mean_squared_error(y_test, default.predict(X_test))
-    sub = WideDeepRegressor(epochs=20, early_stopping=False, api="subclass", random_state=42)
-    sub_rmse = root_mean_squared_error(y_test, sub.fit(X_train, y_train, validation_data=(X_valid, y_valid)).predict(X_test))
-    raw_rmse = wide_deep_rmse(X_train, X_valid, X_test, y_train, y_valid, y_test, seed=42)
-    print(f"\nWideDeepRegressor book settings (20 epochs, aux 0.1): test RMSE {book_rmse:.4f}; "
-          f"subclass API {sub_rmse:.4f}; the book's Keras code, same seed: {raw_rmse:.4f}; "
-          f"defaults: {default_rmse:.4f} ({default.n_iter_} epochs)")
+
+    def figures(rmses):
+        return ", ".join(f"{r:.4f}" for r in rmses)
+
+    print(f"\nWideDeepRegressor book settings (20 epochs, aux 0.1), seeds {seeds}: test RMSE {figures(book)}; "
+          f"subclass API {figures(sub)}; the book's Keras code: {figures(raw)}; "
+          f"defaults (seed 42): {default_rmse:.4f} ({default.n_iter_} epochs)")
     # The issue's target is 0.57 (its raw Keras run: 0.568); held to the book's code here.
-    assert book_rmse <= raw_rmse + 0.01
-    assert sub_rmse <= raw_rmse + 0.01
+    assert np.median(book) <= np.median(raw) + 0.01
+    assert np.median(sub) <= np.median(raw) + 0.01
+    assert max(book + sub) < 0.62
     assert default_rmse <= 0.57
 
 

@@ -37,25 +37,34 @@ def _split_sections(text: str) -> dict[str, str]:
     return {k: "\n".join(v).strip() for k, v in sections.items()}
 
 
+def merged_document(text: str, regenerated: dict[str, str]) -> str:
+    """``text`` (the benchmarks page, or "") with the sections below :data:`MARK` named in
+    ``regenerated`` replaced where they stand, new ones appended; every other section below the
+    mark (those written by hand from other benchmark scripts) is kept as it was."""
+    head, kept = text, {}
+    if MARK in text:
+        head, below = text.split(MARK, 1)
+        kept = _split_sections(below)
+    kept.update(regenerated)
+    return head.rstrip() + "\n\n" + MARK + "\n\n" + "\n\n".join(kept.values()) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=sorted(SECTIONS), default=list(SECTIONS))
     args = parser.parse_args()
-    head, kept = DOC.read_text().split(MARK)[0] if DOC.exists() and MARK in DOC.read_text() else "", {}
-    if DOC.exists() and MARK in DOC.read_text():
-        kept = _split_sections(DOC.read_text().split(MARK, 1)[1])
     today = datetime.date.today().isoformat()
+    regenerated = {}
     for name in args.only:
         print(f"== {name}", flush=True)
         body = importlib.import_module(f"benchmarks.{name}").run()
-        kept[name] = (
+        regenerated[name] = (
             f"## {SECTIONS[name]} (`benchmarks.{name}`)\n\n"
             f"Run {today} on: {machine_description()}.\n"
             f"Reproduce: `SKANN_DATA=../shared/data python -m benchmarks.{name}`\n\n{body}"
         )
-        print(kept[name], flush=True)
-    ordered = [kept[name] for name in SECTIONS if name in kept]
-    DOC.write_text(head.rstrip() + "\n\n" + MARK + "\n\n" + "\n\n".join(ordered) + "\n")
+        print(regenerated[name], flush=True)
+    DOC.write_text(merged_document(DOC.read_text() if DOC.exists() else "", regenerated))
     print(f"wrote {DOC}")
 
 

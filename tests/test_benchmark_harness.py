@@ -40,3 +40,27 @@ def test_peak_memory_of_a_fresh_process_counts_what_it_allocates():
 def test_benchmark_scripts_import(name):
     module = importlib.import_module(f"benchmarks.{name}")
     assert callable(getattr(module, "run", None) or module.main)
+
+
+def test_run_all_replaces_its_sections_and_keeps_the_others_below_the_mark():
+    from pathlib import Path
+
+    from benchmarks.run_all import MARK, merged_document
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+    text = doc.read_text()
+    assert merged_document(text, {}) == text.rstrip("\n") + "\n"  # nothing regenerated: the page as it is
+    page = (
+        f"# Benchmarks\n\nhand-written\n\n{MARK}\n\n## Written by hand (`benchmarks.slice_dataset`)\n\nnotes\n\n"
+        "## Training speed (`benchmarks.training`)\n\nold figures\n"
+    )
+    merged = merged_document(page, {"training": "## Training speed (`benchmarks.training`)\n\nnew figures",
+                                    "memory": "## Peak memory (`benchmarks.memory`)\n\nfigures"})
+    assert merged.split(MARK)[0] == "# Benchmarks\n\nhand-written\n\n"
+    assert merged.split(MARK)[1] == (
+        "\n\n## Written by hand (`benchmarks.slice_dataset`)\n\nnotes\n\n## Training speed (`benchmarks.training`)\n\n"
+        "new figures\n\n## Peak memory (`benchmarks.memory`)\n\nfigures\n"
+    )
+    assert merged_document("", {"memory": "## Peak memory (`benchmarks.memory`)\n\nfigures"}) == (
+        f"\n\n{MARK}\n\n## Peak memory (`benchmarks.memory`)\n\nfigures\n"
+    )

@@ -183,7 +183,8 @@ def worker(datasets: list[str], repeats: int) -> dict:
         # A warm 1-epoch fit, and a 1-row prediction, of the best of each.
         best_ours, best_sk = ours.best_estimator_, sk.best_estimator_
         one_epoch = {"kerasclassifier__epochs": 1}
-        best_ours.set_params(**one_epoch), best_sk.set_params(mlpclassifier__max_iter=1)
+        best_ours.set_params(**one_epoch)
+        best_sk.set_params(mlpclassifier__max_iter=1)
         fit_1, sk_fit_1 = _alternating_medians(lambda: best_ours.fit(X, y), lambda: best_sk.fit(X, y), number=1)
         row = X[:1]
         predict_ours, predict_sk = _alternating_medians(lambda: best_ours.predict(row), lambda: best_sk.predict(row))

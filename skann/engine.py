@@ -15,8 +15,8 @@ folds and the refit of different sizes share one program; on TensorFlow, other n
 batches have an unknown number of rows in the trace, as in ``Model.fit``, to the same end.
 Where the fit's callbacks only read each epoch's logs (:func:`replays_epochs`: Keras'
 history, skann's divergence guard) and there is no validation data, one call runs up to 32
-epochs and the callbacks see them afterwards, each with its own logs (a run of epochs that did not stay finite runs again an epoch at a time, so the guard stops
-where it always would).
+epochs and the callbacks see them afterwards, each with its own logs (a run of epochs that
+did not stay finite runs again an epoch at a time, so the guard stops where it always would).
 
 Reuse is invisible: the programs are pure functions of the state passed in (weights,
 optimizer slots, metric totals, BatchNormalization statistics, dropout seeds), so every
@@ -745,9 +745,13 @@ class _TensorFlowPrograms(_Programs):
 
     def __init__(self, template: keras.Model, nbytes: int):
         super().__init__(template, nbytes)
-        # Validation batches have any number of rows in a trace, except for a network of several
-        # outputs (whose batches keep their sizes): pad those.
-        self.pads_evaluation = self.padding is not None and bool(output_loss_trackers(template))
+        # A batch of samples has an unknown number of rows in a trace, as Model.fit's tf.data
+        # batches have (one trace for every size of the last batch), where Keras' step weighs
+        # it by its rows at run time. A network of several outputs keeps its batches' sizes:
+        # Keras' tracker of each output's loss counts a batch's static size (once, if unknown).
+        self._keeps_batch_sizes = bool(output_loss_trackers(template))
+        # Validation batches of a network that keeps its batches' sizes are padded instead.
+        self.pads_evaluation = self.padding is not None and self._keeps_batch_sizes
         self._functions: dict = {}
         self._stand_ins = None
 
@@ -767,11 +771,7 @@ class _TensorFlowPrograms(_Programs):
             shape = tuple(a.shape)
             return tf.TensorSpec((None,) * rows_axes + shape[rows_axes:] if shape else (), tf.as_dtype(a.dtype))
 
-        # A batch of samples has an unknown number of rows in the trace, as Model.fit's tf.data
-        # batches have (one trace for every size of the last batch), where Keras' step weighs
-        # it by its rows at run time. A network of several outputs keeps its batches' sizes:
-        # Keras' tracker of each output's loss counts a batch's static size (once, if unknown).
-        static = not samples or bool(output_loss_trackers(self.template))
+        static = not samples or self._keeps_batch_sizes  # (see __init__)
         batches = spec if static else functools.partial(spec, rows_axes=2)
         if kind == "evaluate":  # (data, loop_rows, n_loop, last_rows)
             data, loop_rows, n_loop, last_rows = args
@@ -789,8 +789,6 @@ class _TensorFlowPrograms(_Programs):
         key = (kind, _program_name(batch), repr(specs))
         function = self._functions.get(key)
         if function is None:
-            template = self._variables(self.template)
-            n_state = len(template) - len(self.template.metrics_variables)
             if kind == "train_padded":
                 body = functools.partial(self._padded_epoch_body, _padded_train_step_in_place, batch)
             elif kind == "evaluate_padded":
@@ -802,17 +800,16 @@ class _TensorFlowPrograms(_Programs):
             run = self._evaluation if evaluation else self._epochs
 
             def call(variables, zero_metrics, *args):
-                for target, source in zip(template, [*variables[:n_state], *zero_metrics]):
-                    target.assign(source)
-                out = run(body, template[n_state:], zero_metrics, *args)
+                out = run(body, self._load(variables, zero_metrics), zero_metrics, *args)
                 if not evaluation:
-                    for source, target in zip(template, variables):
-                        target.assign(source)
+                    self._store(variables)
                 return out
 
             if self._stand_ins is None:
-                self._stand_ins = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in template]
-            metric_specs = [tf.TensorSpec(v.shape, v.dtype) for v in template[n_state:]]
+                self._stand_ins = [
+                    tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in self._variables(self.template)
+                ]
+            metric_specs = [tf.TensorSpec(v.shape, v.dtype) for v in self.template.metrics_variables]
             # A concrete function (a call skips tf.function's dispatch on its arguments),
             # traced on stand-in variables: the network's variables are arguments, not
             # captured. Not XLA: TensorFlow's executor runs one trace for every data size (XLA
@@ -828,33 +825,38 @@ class _TensorFlowPrograms(_Programs):
         """One epoch on ``batches`` handed over from the host one at a time (as
         :meth:`_JaxPrograms.train_batches`): the network's state is copied into the template,
         each batch runs the template's cached training step, and the state is copied back."""
+        variables = self._variables(model)
         with self.lock:
-            self._load(model, zero_metrics)
+            self._load(variables, zero_metrics)
             logs = self._run_steps("train_step", batches)
-            for source, target in zip(self._variables(self.template), self._variables(model)):
-                target.assign(source)
+            self._store(variables)
         return _floats(logs)
 
     def evaluate_batches(self, model, zero_metrics, batches) -> dict:
         """:meth:`evaluate` on ``batches`` handed over from the host one at a time."""
         with self.lock:
-            self._load(model, zero_metrics)
+            self._load(self._variables(model), zero_metrics)
             return _floats(self._run_steps("test_step", batches))
 
-    def _load(self, model, zero_metrics) -> None:
-        """Copy ``model``'s state (metrics from ``zero_metrics``) into the template."""
+    def _load(self, variables, zero_metrics) -> list:
+        """Copy a network's state (its :meth:`_variables`, the metrics' from ``zero_metrics``)
+        into the template, in a trace or eagerly: the template's metric variables."""
         template = self._variables(self.template)
-        n_state = len(template) - len(self.template.metrics_variables)
-        for target, source in zip(template, [*self._variables(model)[:n_state], *zero_metrics]):
-            target.assign(source)
+        n_state = len(template) - len(zero_metrics)
+        _assign(template, [*variables[:n_state], *zero_metrics])
+        return template[n_state:]
+
+    def _store(self, variables) -> None:
+        """Copy the template's state back into a network's :meth:`_variables`."""
+        _assign(variables, self._variables(self.template))
 
     def _run_steps(self, kind: str, batches) -> dict:
         """The template's ``kind`` step ("train_step" or "test_step") on each batch: the last
         logs. A step's program is traced once per structure of batch, any number of rows (a
-        network of several outputs: once per batch size, see :meth:`_function`)."""
+        network of several outputs: once per batch size, see ``__init__``)."""
         import tensorflow as tf
 
-        static = bool(output_loss_trackers(self.template))
+        static = self._keeps_batch_sizes
         logs = {}
         for batch in batches:
             batch = tuple(batch)
@@ -942,7 +944,9 @@ class _TensorFlowPrograms(_Programs):
 
         template, weighting, size = self.template, self.padding, rows.shape[1]
         with self._constants_from(template.non_trainable_variables):
-            _steps(n_steps, lambda i: step(template, weighting, batch(data, rows[i], tf.gather), tf.where(i == n_steps - 1, n_last, size)))
+            _steps(n_steps, lambda i: step(
+                template, weighting, batch(data, rows[i], tf.gather), tf.where(i == n_steps - 1, n_last, size)
+            ))
             return template.get_metrics_result()
 
 

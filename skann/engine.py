@@ -506,12 +506,21 @@ class _JaxPrograms(_Programs):
         epoch stacked and whether each ended with finite logs and weights."""
         import jax
 
+        from jax.extend.core import jaxpr_as_fun
+
         zero_metrics = state[3]
 
-        def one(e, state):
+        def keras_epoch(e, state):
             return epoch((*state[:3], zero_metrics), data, batch, rows[e], n_steps, last[e])
 
-        logs_like = jax.eval_shape(one, 0, state)[0]  # traced, not compiled: the structure of an epoch's logs
+        # Keras' step traced once (its Python is most of a trace): the structure of an epoch's
+        # logs comes with it, and the loop below replays the recorded program.
+        recorded, shapes = jax.make_jaxpr(keras_epoch, return_shape=True)(np.int32(0), state)
+        replay, out_tree, logs_like = jaxpr_as_fun(recorded), jax.tree.structure(shapes), shapes[0]
+
+        def one(e, state):
+            return jax.tree.unflatten(out_tree, replay(*jax.tree.leaves((e, state))))
+
         stacked = jax.tree.map(lambda s: keras.ops.zeros((rows.shape[0],) + s.shape, s.dtype), logs_like)
 
         def each_epoch(e, carry):

@@ -224,15 +224,19 @@ class CountingModel(keras.Model):
     def get_config(self):
         return {**super().get_config(), "units": self.units}
 
+    traced_steps = 0  # Python calls of train_step: one per trace of it in a program
+
     if BACKEND == "jax":
 
         def train_step(self, state, data):
+            type(self).traced_steps += 1
             logs, state = super().train_step(state, data)
             return {**logs, "custom_step": 1.0}, state
 
     else:
 
         def train_step(self, data):
+            type(self).traced_steps += 1
             logs = super().train_step(data)
             return {**logs, "custom_step": 1.0}
 
@@ -245,9 +249,17 @@ def test_a_custom_train_step_still_trains_through_it():
     def build():
         return CountingModel(1)
 
+    compiled_cache.clear()
+    CountingModel.traced_steps = 0
     reg = KerasRegressor(build, loss="mse", optimizer="adam", epochs=3, random_state=0).fit(X, y)
     assert reg.history_["custom_step"] == [1.0, 1.0, 1.0]
     assert reg.history_["loss"][-1] < reg.history_["loss"][0]
+    # Its Python ran once for the batches of the loop and once for the short last batch: the
+    # program of an epoch was traced once (the step's Python is most of a trace), and a second
+    # fit traces nothing.
+    assert CountingModel.traced_steps == 2
+    KerasRegressor(build, loss="mse", optimizer="adam", epochs=3, random_state=1).fit(X, y)
+    assert CountingModel.traced_steps == 2
 
 
 def _run(code: str, backend: str) -> str:

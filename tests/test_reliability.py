@@ -141,6 +141,7 @@ MEMORY_SCRIPT = textwrap.dedent(
     import json, resource, sys
     import keras, numpy as np
     from skann import FashionMLPClassifier, KerasClassifier, WideDeepRegressor
+    from skann.wrappers import PREDICT_CHUNK
 
     case, rng = sys.argv[1], np.random.RandomState(0)
     if case == "fashion images (uint8)":
@@ -159,7 +160,6 @@ MEMORY_SCRIPT = textwrap.dedent(
         call = est.predict
     # One chunk first: BLAS's per-thread buffers and a chunk's copies are touched before the
     # peak is read (OpenBLAS's buffers alone moved the growth by ~12 MiB with the thread count).
-    from skann.wrappers import PREDICT_CHUNK
     est.predict(X[:PREDICT_CHUNK])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     call(X)

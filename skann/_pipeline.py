@@ -57,7 +57,7 @@ def batch_dataset(
         index_batches = index_batches.apply(tf.data.experimental.assert_cardinality(steps))
         steps_per_epoch = None
     data = index_batches.map(lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors))
-    return within_thread_limit(data).prefetch(2), steps_per_epoch, callbacks
+    return with_feed_options(data).prefetch(2), steps_per_epoch, callbacks
 
 
 class _EpochCounter(keras.callbacks.Callback):
@@ -74,13 +74,22 @@ class _EpochCounter(keras.callbacks.Callback):
         self.epoch.assign(epoch)
 
 
-def within_thread_limit(data):
-    """tf.data's own thread pool kept within this worker's share of the CPU too."""
+def with_feed_options(data):
+    """``data`` with the options of every tf.data pipeline skann makes: no autotuning, and
+    tf.data's own thread pool kept within this worker's share of the CPU.
+
+    Autotuning has nothing to tune here (fixed prefetch, sequential map), and its thread
+    can stall the iterator's deletion for up to a minute: TensorFlow wakes it on cancellation
+    before marking the iterator cancelled, so on a busy machine it may go back to sleep for
+    its whole optimisation period (which doubles up to 60 s while the iterator lives).
+    Measured: 2 of 300 autotuned iterators took up to 40 s to delete with the CPUs loaded,
+    none of 300 without autotuning.
+    """
     tf = tensorflow()
 
-    threads = thread_limit()
-    if threads is None:
-        return data
     options = tf.data.Options()
-    options.threading.private_threadpool_size = threads
+    options.autotune.enabled = False
+    threads = thread_limit()
+    if threads is not None:
+        options.threading.private_threadpool_size = threads
     return data.with_options(options)

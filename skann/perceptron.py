@@ -16,7 +16,7 @@ from skann import engine
 from skann._book import BOOK_CONSTRAINTS, BookNetwork
 from skann.callbacks import divergence_error
 from skann._backend import float64_available, tensorflow
-from skann._pipeline import batch_dataset, within_thread_limit
+from skann._pipeline import batch_dataset, with_feed_options
 from skann._quiet import float64_graphs_quietly
 from skann._sklearn_compat import Interval, check_sample_weight
 from skann.builders import build_perceptron
@@ -291,7 +291,7 @@ class OneVsRestSteps(engine.Feed):
         start = tf.constant(self._start)
         orders = tf.data.Dataset.range(1).repeat().scan(start, next_epoch)
         data = orders.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(256).map(steps).unbatch())
-        return within_thread_limit(data).prefetch(2)
+        return with_feed_options(data).prefetch(2)
 
 
 def _unit_losses(model: keras.Model) -> UnitLosses:

@@ -243,6 +243,28 @@ def test_training_further_with_a_per_batch_callback_switches_to_single_steps(hou
     assert reg.model_.steps_per_execution == 64  # back to multi-step for a long fit
 
 
+@tensorflow_only
+def test_the_tf_data_feeds_run_without_an_autotuning_thread():
+    """TensorFlow wakes an autotuned iterator's tuning thread at deletion before marking the
+    iterator cancelled; on a busy machine the thread can sleep on for its whole period (up to
+    60 s) and the deletion waits for it (up to 40 s measured). skann's feeds have nothing to
+    tune, so none of them starts that thread."""
+    from skann._pipeline import batch_dataset
+    from skann.perceptron import OneVsRestSteps
+
+    X, y = np.zeros((10, 3), "float32"), np.zeros(10, "float32")
+    feeds = [
+        batch_dataset((X, y), 4, 1)[0],  # endless, one iterator for the fit
+        batch_dataset((X, y), 4, 2)[0],  # one epoch per iterator
+        batch_dataset((X, y), 4, 2, shuffle=True, seed=0)[0],  # ... told its epoch by a callback
+        OneVsRestSteps(X, np.eye(2, dtype="float32")[y.astype(int)], np.ones((10, 2), "float32"),
+                       np.ones(10, bool), shuffle_seeds=None).dataset(),
+    ]
+    for feed in feeds:
+        assert feed.options().autotune.enabled is False
+        next(iter(feed))  # and they still run
+
+
 def test_invalid_steps_per_execution_is_refused_before_training(housing):
     X, y, _ = housing
     reg = HousingMLPRegressor(steps_per_execution=0)

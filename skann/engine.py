@@ -152,6 +152,22 @@ def _jax_compiler_options() -> dict | None:
 
 
 # ---------------------------------------------------------------------- architecture key
+def _without_initializer_seeds(config):
+    """``config`` without the seeds of its initializers: they make the initial weights, which
+    a training program takes as inputs, so networks that differ only there (fits of the book
+    estimators with different ``random_state``) share their programs."""
+    if isinstance(config, dict):
+        out = {}
+        for key, value in config.items():
+            if key.endswith("_initializer") and isinstance(value, dict) and isinstance(value.get("config"), dict):
+                value = {**value, "config": {k: v for k, v in value["config"].items() if k != "seed"}}
+            out[key] = _without_initializer_seeds(value)
+        return out
+    if isinstance(config, (list, tuple)):
+        return [_without_initializer_seeds(v) for v in config]
+    return config
+
+
 def _canonical_names(config):
     """``config`` with every layer, model and tensor name replaced by its order of first
     appearance: Keras numbers default names per process (``dense_7``), which says nothing
@@ -212,7 +228,7 @@ def architecture_key(model: keras.Model) -> str | None:
         described = json.dumps(
             [
                 f"{type(model).__module__}.{type(model).__qualname__}#{id(type(model))}",
-                _canonical_names(json.loads(json.dumps(config, default=repr))),
+                _canonical_names(_without_initializer_seeds(json.loads(json.dumps(config, default=repr)))),
                 _compile_settings(compile_config),
                 [
                     (tuple(v.shape), str(v.dtype), bool(v.trainable))

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-from skann import HousingMLPRegressor, KerasClassifier, KerasRegressor
+from skann import HousingMLPRegressor, KerasClassifier, KerasRegressor, WideDeepRegressor
 from skann.engine import CompiledCache, architecture_key, compiled_cache
 
 from .conftest import BACKEND, REPO, backend_independent, requires_float64
@@ -126,6 +126,28 @@ def test_validation_early_stopping_and_warm_start_through_the_cache():
     # warm start continues from the current state, through the same programs
     again.set_params(warm_start=True, epochs=2, early_stopping=False).fit(X, y.astype(float))
     assert again.current_epoch == fresh.current_epoch + 2
+
+
+@fused_only
+@pytest.mark.parametrize("make", [
+    lambda seed: HousingMLPRegressor(epochs=3, early_stopping=False, random_state=seed),
+    lambda seed: WideDeepRegressor(n_neurons=8, n_hidden=1, epochs=3, early_stopping=False, random_state=seed),
+], ids=["housing", "wide & deep"])
+def test_seeds_share_programs_and_each_gives_its_fresh_fit(make):
+    """The book estimators write ``random_state`` into their initializers' seeds: the initial
+    weights differ, the training program does not (it takes the weights as inputs)."""
+    X, y = _data(0, n=200, features=8)  # the book's 8 housing features
+    y = y.astype(float)
+    fresh = _fresh(lambda: make(1), X, y)
+    compiled_cache.clear()
+    make(0).fit(X, y)
+    misses = compiled_cache.misses
+    reused = make(1).fit(X, y)
+    assert compiled_cache.misses == misses  # no new program for another seed
+    assert architecture_key(reused.model_) == architecture_key(make(0).fit(X, y).model_)
+    _assert_same_state(reused, fresh)
+    other = _state(make(0).fit(X, y))
+    assert any(not np.array_equal(a, b) for a, b in zip(_state(reused), other))  # the seed still counts
 
 
 @fused_only

@@ -136,12 +136,20 @@ def _id(value) -> str:
     return func.__name__ + (f"({','.join(f'{k}={v}' for k, v in keywords.items())})" if keywords else "")
 
 
+# The book's three networks are thin subclasses of the wrappers checked below on every
+# backend (the same engine, feed and prediction path; their backend-specific training is
+# tested in test_estimators and test_wide_deep): their ~130 checks run in the JAX run of the
+# README's test command only, which keeps the TensorFlow run within its time.
+BOOK_NETWORKS = [
+    FashionMLPClassifier(optimizer="adam", learning_rate=0.03, **FAST),
+    HousingMLPRegressor(early_stopping=False, learning_rate=0.01, **FAST),
+    # The checks' data has 1-10 features: the book's column sets (0-4, 2-7) cannot apply.
+    WideDeepRegressor(wide_features=[0], deep_features=slice(None), early_stopping=False, learning_rate=0.01, **FAST),
+]
+
 _CHECKS = parametrize_with_checks(
     [
-        FashionMLPClassifier(optimizer="adam", learning_rate=0.03, **FAST),
-        HousingMLPRegressor(early_stopping=False, learning_rate=0.01, **FAST),
-        # The checks' data has 1-10 features: the book's column sets (0-4, 2-7) cannot apply.
-        WideDeepRegressor(wide_features=[0], deep_features=slice(None), early_stopping=False, learning_rate=0.01, **FAST),
+        *(BOOK_NETWORKS if BACKEND == "jax" else []),
         PerceptronBaseline(max_iter=10, random_state=0),
         KerasClassifier(dense_classifier, **USER),
         KerasRegressor(multi_output_regressor, loss="mse", **USER),

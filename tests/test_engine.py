@@ -8,6 +8,7 @@ estimators trained through the same programs before.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -819,6 +820,101 @@ def test_every_fit_labels_its_variables_alike_and_other_variables_keep_tensorflo
     outside = keras.layers.Dense(2, name="dense_77")
     outside.build((None, 3))
     assert label(outside.kernel) == "dense_77/kernel"
+
+
+def _default_executor_fit(monkeypatch, make, X, y):
+    """The fit skann made before its programs ran on TensorFlow's single-threaded executor."""
+    from skann import engine
+
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "_fused_program_executor", lambda: "")
+        return _fresh(make, X, y)
+
+
+def _while_loops_lowered(programs) -> list[bool]:
+    """Whether each While loop in the programs' traces is to be lowered to old-style control
+    flow (which only TensorFlow's default executor runs)."""
+    flags = []
+    for function in programs._functions.values():
+        for graph in [function.graph, *[f.graph for f in function.graph._functions.values()]]:
+            for op in graph.get_operations():
+                if op.type in ("While", "StatelessWhile"):
+                    try:
+                        flags.append(op.get_attr("_lower_using_switch_merge"))
+                    except ValueError:
+                        flags.append(False)
+    return flags
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's executors")
+def test_programs_run_on_the_single_threaded_executor_with_the_default_executors_results(monkeypatch):
+    """On a machine without accelerators skann's TensorFlow programs are traced and run for the
+    single-threaded executor (their loops kept as functional While ops, which it needs), and
+    train as on the default executor to float rounding: TensorFlow rewrites the two forms of
+    loop differently (measured: bitwise equal for a ReLU MLP, up to 2e-7 apart after 4 epochs
+    with tanh, Dropout or BatchNormalization, 6e-8 to 9e-8 for the book's networks)."""
+    import tensorflow as tf
+
+    if any(d.device_type != "CPU" for d in tf.config.list_logical_devices()):
+        pytest.skip("an accelerator is visible: programs keep TensorFlow's default executor")
+
+    def dense_classifier(meta):
+        return keras.Sequential([
+            keras.Input((meta["n_features_in_"],)), keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(meta["n_classes_"], activation="softmax"),
+        ])
+
+    X, y = _data(0)
+    make = functools.partial(
+        KerasClassifier, dense_classifier, loss="sparse_categorical_crossentropy", optimizer="adam",
+        optimizer__learning_rate=0.01, epochs=4, batch_size=16, random_state=3, early_stopping=True, n_iter_no_change=50,
+    )
+    default = _default_executor_fit(monkeypatch, make, X, y)
+    (programs,) = compiled_cache._entries.values()
+    assert programs._executor == "" and any(_while_loops_lowered(programs))
+    single = _fresh(make, X, y)
+    (programs,) = compiled_cache._entries.values()
+    assert programs._executor == "SINGLE_THREADED_EXECUTOR"
+    assert {"train_padded", "evaluate"} <= {key[0] for key in programs._functions}  # training and validation
+    lowered = _while_loops_lowered(programs)
+    assert lowered and not any(lowered)
+    for a, b in zip(_state(single), _state(default)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert single.history_.keys() == default.history_.keys()
+    for key in default.history_:
+        np.testing.assert_allclose(single.history_[key], default.history_[key], rtol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's executors")
+def test_a_program_the_single_threaded_executor_refuses_runs_on_the_default_one(monkeypatch):
+    """A layer that calls a TensorFlow function traced outside skann brings old-style control
+    flow, which the single-threaded executor refuses before it runs anything: the fit retraces
+    for the default executor and trains exactly as it would have there."""
+    import tensorflow as tf
+
+    def thrice(x):
+        return tf.while_loop(lambda i, acc: i < 3, lambda i, acc: (i + 1, acc + x), (tf.constant(0), tf.zeros_like(x)))[1]
+
+    traced = tf.function(thrice, autograph=False).get_concrete_function(tf.TensorSpec((None, 6), tf.float32))
+
+    @keras.saving.register_keras_serializable("skann_tests")
+    class Thrice(keras.layers.Layer):
+        def call(self, x):
+            return traced(x)
+
+    def network(meta):
+        return keras.Sequential([keras.Input((6,)), Thrice(), keras.layers.Dense(1)])
+
+    X, y = _data(0)
+    make = functools.partial(KerasRegressor, network, loss="mse", optimizer="sgd", epochs=3, batch_size=16, random_state=0)
+    default = _default_executor_fit(monkeypatch, make, X, y.astype(np.float32))
+    retried = _fresh(make, X, y.astype(np.float32))
+    (programs,) = compiled_cache._entries.values()
+    assert programs._executor == ""  # it fell back
+    assert any(_while_loops_lowered(programs))
+    _assert_same_state(retried, default)
+    again = make().fit(X, y.astype(np.float32))  # later fits go straight to the default executor
+    _assert_same_state(again, default)
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's cache of eager kernels, keyed on a variable's label")

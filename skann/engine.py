@@ -779,7 +779,7 @@ class _TensorFlowPrograms(_Programs):
         self.pads_evaluation = self.padding is not None and self._keeps_batch_sizes
         self._functions: dict = {}
         self._stand_ins = None
-        self._executor = _fused_program_executor()
+        self._executor = _fused_program_executor() if _many_small_ops(template) else ""
 
     @staticmethod
     def _variables(model) -> list:
@@ -993,16 +993,34 @@ class _TensorFlowPrograms(_Programs):
             return template.get_metrics_result()
 
 
+# Layers whose training step is many small ops, measured faster on TensorFlow's single-threaded
+# executor (below). Not convolutions: a small CNN's epoch took 3x longer there (its fused
+# convolution kernels are the default executor's rewrite of the lowered loop).
+_SMALL_OP_LAYERS = (
+    keras.layers.InputLayer, keras.layers.Dense, keras.layers.Activation, keras.layers.ReLU,
+    keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.Softmax, keras.layers.Dropout,
+    keras.layers.BatchNormalization, keras.layers.Normalization, keras.layers.Rescaling,
+    keras.layers.Flatten, keras.layers.Concatenate,
+)
+
+
+def _many_small_ops(model: keras.Model) -> bool:
+    """Whether ``model`` is a Sequential or functional network of :data:`_SMALL_OP_LAYERS` only."""
+    return functional_graph(model) is not None and all(isinstance(l, _SMALL_OP_LAYERS) for l in all_layers(model))
+
+
 @functools.cache
 def _fused_program_executor() -> str:
-    """The TensorFlow executor that runs skann's fused programs: its single-threaded one where
-    TensorFlow sees no accelerator, else the default ("").
+    """The TensorFlow executor that runs skann's fused programs of networks of many small ops
+    (:func:`_many_small_ops`): its single-threaded one where TensorFlow sees no accelerator,
+    else the default ("").
 
     A small network's training step is a few hundred tiny ops; the default executor schedules
     each through its ready queue (and lowers the loops to old-style control flow for it), the
     single-threaded one runs them one after another on the calling thread. Measured here
     (TensorFlow 2.21, 2 cores): warm fits of the (32, 16) MLP of benchmarks/small_data.py
-    25-45% faster (wine, breast cancer, digits), the book's Fashion MLP as fast; weights equal
+    25-45% faster (wine, breast cancer, digits), with BatchNormalization and Dropout 15-35%,
+    the book's Fashion MLP as fast; weights equal
     to float rounding (TensorFlow rewrites the two forms of loop differently; docs/backends.md).
     Kernels keep TensorFlow's intra-op thread pool. With an accelerator a program's graph is
     split between devices, which that executor refuses."""

@@ -887,34 +887,58 @@ def test_programs_run_on_the_single_threaded_executor_with_the_default_executors
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's executors")
 def test_a_program_the_single_threaded_executor_refuses_runs_on_the_default_one(monkeypatch):
-    """A layer that calls a TensorFlow function traced outside skann brings old-style control
-    flow, which the single-threaded executor refuses before it runs anything: the fit retraces
-    for the default executor and trains exactly as it would have there."""
+    """A loss that calls a TensorFlow function traced outside skann brings old-style control
+    flow, which the single-threaded executor refuses before it stores anything: the fit
+    retraces for the default executor and trains exactly as it would have there."""
     import tensorflow as tf
+
+    from skann.engine import _many_small_ops
 
     def thrice(x):
         return tf.while_loop(lambda i, acc: i < 3, lambda i, acc: (i + 1, acc + x), (tf.constant(0), tf.zeros_like(x)))[1]
 
-    traced = tf.function(thrice, autograph=False).get_concrete_function(tf.TensorSpec((None, 6), tf.float32))
+    traced = tf.function(thrice, autograph=False).get_concrete_function(tf.TensorSpec((None, 1), tf.float32))
 
     @keras.saving.register_keras_serializable("skann_tests")
-    class Thrice(keras.layers.Layer):
-        def call(self, x):
-            return traced(x)
+    def thrice_mse(y_true, y_pred):
+        return keras.ops.mean(keras.ops.square(traced(y_pred) / 3.0 - y_true), axis=-1)
 
     def network(meta):
-        return keras.Sequential([keras.Input((6,)), Thrice(), keras.layers.Dense(1)])
+        return keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
 
     X, y = _data(0)
-    make = functools.partial(KerasRegressor, network, loss="mse", optimizer="sgd", epochs=3, batch_size=16, random_state=0)
-    default = _default_executor_fit(monkeypatch, make, X, y.astype(np.float32))
-    retried = _fresh(make, X, y.astype(np.float32))
+    y = y.astype(np.float32)
+    make = functools.partial(KerasRegressor, network, loss=thrice_mse, optimizer="sgd", epochs=3, batch_size=16, random_state=0)
+    default = _default_executor_fit(monkeypatch, make, X, y)
+    retried = _fresh(make, X, y)
     (programs,) = compiled_cache._entries.values()
-    assert programs._executor == ""  # it fell back
+    assert _many_small_ops(programs.template)  # it was to run single-threaded ...
+    assert programs._executor == ""  # ... and fell back
     assert any(_while_loops_lowered(programs))
     _assert_same_state(retried, default)
-    again = make().fit(X, y.astype(np.float32))  # later fits go straight to the default executor
+    again = make().fit(X, y)  # later fits go straight to the default executor
     _assert_same_state(again, default)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's executors")
+def test_convolutional_and_subclassed_networks_keep_the_default_executor():
+    """The single-threaded executor serves networks of many small ops only: a small CNN's epoch
+    took 3x longer on it."""
+    from skann.engine import _many_small_ops
+
+    X = np.random.RandomState(0).rand(32, 8, 8, 1).astype(np.float32)
+    y = np.arange(32) % 2
+
+    def cnn(meta):
+        return keras.Sequential([
+            keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax"),
+        ])
+
+    compiled_cache.clear()
+    KerasClassifier(cnn, loss="sparse_categorical_crossentropy", epochs=1, batch_size=8, random_state=0).fit(X, y)
+    (programs,) = compiled_cache._entries.values()
+    assert not _many_small_ops(programs.template) and programs._executor == ""
+    assert _many_small_ops(keras.Sequential([keras.Input((3,)), keras.layers.Normalization(), keras.layers.Dense(1)]))
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's cache of eager kernels, keyed on a variable's label")

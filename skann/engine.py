@@ -994,8 +994,7 @@ class _TensorFlowPrograms(_Programs):
 
 
 # Layers whose training step is many small ops, measured faster on TensorFlow's single-threaded
-# executor (below). Not convolutions: a small CNN's epoch took 3x longer there (its fused
-# convolution kernels are the default executor's rewrite of the lowered loop).
+# executor (below). Not convolutions: a small CNN's epoch took 3x longer there.
 _SMALL_OP_LAYERS = (
     keras.layers.InputLayer, keras.layers.Dense, keras.layers.Activation, keras.layers.ReLU,
     keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.Softmax, keras.layers.Dropout,
@@ -1019,11 +1018,11 @@ def _fused_program_executor() -> str:
     each through its ready queue (and lowers the loops to old-style control flow for it), the
     single-threaded one runs them one after another on the calling thread. Measured here
     (TensorFlow 2.21, 2 cores): warm fits of the (32, 16) MLP of benchmarks/small_data.py
-    25-45% faster (wine, breast cancer, digits), with BatchNormalization and Dropout 15-35%,
-    the book's Fashion MLP as fast; weights equal
-    to float rounding (TensorFlow rewrites the two forms of loop differently; docs/backends.md).
-    Kernels keep TensorFlow's intra-op thread pool. With an accelerator a program's graph is
-    split between devices, which that executor refuses."""
+    25-45% faster (wine, breast cancer, digits), with BatchNormalization and Dropout 15-37%,
+    the book's Fashion MLP as fast; weights equal to float rounding (TensorFlow rewrites the
+    two forms of loop differently; docs/backends.md). Kernels keep TensorFlow's intra-op
+    thread pool. With an accelerator a program's graph is split between devices, which that
+    executor refuses."""
     import tensorflow as tf
 
     accelerated = any(device.device_type != "CPU" for device in tf.config.list_logical_devices())

@@ -853,9 +853,9 @@ def test_programs_run_on_the_single_threaded_executor_with_the_default_executors
     train as on the default executor to float rounding: TensorFlow rewrites the two forms of
     loop differently (measured: bitwise equal for a ReLU MLP, up to 2e-7 apart after 4 epochs
     with tanh, Dropout or BatchNormalization, 6e-8 to 9e-8 for the book's networks)."""
-    import tensorflow as tf
+    from skann.engine import _fused_program_executor
 
-    if any(d.device_type != "CPU" for d in tf.config.list_logical_devices()):
+    if not _fused_program_executor():
         pytest.skip("an accelerator is visible: programs keep TensorFlow's default executor")
 
     def dense_classifier(meta):
@@ -922,9 +922,17 @@ def test_a_program_the_single_threaded_executor_refuses_runs_on_the_default_one(
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's executors")
 def test_convolutional_and_subclassed_networks_keep_the_default_executor():
-    """The single-threaded executor serves networks of many small ops only: a small CNN's epoch
-    took 3x longer on it."""
+    """The single-threaded executor serves Sequential and functional networks of many small ops
+    only: a small CNN's epoch took 3x longer on it, and a subclassed model's call is unknown."""
     from skann.engine import _many_small_ops
+
+    class Subclassed(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
 
     X = np.random.RandomState(0).rand(32, 8, 8, 1).astype(np.float32)
     y = np.arange(32) % 2
@@ -939,6 +947,9 @@ def test_convolutional_and_subclassed_networks_keep_the_default_executor():
     (programs,) = compiled_cache._entries.values()
     assert not _many_small_ops(programs.template) and programs._executor == ""
     assert _many_small_ops(keras.Sequential([keras.Input((3,)), keras.layers.Normalization(), keras.layers.Dense(1)]))
+    subclassed = Subclassed()
+    subclassed(np.zeros((1, 3), np.float32))
+    assert not _many_small_ops(subclassed)  # Dense layers only, but not a graph of them
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's cache of eager kernels, keyed on a variable's label")

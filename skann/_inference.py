@@ -19,8 +19,8 @@ import keras
 import numpy as np
 from scipy.special import expit
 
-from skann._keras_compat import dense_kernel, functional_graph, run_through_graph
-from skann._tf_compat import raw_variable_reader
+from skann._keras_compat import backend_variable, dense_kernel, functional_graph, run_through_graph
+from skann._tf_compat import bound_variable_reader
 
 _SELU_ALPHA = np.float32(1.6732632423543772)
 _SELU_SCALE = np.float32(1.0507009873554805)
@@ -44,23 +44,38 @@ _ACTIVATIONS: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-_read_variable = raw_variable_reader()
-
-
-def weight_value(value) -> np.ndarray:
-    """Current value of a Keras variable (or a constant tensor) as an array of its dtype.
+def weight_reader(value) -> Callable[[], np.ndarray]:
+    """A function of no arguments that returns the current value of a Keras variable (or a
+    constant tensor) as an array of its dtype, bound to it once: every call reads anew.
 
     With TensorFlow this is a zero-copy read-only view of a fresh read (TensorFlow copies on
     a later write, so the view never changes under us); ``.numpy()`` would copy, 0.1 ms for a
     784x300 kernel. Anything else takes the plain, copying route.
     """
     if isinstance(value, keras.Variable):
+        backing = backend_variable(value)
+        read = bound_variable_reader(backing) if backing is not None else None
+        if read is not None:
+
+            def read_bound():
+                if backend_variable(value) is not backing:  # never seen; then the general route
+                    return _current_value(value)
+                return read()
+
+            return read_bound
+    return lambda: _current_value(value)
+
+
+def weight_value(value) -> np.ndarray:
+    """Current value of a Keras variable (or a constant tensor) as an array of its dtype
+    (:func:`weight_reader`, read once)."""
+    return weight_reader(value)()
+
+
+def _current_value(value) -> np.ndarray:
+    if isinstance(value, keras.Variable):
         value = value.value
-    tensor = value
-    if _read_variable is not None and hasattr(value, "handle") and hasattr(value, "read_value"):
-        tensor = _read_variable(value.handle, value.dtype)
-    elif hasattr(value, "read_value"):
-        tensor = value.read_value()
+    tensor = value.read_value() if hasattr(value, "read_value") else value
     view = getattr(tensor, "_numpy", None)
     if view is not None:
         return view()
@@ -76,12 +91,13 @@ def _dense(layer) -> Callable | None:
     activation = _ACTIVATIONS.get(layer.activation)
     if activation is None:
         return None
-    kernel, bias = dense_kernel(layer), layer.bias
+    kernel = weight_reader(dense_kernel(layer))
+    bias = None if layer.bias is None else weight_reader(layer.bias)
 
     def call(x, **_):
-        out = x @ weight_value(kernel)
+        out = x @ kernel()
         if bias is not None:
-            out += weight_value(bias)
+            out += bias()
         return activation(out)
 
     return call
@@ -92,11 +108,11 @@ def _normalization(layer) -> Callable | None:
         return None
     dtype = np.dtype(layer.dtype_policy.compute_dtype)
     epsilon = dtype.type(keras.config.epsilon())
-    mean, variance = layer.mean, layer.variance
+    mean, variance = weight_reader(layer.mean), weight_reader(layer.variance)
 
     def call(x, **_):
-        scale = np.maximum(np.sqrt(weight_value(variance)), epsilon)
-        return (np.asarray(x, dtype) - weight_value(mean)) / scale
+        scale = np.maximum(np.sqrt(variance()), epsilon)
+        return (np.asarray(x, dtype) - mean()) / scale
 
     return call
 

@@ -173,6 +173,12 @@ def dense_kernel(layer):
     return layer._kernel
 
 
+def backend_variable(variable):
+    """The backend's own variable that holds a Keras variable's value (a ``tf.Variable`` on
+    TensorFlow), read without Keras' ``.value`` property and its autocast checks."""
+    return variable._value
+
+
 def keras_trains_it(model: keras.Model) -> bool:
     """Whether ``model`` trains with Keras' own training step, loss and metric computation
     (none of them overridden by a subclass)."""

@@ -10,22 +10,63 @@ import functools
 import inspect
 import re
 import threading
+import weakref
 
 import keras
 
 from skann._scopes import ThreadScope
 
 
-def raw_variable_reader():
-    """TensorFlow's raw variable read (one op, no tape or autocast bookkeeping, ~9 µs), or
-    None on other backends and other TensorFlow layouts."""
+def bound_variable_reader(variable):
+    """A function of no arguments that returns the current value of ``variable`` (a
+    ``tf.Variable``) as a read-only NumPy view of a fresh read (zero-copy: TensorFlow copies
+    on a later write, so the view never changes under us). TensorFlow's ``ReadVariableOp``
+    executed directly on the variable's handle, bound once (~6 µs a read here, against ~20 µs
+    through Keras' ``.value``, TensorFlow's generated op function and ``.numpy()``: a third of
+    a 1-row prediction) and kept while the variable lives. None on other backends, for
+    anything but a resource variable, and on other TensorFlow layouts."""
+    key = id(variable)
+    bound = _BOUND_READERS.get(key)
+    if bound is not None and bound[0]() is variable:
+        return bound[1]
+    parts = _eager_execution()
+    if parts is None:
+        return None
+    handle, dtype = getattr(variable, "handle", None), getattr(variable, "dtype", None)
+    if handle is None or not hasattr(variable, "read_value") or not hasattr(dtype, "as_datatype_enum"):
+        return None
+    run, eager_context = parts
+    inputs, attrs = [handle], ("dtype", dtype.as_datatype_enum)
+
+    def read():
+        view = run(eager_context()._handle, None, "ReadVariableOp", inputs, attrs, 1)[0]._numpy_internal()
+        view.flags.writeable = False  # it shares the variable's memory until the next write
+        return view
+
+    # The entry goes with the variable (its id may then serve another object).
+    _BOUND_READERS[key] = (weakref.ref(variable, lambda _: _BOUND_READERS.pop(key, None)), read)
+    return read
+
+
+_BOUND_READERS: dict[int, tuple] = {}
+
+
+@functools.cache
+def _eager_execution():
+    """TensorFlow's C entry point that runs one op eagerly and the function giving the eager
+    context it runs in, or None."""
     if keras.backend.backend() != "tensorflow":
         return None
     try:
-        from tensorflow.python.ops.gen_resource_variable_ops import read_variable_op
+        from tensorflow.python import pywrap_tfe
+        from tensorflow.python.eager import context
+        from tensorflow.python.framework.ops import EagerTensor
     except ImportError:  # pragma: no cover - another TensorFlow layout
         return None
-    return read_variable_op
+    if not hasattr(EagerTensor, "_numpy_internal"):  # pragma: no cover - another TensorFlow
+        return None
+    context.context().ensure_initialized()
+    return pywrap_tfe.TFE_Py_Execute, context.context
 
 
 # Keras' counters in names: "sequential_3/dense_9/kernel", "adam_7/sequential_3_dense_9_kernel_momentum".

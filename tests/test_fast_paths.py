@@ -130,6 +130,43 @@ def test_weights_changed_by_hand_are_seen_at_once(housing):
     np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_weights_trained_further_through_keras_are_seen_at_once(housing):
+    # The weights are read a prediction at a time (on TensorFlow through readers bound once
+    # per variable and kept): writes made inside Keras' own compiled training are seen.
+    X, y, X_test = housing
+    reg = HousingMLPRegressor(epochs=1, early_stopping=False, random_state=0).fit(X, y)
+    before = reg.predict(X_test[:5])
+    reg.model_.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    reg.model_.fit(_keras_inputs(reg, X[:200]), y[:200].reshape(-1, 1), epochs=1, verbose=0)
+    after = reg.predict(X_test[:5])
+    assert not np.allclose(before, after)
+    expected = reg.model_.predict(_keras_inputs(reg, X_test[:5]), verbose=0).ravel()
+    np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-5)
+
+
+@tensorflow_only
+def test_bound_variable_readers_go_with_their_variables():
+    import gc
+
+    import tensorflow as tf
+
+    from skann import _tf_compat
+
+    variable = tf.Variable(np.arange(6, dtype="float32").reshape(2, 3))
+    read = _tf_compat.bound_variable_reader(variable)
+    first = read()
+    assert _tf_compat.bound_variable_reader(variable) is read  # bound once
+    variable.assign_add(tf.ones((2, 3)))
+    np.testing.assert_array_equal(read(), np.arange(6).reshape(2, 3) + 1)
+    np.testing.assert_array_equal(first, np.arange(6).reshape(2, 3))  # the earlier view unchanged
+    assert not first.flags.writeable
+    key = id(variable)
+    assert key in _tf_compat._BOUND_READERS
+    del variable, read
+    gc.collect()
+    assert key not in _tf_compat._BOUND_READERS
+
+
 def test_predictions_are_chunked_and_identical_across_chunks(housing, monkeypatch):
     import skann.wrappers
 

@@ -414,7 +414,7 @@ class _Programs:
 
     def snapshot(self, model) -> list:
         """A copy of ``model``'s training state but its metrics (to :meth:`restore`)."""
-        return [keras.ops.copy(v) for v in _values(_trained_variables(model))]
+        return _value_copies(_trained_variables(model))
 
     def restore(self, model, snapshot: list) -> None:
         _assign(_trained_variables(model), snapshot)
@@ -437,9 +437,13 @@ class _Programs:
                 padded = np.zeros((n_rows,) + a.shape[1:], dtype=a.dtype)
                 padded[: len(a)] = a
                 a = padded
-            return keras.ops.convert_to_tensor(a)
+            return self._tensor(a)
 
         return keras.tree.map_structure(convert, arrays)
+
+    def _tensor(self, array: np.ndarray):
+        """A NumPy array as the backend's tensor."""
+        return keras.ops.convert_to_tensor(array)
 
 
 class _JaxPrograms(_Programs):
@@ -489,6 +493,11 @@ class _JaxPrograms(_Programs):
             logs, state = self._traced_once(self._test_step, ("test_step", _shapes(batch)), state, batch)
         return _floats(logs)
 
+    def _tensor(self, array: np.ndarray):
+        import jax
+
+        return jax.device_put(array)  # (converting would compile a program for each new shape)
+
     def _traced_train_step(self, state, batch):
         with self._constants_from(state[1]):
             return self.template.train_step(state, batch)
@@ -507,9 +516,6 @@ class _JaxPrograms(_Programs):
         for variables, values in zip(groups, state):
             _assign(variables, values)
         return jax.device_get(logs)
-
-    def snapshot(self, model) -> list:
-        return _values(_trained_variables(model))  # JAX arrays never change: no copy
 
     def _evaluate(self, kind: str, model, zero_metrics, data, batch, steps: tuple) -> dict:
         state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
@@ -1091,6 +1097,15 @@ def _values(variables) -> list:
     return [v.value for v in variables]
 
 
+def _value_copies(variables) -> list:
+    """The variables' values as they are now, untouched by later writes: JAX's arrays never
+    change (no copy, which would compile a program for each new shape); TensorFlow's
+    ``.value`` is the variable itself."""
+    if keras.backend.backend() == "jax":
+        return _values(variables)
+    return [keras.ops.copy(v) for v in _values(variables)]
+
+
 def _assign(variables, values) -> None:
     for variable, value in zip(variables, values):
         variable.assign(value)
@@ -1529,7 +1544,7 @@ def _run_epochs(
     model.stop_training = False
     model.reset_metrics()
     # Values, not TensorFlow's variables (which ``.value`` gives there): each epoch starts from them.
-    zero_metrics = [keras.ops.copy(v) for v in _values(model.metrics_variables)]
+    zero_metrics = _value_copies(model.metrics_variables)
     logs: dict = {}
     callback_list.on_train_begin()
 

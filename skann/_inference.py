@@ -157,13 +157,12 @@ def numpy_forward(model: keras.Model) -> Callable | None:
     if graph is None:
         return None
     calls = {}
-    policies = {layer.dtype_policy.name for layer in graph.layers if not isinstance(layer, keras.layers.InputLayer)}
+    layers = [layer for layer in graph.layers if not isinstance(layer, keras.layers.InputLayer)]  # (a list built anew)
+    policies = {layer.dtype_policy.name for layer in layers}
     if len(policies) != 1 or not policies <= {"float32", "float64"}:
         return None
     dtype = np.dtype(policies.pop())
-    for layer in graph.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
+    for layer in layers:
         make = _LAYERS.get(type(layer))
         if make is None:
             return None

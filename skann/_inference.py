@@ -50,7 +50,8 @@ def weight_reader(value) -> Callable[[], np.ndarray]:
 
     With TensorFlow this is a zero-copy read-only view of a fresh read (TensorFlow copies on
     a later write, so the view never changes under us); ``.numpy()`` would copy, 0.1 ms for a
-    784x300 kernel. Anything else takes the plain, copying route.
+    784x300 kernel. Anything else takes the plain route; an array that shares a tensor's
+    memory (PyTorch's on the CPU) is read-only too.
     """
     if isinstance(value, keras.Variable):
         backing = backend_variable(value)
@@ -76,13 +77,14 @@ def _current_value(value) -> np.ndarray:
     if isinstance(value, keras.Variable):
         value = value.value
     tensor = value.read_value() if hasattr(value, "read_value") else value
-    view = getattr(tensor, "_numpy", None)
-    if view is not None:
-        return view()
+    numpy_view = getattr(tensor, "_numpy", None)
     detach = getattr(tensor, "detach", None)  # PyTorch: a parameter that requires grad
-    if detach is not None:
-        return detach().cpu().numpy()
-    return np.asarray(tensor)
+    if numpy_view is None and detach is None:
+        return np.asarray(tensor)  # (JAX's arrays come read-only)
+    # TensorFlow's view, or PyTorch's array on the CPU, shares the tensor's memory.
+    view = numpy_view() if numpy_view is not None else detach().cpu().numpy()
+    view.flags.writeable = False
+    return view
 
 
 def _dense(layer) -> Callable | None:

@@ -144,6 +144,20 @@ def test_weights_trained_further_through_keras_are_seen_at_once(housing):
     np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_weight_values_are_read_only_and_leave_the_weights_alone():
+    # The arrays may share the variable's memory (TensorFlow's read, PyTorch's CPU tensor):
+    # writing into one must fail, not change the network.
+    from skann._inference import weight_value
+
+    variable = keras.Variable(np.arange(6, dtype="float32").reshape(2, 3))
+    constant = keras.ops.convert_to_tensor(np.ones((2, 2), dtype="float32"))
+    for value in (weight_value(variable), weight_value(constant)):
+        assert not value.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            value[0, 0] = 99.0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), np.arange(6).reshape(2, 3))
+
+
 @tensorflow_only
 def test_bound_variable_readers_go_with_their_variables():
     import gc

@@ -159,7 +159,8 @@ def numpy_forward(model: keras.Model) -> Callable | None:
     if graph is None:
         return None
     calls = {}
-    layers = [layer for layer in graph.layers if not isinstance(layer, keras.layers.InputLayer)]  # (a list built anew)
+    # (Keras builds ``graph.layers`` anew at every access: once here.)
+    layers = [layer for layer in graph.layers if not isinstance(layer, keras.layers.InputLayer)]
     policies = {layer.dtype_policy.name for layer in layers}
     if len(policies) != 1 or not policies <= {"float32", "float64"}:
         return None

@@ -196,7 +196,7 @@ def worker(datasets: list[str], repeats: int) -> dict:
             "fit_1_epoch": {"skann": fit_1, "sklearn": sk_fit_1},
             "predict_1_row": {"skann": predict_ours, "sklearn": predict_sk},
         }
-    out["hyperband"] = hyperband_against_the_same_candidates("digits")
+    out["hyperband"] = {name: hyperband_against_the_same_candidates(name) for name in datasets}
     return out
 
 
@@ -237,22 +237,20 @@ def report(results: list[dict]) -> str:
     table = markdown_table(headers, rows)
     hb_rows = []
     for res in results:
-        hb = res.get("hyperband")
-        if hb is None:
-            continue
-        hb_rows.append([
-            res["backend"], hb["candidates"],
-            f"{hb['hyperband cold']:.2f} / {hb['every candidate cold']:.2f} s",
-            f"{hb['hyperband cold'] / hb['every candidate cold']:.2f}x",
-            f"{hb['hyperband warm'] / hb['every candidate warm']:.2f}x",
-            f"{hb['epochs_hyperband']} / {hb['epochs_every']}",
-            f"{hb['best hyperband']:.4f} / {hb['best every candidate']:.4f}",
-        ])
+        for name, hb in res.get("hyperband", {}).items():
+            hb_rows.append([
+                name, res["backend"], hb["candidates"],
+                f"{hb['hyperband cold']:.2f} / {hb['every candidate cold']:.2f} s",
+                f"{hb['hyperband cold'] / hb['every candidate cold']:.2f}x",
+                f"{hb['hyperband warm'] / hb['every candidate warm']:.2f}x",
+                f"{hb['epochs_hyperband']} / {hb['epochs_every']}",
+                f"{hb['best hyperband']:.4f} / {hb['best every candidate']:.4f}",
+            ])
     hb = markdown_table(
-        ["backend", "candidates", "Hyperband / every candidate (cold)", "ratio cold", "ratio warm",
+        ["data", "backend", "candidates", "Hyperband / every candidate (cold)", "ratio cold", "ratio warm",
          "epochs trained", "best CV"], hb_rows,
     )
-    return table + "\n\nHyperband on digits (max_epochs 27, factor 3, 3-fold CV) against the same candidates:\n\n" + hb
+    return table + "\n\nHyperband (max_epochs 27, factor 3, 3-fold CV) against the same candidates:\n\n" + hb
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ import contextlib
 import functools
 import inspect
 import json
+import math
 import os
 import threading
 from typing import Any, NamedTuple
@@ -133,12 +134,22 @@ def _convolutions_slow_in_loops() -> bool:
     return jax.default_backend() == "cpu"
 
 
+# An epoch of at least this many multiply-adds (its rows times the network's weights, about
+# what a dense network's epoch costs) compiles with XLA's own options on the CPU, not
+# :func:`_jax_compiler_options`: the book's Fashion MLP on 20,000 images (2**32) ran its
+# epochs ~10% faster with them (251-252 ms against 278-280 ms, JAX 0.10, 2 cores) and paid
+# ~0.2-0.3 s more to compile, once per architecture and size of data; an epoch of a small
+# data set (digits' 1,437 rows: 2**22) would never pay that back.
+_LONG_EPOCH_WORK = 2**31
+
+
 @functools.cache
 def _jax_compiler_options() -> dict | None:
     """XLA options for skann's programs: on the CPU, XLA's older fusion emitters, which
     compile a small network's training program in half the time (0.36 s against 0.72 s for
     the MLP of benchmarks/small_data.py, measured with JAX 0.10) and run it as fast, with the
-    same results to float rounding. Dropped where this XLA no longer knows the option."""
+    same results to float rounding. Dropped where this XLA no longer knows the option.
+    Programs of long epochs keep XLA's own options (:func:`_compiler_options_for`)."""
     import jax
 
     if jax.default_backend() != "cpu":
@@ -149,6 +160,14 @@ def _jax_compiler_options() -> dict | None:
     except Exception:
         return None
     return options
+
+
+def _compiler_options_for(epoch_work: int) -> dict | None:
+    """The XLA options of a JAX program whose epoch (or evaluation) takes ``epoch_work``
+    multiply-adds: XLA's own for long ones (:data:`_LONG_EPOCH_WORK`), else
+    :func:`_jax_compiler_options`. A function of the data's shapes alone, so every fit of
+    the same architecture and size of data runs the same program."""
+    return None if epoch_work >= _LONG_EPOCH_WORK else _jax_compiler_options()
 
 
 # ---------------------------------------------------------------------- architecture key
@@ -458,20 +477,35 @@ class _JaxPrograms(_Programs):
         _use_compilation_cache_dir()
         super().__init__(template, nbytes)
         self.pads_evaluation = self.padding is not None
-        # The batch function (how a step's data is taken from the rows) is part of the program.
-        options = _jax_compiler_options()
-        self._training = {
-            kind: jax.jit(functools.partial(self._traced_epochs, epoch), static_argnums=2, compiler_options=options)
-            for kind, epoch in (("train", self._traced_train_epoch), ("train_padded", self._traced_train_padded_epoch))
-        }
-        self._evaluation = {
-            kind: jax.jit(evaluate, static_argnums=2, compiler_options=options)
-            for kind, evaluate in (("evaluate", self._traced_evaluate), ("evaluate_padded", self._traced_evaluate_padded))
-        }
+        # Multiply-adds of a row: the network's weights (what sizes an epoch's work).
+        self._weights_per_row = sum(math.prod(v.shape) for v in template.trainable_variables)
+        # The epoch and evaluation programs, made on first use for their XLA options
+        # (:func:`_compiler_options_for`); the batch function (how a step's data is taken from
+        # the rows) is part of each program.
+        self._programs: dict[tuple, Any] = {}
         # One step on a batch from the host (data read a batch at a time: files; convolutions
         # on XLA:CPU).
+        options = _jax_compiler_options()
         self._train_step = jax.jit(self._traced_train_step, compiler_options=options)
         self._test_step = jax.jit(self._traced_test_step, compiler_options=options)
+
+    def _program(self, kind: str, rows_per_epoch: int):
+        """The jitted program of ``kind`` ("train", "train_padded", "evaluate",
+        "evaluate_padded") for epochs of ``rows_per_epoch`` rows (with padding)."""
+        import jax
+
+        options = _compiler_options_for(rows_per_epoch * self._weights_per_row)
+        key = (kind, options is None)
+        program = self._programs.get(key)
+        if program is None:
+            function = {
+                "train": functools.partial(self._traced_epochs, self._traced_train_epoch),
+                "train_padded": functools.partial(self._traced_epochs, self._traced_train_padded_epoch),
+                "evaluate": self._traced_evaluate,
+                "evaluate_padded": self._traced_evaluate_padded,
+            }[kind]
+            program = self._programs.setdefault(key, jax.jit(function, static_argnums=2, compiler_options=options))
+        return program
 
     def train_batches(self, model, zero_metrics, batches) -> dict:
         """One epoch, as :meth:`train_epochs` runs it, on ``batches`` handed over from the host one
@@ -512,7 +546,8 @@ class _JaxPrograms(_Programs):
         groups = _state_variables(model)
         state = (*(_values(group) for group in groups[:3]), zero_metrics)
         args = (state, data, batch, rows, n_steps, last, n_epochs)
-        logs, state = self._traced_once(self._training[kind], (kind, _program_name(batch), _shapes(args[3:], data)), *args)
+        program = self._program(kind, np.asarray(rows[0]).size)
+        logs, state = self._traced_once(program, (kind, _program_name(batch), _shapes(args[3:], data)), *args)
         for variables, values in zip(groups, state):
             _assign(variables, values)
         return jax.device_get(logs)
@@ -520,7 +555,8 @@ class _JaxPrograms(_Programs):
     def _evaluate(self, kind: str, model, zero_metrics, data, batch, steps: tuple) -> dict:
         state = (_values(model.trainable_variables), _values(model.non_trainable_variables), zero_metrics)
         args = (state, data, batch, *steps)
-        return self._traced_once(self._evaluation[kind], (kind, _program_name(batch), _shapes(steps, data)), *args)
+        program = self._program(kind, np.asarray(steps[0]).size)
+        return self._traced_once(program, (kind, _program_name(batch), _shapes(steps, data)), *args)
 
     def _traced_epochs(self, epoch, state, data, batch, rows, n_steps, last, n_epochs):
         """``epoch(state, data, batch, rows[e], n_steps, last[e])`` for each ``e < n_epochs``,

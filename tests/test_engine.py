@@ -992,6 +992,44 @@ def test_many_fits_in_one_process_do_not_grow_its_memory():
     assert grown < 20, f"{grown:.1f} MB more after 80 fits"
 
 
+@pytest.mark.skipif(BACKEND != "jax", reason="XLA's options are those of JAX's programs")
+def test_long_epochs_compile_with_xlas_own_options_and_train_as_short_ones(monkeypatch):
+    """A program whose epoch is long (its rows times the network's weights at least
+    ``_LONG_EPOCH_WORK``) compiles with XLA's own options, a short one with skann's (XLA's older
+    CPU fusion emitters, quicker to compile): training and validation alike, and the two train
+    to float rounding alike."""
+    from skann import engine
+
+    if engine._jax_compiler_options() is None:
+        pytest.skip("skann's programs compile with XLA's own options here (not the CPU)")
+    assert engine._compiler_options_for(20000 * 266_610) is None  # the book's Fashion MLP, 20,000 images
+    assert engine._compiler_options_for(2048 * 2_768) == engine._jax_compiler_options()  # digits' MLP
+
+    def dense_classifier(meta):
+        return keras.Sequential([
+            keras.Input((meta["n_features_in_"],)), keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(meta["n_classes_"], activation="softmax"),
+        ])
+
+    X, y = _data(0)
+    make = functools.partial(
+        KerasClassifier, dense_classifier, loss="sparse_categorical_crossentropy", optimizer="adam",
+        optimizer__learning_rate=0.01, epochs=4, batch_size=16, random_state=3, early_stopping=True, n_iter_no_change=50,
+    )
+    short = _fresh(make, X, y)
+    (programs,) = compiled_cache._entries.values()
+    assert set(programs._programs) == {("train_padded", False), ("evaluate_padded", False)}
+    monkeypatch.setattr(engine, "_LONG_EPOCH_WORK", 1)
+    long = _fresh(make, X, y)
+    (programs,) = compiled_cache._entries.values()
+    assert set(programs._programs) == {("train_padded", True), ("evaluate_padded", True)}
+    for a, b in zip(_state(long), _state(short)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert long.history_.keys() == short.history_.keys()
+    for key in short.history_:
+        np.testing.assert_allclose(long.history_[key], short.history_[key], rtol=1e-5)
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="Keras' initializers compile a program per weight shape on JAX only")
 def test_initializers_compile_once_per_bucket_of_sizes_with_keras_values(caplog):
     """While skann builds a network, Keras' random initializers draw a flat bucket of sizes and

@@ -72,6 +72,29 @@ def _fresh(make, X, y):
     return make().fit(X, y)
 
 
+def _dense_classifier(meta):
+    return keras.Sequential([
+        keras.Input((meta["n_features_in_"],)), keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(meta["n_classes_"], activation="softmax"),
+    ])
+
+
+# A ReLU-tanh MLP trained with a hold-out (programs for training and for validation).
+_dense_classifier_with_holdout = functools.partial(
+    KerasClassifier, _dense_classifier, loss="sparse_categorical_crossentropy", optimizer="adam",
+    optimizer__learning_rate=0.01, epochs=4, batch_size=16, random_state=3, early_stopping=True, n_iter_no_change=50,
+)
+
+
+def _assert_trained_alike(a, b):
+    """Weights, optimizer state and history equal to float rounding."""
+    for x, y in zip(_state(a), _state(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    assert a.history_.keys() == b.history_.keys()
+    for key in b.history_:
+        np.testing.assert_allclose(a.history_[key], b.history_[key], rtol=1e-5)
+
+
 def test_a_fit_through_the_cache_equals_a_fresh_fit_and_nothing_leaks():
     X1, y1 = _data(0)
     X2, y2 = _data(1, n=150)
@@ -858,17 +881,8 @@ def test_programs_run_on_the_single_threaded_executor_with_the_default_executors
     if not _fused_program_executor():
         pytest.skip("an accelerator is visible: programs keep TensorFlow's default executor")
 
-    def dense_classifier(meta):
-        return keras.Sequential([
-            keras.Input((meta["n_features_in_"],)), keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(meta["n_classes_"], activation="softmax"),
-        ])
-
     X, y = _data(0)
-    make = functools.partial(
-        KerasClassifier, dense_classifier, loss="sparse_categorical_crossentropy", optimizer="adam",
-        optimizer__learning_rate=0.01, epochs=4, batch_size=16, random_state=3, early_stopping=True, n_iter_no_change=50,
-    )
+    make = _dense_classifier_with_holdout
     default = _default_executor_fit(monkeypatch, make, X, y)
     (programs,) = compiled_cache._entries.values()
     assert programs._executor == "" and any(_while_loops_lowered(programs))
@@ -878,11 +892,7 @@ def test_programs_run_on_the_single_threaded_executor_with_the_default_executors
     assert {"train_padded", "evaluate"} <= {key[0] for key in programs._functions}  # training and validation
     lowered = _while_loops_lowered(programs)
     assert lowered and not any(lowered)
-    for a, b in zip(_state(single), _state(default)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert single.history_.keys() == default.history_.keys()
-    for key in default.history_:
-        np.testing.assert_allclose(single.history_[key], default.history_[key], rtol=1e-5)
+    _assert_trained_alike(single, default)
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's executors")
@@ -1005,17 +1015,8 @@ def test_long_epochs_compile_with_xlas_own_options_and_train_as_short_ones(monke
     assert engine._compiler_options_for(20000 * 266_610) is None  # the book's Fashion MLP, 20,000 images
     assert engine._compiler_options_for(2048 * 2_768) == engine._jax_compiler_options()  # digits' MLP
 
-    def dense_classifier(meta):
-        return keras.Sequential([
-            keras.Input((meta["n_features_in_"],)), keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(meta["n_classes_"], activation="softmax"),
-        ])
-
     X, y = _data(0)
-    make = functools.partial(
-        KerasClassifier, dense_classifier, loss="sparse_categorical_crossentropy", optimizer="adam",
-        optimizer__learning_rate=0.01, epochs=4, batch_size=16, random_state=3, early_stopping=True, n_iter_no_change=50,
-    )
+    make = _dense_classifier_with_holdout
     short = _fresh(make, X, y)
     (programs,) = compiled_cache._entries.values()
     assert set(programs._programs) == {("train_padded", False), ("evaluate_padded", False)}
@@ -1023,11 +1024,7 @@ def test_long_epochs_compile_with_xlas_own_options_and_train_as_short_ones(monke
     long = _fresh(make, X, y)
     (programs,) = compiled_cache._entries.values()
     assert set(programs._programs) == {("train_padded", True), ("evaluate_padded", True)}
-    for a, b in zip(_state(long), _state(short)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert long.history_.keys() == short.history_.keys()
-    for key in short.history_:
-        np.testing.assert_allclose(long.history_[key], short.history_[key], rtol=1e-5)
+    _assert_trained_alike(long, short)
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="Keras' initializers compile a program per weight shape on JAX only")

@@ -265,8 +265,8 @@ def test_memory_stays_bounded_as_the_files_grow(tmp_path):
         assert json.loads(out.strip().splitlines()[-1]) == {"n": n, "predicted": n}
         peaks[n] = peak
     extra_mb = (6000 - fewer) * 88 * 88 * 3 / 2**20  # the extra files' pixels, as uint8: 122 MB from 500
-    if fewer == 500:
-        # Measured: peaks 0-40 MB apart (allocator noise, the same for 2,000 or 8,000 files).
-        assert peaks[6000] - peaks[fewer] < extra_mb / 2, (peaks, extra_mb)
-    else:  # half the extra files as the network's float32 (355 MB), what reading them whole would add at least
-        assert peaks[6000] - peaks[fewer] < 4 * extra_mb / 2, (peaks, extra_mb)
+    # JAX and TensorFlow, measured: peaks 0-40 MB apart (allocator noise, the same for 2,000 or 8,000
+    # files): half the extra pixels. PyTorch: half of them as the network's float32 (355 MB),
+    # what reading them whole would add at least.
+    allowed_mb = (4 if fewer == 2000 else 1) * extra_mb / 2
+    assert peaks[6000] - peaks[fewer] < allowed_mb, (peaks, extra_mb)

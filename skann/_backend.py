@@ -8,6 +8,7 @@ when it is one thread. ``import skann`` alone stays light, so the command line s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -66,3 +67,29 @@ def float64_available() -> bool:
     import jax
 
     return bool(jax.config.jax_enable_x64)
+
+
+@functools.cache
+def jax_compiler_options() -> dict | None:
+    """XLA options for skann's JAX programs (its training and evaluation programs, and the
+    uniform draws of Keras' initializers while skann builds a network): on the CPU, XLA's
+    older fusion emitters, which compile a small network's training program in half the time
+    (0.36 s against 0.72 s for the MLP of benchmarks/small_data.py, measured with JAX 0.10) and
+    run it as fast, with the same results to float rounding; and LLVM's first optimisation
+    level, not XLA's second, which compiles such programs in 3-25% less time again and runs
+    them 5-11% faster (the MLP's 50-epoch program on wine: 388 against 466 ms to compile, 2.9
+    against 3.2 ms to run; on breast cancer 425 against 568 ms, 9.8 against 10.3 ms; JAX 0.10,
+    2 cores; a long epoch's program and a small CNN's step gained nothing from it:
+    docs/backends.md). None off the CPU, and where this XLA no longer knows the options.
+    Programs of long epochs keep XLA's own options (``skann.engine._compiler_options_for``)."""
+    import jax
+    import numpy as np
+
+    if jax.default_backend() != "cpu":
+        return None
+    options = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=options).lower(np.float32(0)).compile()
+    except Exception:
+        return None
+    return options

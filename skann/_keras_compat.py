@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import math
 import sys
 import threading
@@ -259,8 +260,11 @@ def shared_initializer_programs():
     ``n`` values draws a flat array of a bucket of sizes (:func:`_draw_size`) and keeps its
     first ``n``: with JAX's partitionable threefry (its default since 0.5), the bits of a value
     depend only on the key and the value's position, so these are exactly the values of the
-    draw of that shape (a test checks it bitwise). Zeros come from NumPy. Keys being traced,
-    a distribution set, or a JAX whose threefry is not partitionable: Keras' own calls.
+    draw of that shape (a test checks it bitwise). A uniform draw's program compiles with
+    skann's XLA options (:func:`skann._backend.jax_compiler_options`: 0.10 s against 0.16 s,
+    the same bits); the normal draws keep JAX's, under which their bits differ. Zeros come from
+    NumPy. Keys being traced, a distribution set, or a JAX whose threefry is not partitionable:
+    Keras' own calls.
     """
     if keras.backend.backend() != "jax" or not _install_initializer_buckets():
         return contextlib.nullcontext()
@@ -291,7 +295,7 @@ def _install_initializer_buckets() -> bool:
         if getattr(jax_random.uniform, "_skann_buckets", False):
             return True
         for name in _RANDOM_DRAWS:
-            setattr(jax_random, name, _bucketed_draw(getattr(jax_random, name), jax_random.jax_draw_seed))
+            setattr(jax_random, name, _bucketed_draw(getattr(jax_random, name), jax_random.jax_draw_seed, name))
         zeros = constant_initializers.Zeros.__call__
 
         @functools.wraps(zeros)
@@ -316,8 +320,8 @@ def _draw_size(n: int) -> int:
     return size
 
 
-def _bucketed_draw(draw, draw_seed):
-    """``draw`` (one of Keras' JAX random functions) of a flat bucket of sizes, cut to shape."""
+def _bucketed_draw(draw, draw_seed, name: str):
+    """``draw`` (Keras' JAX random function ``name``) of a flat bucket of sizes, cut to shape."""
     import jax
     import numpy as np
 
@@ -329,8 +333,37 @@ def _bucketed_draw(draw, draw_seed):
         n = math.prod(shape)
         if isinstance(key, jax.core.Tracer) or n == 0:
             return draw(shape, *args, seed=key, **kwargs)
-        flat = draw((_draw_size(n),), *args, seed=key, **kwargs)
+        flat = flat_draw(_draw_size(n), args, kwargs, key)
         return jax.device_put(np.asarray(flat)[:n].reshape(shape))
 
+    def flat_draw(size, args, kwargs, key):
+        bound = signature.bind(None, *args, **kwargs).arguments
+        if name != "uniform" or not set(bound) <= {"shape", "minval", "maxval", "dtype"}:
+            return draw((size,), *args, seed=key, **kwargs)
+        dtype = keras.backend.standardize_dtype(bound.get("dtype") or keras.config.floatx())
+        program = _uniform_program(draw, size, dtype)
+        if program is None:
+            return draw((size,), *args, seed=key, **kwargs)
+        return program(key, bound.get("minval", 0.0), bound.get("maxval", 1.0))
+
+    signature = inspect.signature(draw)
     bucketed._skann_buckets = True
     return bucketed
+
+
+@functools.cache
+def _uniform_program(draw, size: int, dtype: str):
+    """Keras' ``uniform`` draw of ``size`` values of ``dtype`` (a float32 or float64), jitted
+    with skann's XLA options; None for other dtypes or where skann has none."""
+    import jax
+
+    from skann._backend import jax_compiler_options
+
+    options = jax_compiler_options()
+    if options is None or dtype not in ("float32", "float64"):
+        return None
+
+    def flat_uniform(key, minval, maxval):
+        return draw((size,), minval, maxval, dtype, seed=key)
+
+    return jax.jit(flat_uniform, compiler_options=options)

@@ -52,6 +52,7 @@ import keras
 import numpy as np
 
 from skann import _rows
+from skann._backend import jax_compiler_options
 from skann._keras_compat import (
     adapted_constants, all_layers, build_training_state, build_training_state_from_shapes, compile_arguments,
     compiled_metric_functions, functional_graph, keras_trains_it, output_loss_trackers, stateless_metrics_result,
@@ -136,38 +137,19 @@ def _convolutions_slow_in_loops() -> bool:
 
 # An epoch of at least this many multiply-adds (its rows times the network's weights, about
 # what a dense network's epoch costs) compiles with XLA's own options on the CPU, not
-# :func:`_jax_compiler_options`: the book's Fashion MLP on 20,000 images (2**32) ran its
+# :func:`jax_compiler_options`: the book's Fashion MLP on 20,000 images (2**32) ran its
 # epochs ~10% faster with them (251-252 ms against 278-280 ms, JAX 0.10, 2 cores) and paid
 # ~0.2-0.3 s more to compile, once per architecture and size of data; an epoch of a small
 # data set (digits' 1,437 rows: 2**22) would never pay that back.
 _LONG_EPOCH_WORK = 2**31
 
 
-@functools.cache
-def _jax_compiler_options() -> dict | None:
-    """XLA options for skann's programs: on the CPU, XLA's older fusion emitters, which
-    compile a small network's training program in half the time (0.36 s against 0.72 s for
-    the MLP of benchmarks/small_data.py, measured with JAX 0.10) and run it as fast, with the
-    same results to float rounding. Dropped where this XLA no longer knows the option.
-    Programs of long epochs keep XLA's own options (:func:`_compiler_options_for`)."""
-    import jax
-
-    if jax.default_backend() != "cpu":
-        return None
-    options = {"xla_cpu_use_fusion_emitters": False}
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=options).lower(np.float32(0)).compile()
-    except Exception:
-        return None
-    return options
-
-
 def _compiler_options_for(epoch_work: int) -> dict | None:
     """The XLA options of a JAX program whose epoch (or evaluation) takes ``epoch_work``
     multiply-adds: XLA's own for long ones (:data:`_LONG_EPOCH_WORK`), else
-    :func:`_jax_compiler_options`. A function of the data's shapes alone, so every fit of
+    :func:`jax_compiler_options`. A function of the data's shapes alone, so every fit of
     the same architecture and size of data runs the same program."""
-    return None if epoch_work >= _LONG_EPOCH_WORK else _jax_compiler_options()
+    return None if epoch_work >= _LONG_EPOCH_WORK else jax_compiler_options()
 
 
 # ---------------------------------------------------------------------- architecture key
@@ -485,7 +467,7 @@ class _JaxPrograms(_Programs):
         self._programs: dict[tuple, Any] = {}
         # One step on a batch from the host (data read a batch at a time: files; convolutions
         # on XLA:CPU).
-        options = _jax_compiler_options()
+        options = jax_compiler_options()
         self._train_step = jax.jit(self._traced_train_step, compiler_options=options)
         self._test_step = jax.jit(self._traced_test_step, compiler_options=options)
 

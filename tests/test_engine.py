@@ -22,6 +22,7 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 
 from skann import HousingMLPRegressor, KerasClassifier, KerasRegressor, WideDeepRegressor
+from skann._backend import jax_compiler_options
 from skann.engine import CompiledCache, architecture_key, compiled_cache
 
 from .conftest import BACKEND, REPO, backend_independent, requires_float64
@@ -1010,14 +1011,14 @@ def test_many_fits_in_one_process_do_not_grow_its_memory():
 def test_long_epochs_compile_with_xlas_own_options_and_train_as_short_ones(monkeypatch):
     """A program whose epoch is long (its rows times the network's weights at least
     ``_LONG_EPOCH_WORK``) compiles with XLA's own options, a short one with skann's (XLA's older
-    CPU fusion emitters, quicker to compile): training and validation alike, and the two train
-    to float rounding alike."""
+    CPU fusion emitters at LLVM's first optimisation level, quicker to compile): training and
+    validation alike, and the two train to float rounding alike."""
     from skann import engine
 
-    if engine._jax_compiler_options() is None:
+    if jax_compiler_options() is None:
         pytest.skip("skann's programs compile with XLA's own options here (not the CPU)")
     assert engine._compiler_options_for(20000 * 266_610) is None  # the book's Fashion MLP, 20,000 images
-    assert engine._compiler_options_for(2048 * 2_768) == engine._jax_compiler_options()  # digits' MLP
+    assert engine._compiler_options_for(2048 * 2_768) == jax_compiler_options()  # digits' MLP
 
     X, y = _data(0)
     make = _dense_classifier_with_holdout
@@ -1035,13 +1036,14 @@ def test_long_epochs_compile_with_xlas_own_options_and_train_as_short_ones(monke
 def test_initializers_compile_once_per_bucket_of_sizes_with_keras_values(caplog):
     """While skann builds a network, Keras' random initializers draw a flat bucket of sizes and
     keep the first values (JAX's partitionable threefry: a value's bits depend on its position
-    only), and zeros come from NumPy: bitwise the values of Keras' own calls, with one
-    compilation of the random draw for three kernel shapes instead of three."""
+    only), and zeros come from NumPy: bitwise the values of Keras' own calls (uniform draws
+    through a program of skann's XLA options, on the CPU), with one compilation of the random
+    draw for three kernel shapes instead of three."""
     import logging
 
     import jax
 
-    from skann._keras_compat import shared_initializer_programs
+    from skann._keras_compat import _uniform_program, shared_initializer_programs
 
     shapes = [(13, 32), (32, 16), (16, 3), (7,), (2, 3, 5, 4)]
     initializers = [
@@ -1067,11 +1069,17 @@ def test_initializers_compile_once_per_bucket_of_sizes_with_keras_values(caplog)
 
     def uniform_compilations(within: bool) -> int:
         jax.clear_caches()
+        _uniform_program.cache_clear()
         caplog.clear()
         with caplog.at_level(logging.WARNING), jax.log_compiles(True), (shared_initializer_programs() if within else contextlib.nullcontext()):
             for shape in [(13, 32), (32, 16), (16, 3)]:
                 keras.initializers.GlorotUniform(seed=1)(shape)
-        return sum("XLA compilation of jit(_uniform)" in record.getMessage() for record in caplog.records)
+        return sum(
+            "XLA compilation of jit(_uniform)" in message or "XLA compilation of jit(flat_uniform)" in message
+            for message in (record.getMessage() for record in caplog.records)
+        )
 
     assert uniform_compilations(within=False) == 3
     assert uniform_compilations(within=True) == 1
+    if jax_compiler_options() is not None:  # the draw's program is skann's, with its options
+        assert _uniform_program.cache_info().currsize == 1

@@ -337,18 +337,28 @@ def _bucketed_draw(draw, draw_seed, name: str):
         return jax.device_put(np.asarray(flat)[:n].reshape(shape))
 
     def flat_draw(size, args, kwargs, key):
-        bound = signature.bind(None, *args, **kwargs).arguments
-        if name != "uniform" or not set(bound) <= {"shape", "minval", "maxval", "dtype"}:
-            return draw((size,), *args, seed=key, **kwargs)
-        dtype = keras.backend.standardize_dtype(bound.get("dtype") or keras.config.floatx())
-        program = _uniform_program(draw, size, dtype)
+        uniform = _uniform_arguments(signature, args, kwargs) if name == "uniform" else None
+        program = _uniform_program(draw, size, uniform[0]) if uniform is not None else None
         if program is None:
             return draw((size,), *args, seed=key, **kwargs)
-        return program(key, bound.get("minval", 0.0), bound.get("maxval", 1.0))
+        return program(key, *uniform[1:])
 
     signature = inspect.signature(draw)
     bucketed._skann_buckets = True
     return bucketed
+
+
+def _uniform_arguments(signature, args, kwargs) -> tuple | None:
+    """``(dtype, minval, maxval)`` of a call of Keras' ``uniform`` (after the shape; its seed
+    apart), or None for arguments it does not take (Keras' own call then says what is wrong)."""
+    try:
+        bound = signature.bind(None, *args, **kwargs).arguments
+    except TypeError:
+        return None
+    if not set(bound) <= {"shape", "minval", "maxval", "dtype"}:
+        return None
+    dtype = keras.backend.standardize_dtype(bound.get("dtype") or keras.config.floatx())
+    return dtype, bound.get("minval", 0.0), bound.get("maxval", 1.0)
 
 
 @functools.cache

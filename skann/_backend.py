@@ -72,19 +72,14 @@ def float64_available() -> bool:
 @functools.cache
 def jax_compiler_options() -> dict | None:
     """XLA options for skann's JAX programs (its training and evaluation programs, and the
-    uniform draws of Keras' initializers while skann builds a network): on the CPU, XLA's
-    older fusion emitters, which compile a small network's training program in half the time
-    (0.36 s against 0.72 s for the MLP of benchmarks/small_data.py, measured with JAX 0.10) and
-    run it as fast, with the same results to float rounding; and LLVM's first optimisation
-    level, not XLA's second, which compiles such programs in 3-25% less time again and runs
-    them 5-11% faster (the MLP's 50-epoch program on wine: 388 against 466 ms to compile, 2.9
-    against 3.2 ms to run; on breast cancer 425 against 568 ms, 9.8 against 10.3 ms; JAX 0.10,
-    2 cores; a long epoch's program and a small CNN's step gained nothing from it:
-    docs/backends.md); and LLVM's code generated in 8 parallel parts, not XLA's 32, which cut a
-    new process's first fit by 6-7% more on 2 cores (wine 0.56 -> 0.52 s, breast cancer 0.57 ->
-    0.53 s) with bitwise the same weights (a fixed number, so that every process and machine
-    runs the same program). None off the CPU, and where this XLA no longer knows the options.
-    Programs of long epochs keep XLA's own options (``skann.engine._compiler_options_for``)."""
+    uniform draws of Keras' initializers while skann builds a network), on the CPU: XLA's older
+    fusion emitters, LLVM's first optimisation level and LLVM's code in 8 parallel parts. On 2
+    cores each made a small network's programs quicker to compile and none slower to run, with
+    the same results to float rounding (the parts: bitwise); the figures are in
+    docs/backends.md ("XLA's options"). The number of parts is fixed, not the machine's cores,
+    so that every process and machine runs the same program. None off the CPU, and where this
+    XLA no longer knows the options. Programs of long epochs keep XLA's own options
+    (``skann.engine._compiler_options_for``)."""
     import jax
     import numpy as np
 

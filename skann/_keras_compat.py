@@ -261,10 +261,10 @@ def shared_initializer_programs():
     first ``n``: with JAX's partitionable threefry (its default since 0.5), the bits of a value
     depend only on the key and the value's position, so these are exactly the values of the
     draw of that shape (a test checks it bitwise). A uniform draw's program compiles with
-    skann's XLA options (:func:`skann._backend.jax_compiler_options`: 0.10 s against 0.16 s,
-    the same bits); the normal draws keep JAX's, under which their bits differ. Zeros come from
-    NumPy. Keys being traced, a distribution set, or a JAX whose threefry is not partitionable:
-    Keras' own calls.
+    skann's XLA options (:func:`skann._backend.jax_compiler_options`: 49 against 124 ms of
+    XLA's compiling in a cold search, the same bits); the normal draws keep JAX's, under which
+    their bits differ. Zeros come from NumPy. Keys being traced, a distribution set, or a JAX
+    whose threefry is not partitionable: Keras' own calls.
     """
     if keras.backend.backend() != "jax" or not _install_initializer_buckets():
         return contextlib.nullcontext()

@@ -258,7 +258,8 @@ def test_memory_stays_bounded_as_the_files_grow(tmp_path):
     # freed prediction chunks (361 images, 32 MB as float32, and the network's copies of them)
     # for a while: there the peak rises over the first few chunks, then stays (measured: 6,000
     # files 102-218 MB above 500, 0-96 MB above 2,000), so it is compared from 2,000 files.
-    fewer = 2000 if keras.backend.backend() == "torch" else 500
+    malloc_keeps_chunks = keras.backend.backend() == "torch"
+    fewer = 2000 if malloc_keeps_chunks else 500
     peaks = {}
     for n in (fewer, 6000):
         peak, out = peak_rss_mb(f"N = {n}\nPATHS = {str(tmp_path / 'paths.npy')!r}\n" + code, timeout=600)
@@ -268,5 +269,5 @@ def test_memory_stays_bounded_as_the_files_grow(tmp_path):
     # JAX and TensorFlow, measured: peaks 0-40 MB apart (allocator noise, the same for 2,000 or 8,000
     # files): half the extra pixels. PyTorch: half of them as the network's float32 (355 MB),
     # what reading them whole would add at least.
-    allowed_mb = (4 if fewer == 2000 else 1) * extra_mb / 2
+    allowed_mb = (4 if malloc_keeps_chunks else 1) * extra_mb / 2
     assert peaks[6000] - peaks[fewer] < allowed_mb, (peaks, extra_mb)
